@@ -1,0 +1,58 @@
+#pragma once
+// Message interfaces of the GCS actors (head only). Each concern has its own
+// actor; only the gate is reachable from other processes.
+//
+//   node manager ──join(token)──► gate ──(token ok)──► node_actor ─► node_table ─► store
+//   API gateway ──────────────────────────────────────► node_actor
+//   API gateway ──────────────────────────────────────► kv_actor ──► kv_table ──► store
+
+#include <string>
+#include <vector>
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/node/node_manager_actor.hpp"
+#include "actors/types.hpp"
+
+namespace rayd {
+
+/// Receives node_added / node_dead events (the node_info's state tells which).
+using node_listener_actor
+  = caf::typed_actor<caf::reacts_to<atoms::node_event, node_info>>;
+
+/// Membership and health: the node table.
+using gcs_node_actor = caf::typed_actor<
+  /// Join or re-join. REQUIRES: the token was checked (by the gate).
+  /// Errors: errc::wrong_cluster, errc::invalid_argument, errc::storage_error.
+  caf::replies_to<atoms::join, join_request, node_manager_actor>::with<join_reply>,
+  /// A snapshot of the node table.
+  caf::replies_to<atoms::nodes>::with<cluster_view>,
+  /// Subscribes to node events until the listener terminates.
+  caf::reacts_to<atoms::subscribe, node_listener_actor>,
+  /// Internal: nodes of an earlier head incarnation that did not re-join in
+  /// time are declared DEAD.
+  caf::reacts_to<atoms::expire>>;
+
+/// The published entry point of the cluster port. Every message carries the
+/// cluster token; the gate checks it and forwards to the GCS actor in charge.
+/// Errors: errc::unauthenticated for a missing or wrong token.
+using gcs_gate_actor = caf::typed_actor<
+  caf::replies_to<atoms::join, join_request, node_manager_actor>::with<join_reply>>;
+
+/// The internal KV (namespaced). Writes are group-committed: a reply means
+/// the change is durable. Errors: errc::invalid_argument, errc::not_found
+/// (get of a missing key), errc::storage_error.
+using gcs_kv_actor = caf::typed_actor<
+  /// (ns, key, value, overwrite) → whether the key was added.
+  caf::replies_to<atoms::kv_put, std::string, std::string, std::string, bool>::with<bool>,
+  /// (ns, key) → value.
+  caf::replies_to<atoms::kv_get, std::string, std::string>::with<std::string>,
+  /// (ns, key) → whether the key existed.
+  caf::replies_to<atoms::kv_del, std::string, std::string>::with<bool>,
+  /// (ns, prefix) → keys.
+  caf::replies_to<atoms::kv_list, std::string, std::string>::with<std::vector<std::string>>,
+  /// Internal: commit the staged writes.
+  caf::reacts_to<atoms::flush>>;
+
+} // namespace rayd

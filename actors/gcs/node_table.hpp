@@ -1,0 +1,61 @@
+#pragma once
+// The GCS node table: one row per node that ever joined, persisted in the
+// store's "nodes" table (JSON per row, keyed by node_id). Every mutating call
+// writes through to the store before it returns, so what a caller is told is
+// durable. Not thread-safe: owned by the GCS node actor.
+//
+// Row lifecycle: see node_state in actors/types.hpp.
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "actors/types.hpp"
+#include "persistence/store.hpp"
+
+namespace rayd::gcs {
+
+class node_table {
+public:
+  /// `max_dead_rows`: DEAD rows kept for history; beyond it the rows that
+  /// died first are deleted. Default 1000.
+  explicit node_table(persistence::store& db, std::size_t max_dead_rows = 1000);
+
+  /// Reads all rows from the store (replacing what is in memory).
+  caf::error load();
+
+  /// Records `n` as ALIVE (a first join or a re-join of a known node_id);
+  /// clears any earlier death. Returns the stored row.
+  caf::expected<node_info> set_alive(node_info n, int64_t now_ms);
+
+  /// Marks a node DEAD with a reason. Unknown id: errc::not_found. A node
+  /// that is already DEAD is left as it is (first reason wins) and returned.
+  caf::expected<node_info> set_dead(const std::string& node_id,
+                                    std::string reason, int64_t now_ms);
+
+  const node_info* find(const std::string& node_id) const;
+
+  /// Ids of the rows in state ALIVE.
+  std::vector<std::string> alive_ids() const;
+
+  /// All rows: the head first, then by start time.
+  std::vector<node_info> rows() const;
+
+  /// Encoding of one row in the store (JSON), exposed for tests.
+  static std::string encode(const node_info& n);
+  static caf::expected<node_info> decode(const std::string& bytes);
+
+private:
+  caf::error persist(const node_info& n);
+  caf::error trim_dead();
+
+  persistence::store& db_;
+  std::size_t max_dead_rows_;
+  std::map<std::string, node_info> rows_;
+};
+
+} // namespace rayd::gcs

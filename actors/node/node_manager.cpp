@@ -1,0 +1,171 @@
+#include "actors/node/node_manager.hpp"
+
+#include <chrono>
+
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/error.hpp"
+
+namespace rayd::node {
+
+namespace {
+
+using std::chrono::milliseconds;
+using clock_type = std::chrono::steady_clock;
+
+constexpr auto min_backoff = milliseconds{50};
+constexpr auto max_backoff = milliseconds{500};
+constexpr auto join_timeout = std::chrono::seconds{5};
+
+struct nm_state_t {
+  node_manager_config cfg;
+  /// Learned on the first join; presented on every re-join.
+  std::string cluster_id;
+  gcs_gate_actor gate;
+  bool joined = false;
+  bool attempt_running = false;
+  clock_type::time_point lost_since = clock_type::now();
+  milliseconds backoff = min_backoff;
+  static inline const char* name = "rayd.node_manager";
+};
+
+using nm_actor_t = node_manager_actor::stateful_pointer<nm_state_t>;
+
+void fatal(nm_actor_t self, const caf::error& err) {
+  spdlog::error("{}", describe(err));
+  if (self->state.cfg.on_fatal)
+    self->state.cfg.on_fatal(err);
+  self->quit();
+}
+
+void retry_later(nm_actor_t self) {
+  auto& st = self->state;
+  st.attempt_running = false;
+  self->delayed_send(self, st.backoff, atoms::connect::value);
+  st.backoff = std::min(st.backoff * 2, max_backoff);
+}
+
+void join(nm_actor_t self, gcs_gate_actor gate) {
+  auto& st = self->state;
+  join_request req{st.cfg.token, st.cluster_id, st.cfg.self};
+  req.node.start_time_ms = 0; // the GCS stamps (re-)join times
+  self->request(gate, join_timeout, atoms::join::value, std::move(req),
+                node_manager_actor{self})
+    .then(
+      [self, gate](join_reply& reply) {
+        auto& st = self->state;
+        bool first = st.cluster_id.empty();
+        st.cluster_id = reply.cluster_id;
+        st.gate = gate;
+        st.joined = true;
+        st.attempt_running = false;
+        st.backoff = min_backoff;
+        if (st.cfg.head)
+          self->monitor(gate);
+        spdlog::info("{} cluster {} (head epoch {})",
+                     first ? "joined" : "re-joined", reply.cluster_id,
+                     reply.epoch);
+        if (st.cfg.on_joined)
+          st.cfg.on_joined(reply);
+      },
+      [self](caf::error& err) {
+        auto code = code_of(err);
+        if (code == errc::unauthenticated || code == errc::wrong_cluster) {
+          fatal(self, make_error(code, "the head refused this node: "
+                                         + describe(err)));
+          return;
+        }
+        spdlog::warn("join failed: {}; retrying", describe(err));
+        retry_later(self);
+      });
+}
+
+void connect(nm_actor_t self) {
+  auto& st = self->state;
+  if (st.joined || st.attempt_running)
+    return;
+  if (!st.cfg.head) {
+    st.attempt_running = true;
+    join(self, st.cfg.local_gate);
+    return;
+  }
+  if (clock_type::now() - st.lost_since > st.cfg.gcs_reconnect_timeout) {
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(
+                  st.cfg.gcs_reconnect_timeout)
+                  .count();
+    fatal(self, make_error(errc::unavailable,
+                           "cannot reach the head (GCS) at "
+                             + st.cfg.head->to_string() + " for "
+                             + std::to_string(secs) + " s; giving up"));
+    return;
+  }
+  st.attempt_running = true;
+  auto mm = self->system().middleman().actor_handle();
+  self->request(mm, join_timeout, caf::connect_atom::value, st.cfg.head->host,
+                st.cfg.head->port)
+    .then(
+      [self](caf::node_id&, caf::strong_actor_ptr& ptr,
+             std::set<std::string>& ifs) {
+        if (!ptr) {
+          spdlog::warn("head at {} has no gate; retrying",
+                       self->state.cfg.head->to_string());
+          retry_later(self);
+          return;
+        }
+        if (ifs != self->system().message_types<gcs_gate_actor>()) {
+          fatal(self, make_error(errc::wrong_cluster,
+                                 "the process at "
+                                   + self->state.cfg.head->to_string()
+                                   + " is not a compatible rayd head"));
+          return;
+        }
+        join(self, caf::actor_cast<gcs_gate_actor>(std::move(ptr)));
+      },
+      [self](caf::error& err) {
+        spdlog::debug("cannot connect to head: {}", describe(err));
+        retry_later(self);
+      });
+}
+
+} // namespace
+
+node_manager_actor spawn_node_manager(caf::actor_system& sys,
+                                      node_manager_config cfg) {
+  return sys.spawn([cfg](nm_actor_t self) -> node_manager_actor::behavior_type {
+    auto& st = self->state;
+    st.cfg = cfg;
+    st.lost_since = clock_type::now();
+    self->set_down_handler([self](caf::down_msg& dm) {
+      auto& st = self->state;
+      if (dm.source != st.gate.address())
+        return;
+      spdlog::warn("lost the head ({}); reconnecting", describe(dm.reason));
+      st.joined = false;
+      st.gate = nullptr;
+      st.lost_since = clock_type::now();
+      st.backoff = min_backoff;
+      self->send(self, atoms::connect::value);
+      self->delayed_send(self, st.cfg.gcs_reconnect_timeout, atoms::give_up::value);
+    });
+    self->send(self, atoms::connect::value);
+    if (st.cfg.head)
+      self->delayed_send(self, st.cfg.gcs_reconnect_timeout, atoms::give_up::value);
+    return {
+      [self](atoms::ping) { return self->state.cfg.self.node_id; },
+      [self](atoms::connect) { connect(self); },
+      [self](atoms::give_up) {
+        auto& st = self->state;
+        if (st.joined)
+          return;
+        if (clock_type::now() - st.lost_since < st.cfg.gcs_reconnect_timeout)
+          return;
+        st.attempt_running = false;
+        connect(self); // reports the deadline as fatal
+      },
+    };
+  });
+}
+
+} // namespace rayd::node

@@ -1,0 +1,22 @@
+#pragma once
+// Message interface of the node manager (one per node; Ray's raylet).
+// Callers include this header only; the implementation is node_manager.hpp.
+
+#include <string>
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/types.hpp"
+
+namespace rayd {
+
+using node_manager_actor = caf::typed_actor<
+  /// Liveness probe; replies with the node_id.
+  caf::replies_to<atoms::ping>::with<std::string>,
+  /// Internal: (re)connect to the head and join. Sent by the actor itself.
+  caf::reacts_to<atoms::connect>,
+  /// Internal: exit if the head stayed unreachable past the deadline.
+  caf::reacts_to<atoms::give_up>>;
+
+} // namespace rayd

@@ -1,0 +1,41 @@
+#include "actors/registry.hpp"
+
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+
+#include "actors/gcs/gcs_actors.hpp"
+#include "actors/node/node_manager_actor.hpp"
+#include "actors/types.hpp"
+#include "common/error.hpp"
+
+namespace rayd {
+
+const char* to_string(node_state x) {
+  return x == node_state::alive ? "ALIVE" : "DEAD";
+}
+
+void register_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<node_info>("rayd::node_info");
+  cfg.add_message_type<std::vector<node_info>>("std::vector<rayd::node_info>");
+  cfg.add_message_type<join_request>("rayd::join_request");
+  cfg.add_message_type<join_reply>("rayd::join_reply");
+  cfg.add_message_type<cluster_view>("rayd::cluster_view");
+  cfg.add_message_type<resource_map>("rayd::resource_map");
+  cfg.add_message_type<label_map>("rayd::label_map");
+  cfg.add_message_type<node_manager_actor>("rayd::node_manager_actor");
+  cfg.add_message_type<gcs_gate_actor>("rayd::gcs_gate_actor");
+  cfg.add_message_type<node_listener_actor>("rayd::node_listener_actor");
+}
+
+void register_error_category(caf::actor_system_config& cfg) {
+  cfg.add_error_category(errc_category,
+                         [](uint8_t code, caf::atom_value,
+                            const caf::message& ctx) {
+                           std::string out = to_string(static_cast<errc>(code));
+                           if (ctx.match_elements<std::string>())
+                             out += ": " + ctx.get_as<std::string>(0);
+                           return out;
+                         });
+}
+
+} // namespace rayd

@@ -1,0 +1,111 @@
+#pragma once
+// Message types and atoms shared by the actors of rayd. Everything that
+// crosses a process boundary (node manager <-> GCS) is declared here with its
+// `inspect` overload and registered under a fixed name in
+// register_message_types() (actors/registry.cpp), called from each main().
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include "common/util.hpp"
+
+namespace rayd {
+
+namespace atoms {
+using join = caf::atom_constant<caf::atom("r_join")>;
+using nodes = caf::atom_constant<caf::atom("r_nodes")>;
+using node_event = caf::atom_constant<caf::atom("r_nodeev")>;
+using subscribe = caf::atom_constant<caf::atom("r_sub")>;
+using expire = caf::atom_constant<caf::atom("r_expire")>;
+using kv_put = caf::atom_constant<caf::atom("r_kvput")>;
+using kv_get = caf::atom_constant<caf::atom("r_kvget")>;
+using kv_del = caf::atom_constant<caf::atom("r_kvdel")>;
+using kv_list = caf::atom_constant<caf::atom("r_kvlist")>;
+using flush = caf::atom_constant<caf::atom("r_flush")>;
+using ping = caf::atom_constant<caf::atom("r_ping")>;
+using connect = caf::atom_constant<caf::atom("r_connect")>;
+using give_up = caf::atom_constant<caf::atom("r_giveup")>;
+} // namespace atoms
+
+/// Node lifecycle (see docs/architecture.md for the full diagram):
+///
+///            join (token ok, cluster ok)
+///   (none) ───────────────────────────────► ALIVE ◄──┐
+///                                             │      │ re-join (same node_id)
+///             connection closed / no heartbeat│      │
+///             / not back after head restart   ▼      │
+///                                            DEAD ───┘
+enum class node_state : uint8_t { alive = 0, dead = 1 };
+
+const char* to_string(node_state x);
+
+/// One row of the GCS node table.
+struct node_info {
+  std::string node_id;
+  std::string name;
+  std::string address; // host:port of the node manager's own port
+  bool is_head = false;
+  int32_t pid = 0;
+  resource_map resources_total;
+  resource_map resources_available;
+  label_map labels;
+  uint8_t state = static_cast<uint8_t>(node_state::alive);
+  std::string death_reason;
+  int64_t start_time_ms = 0;
+  int64_t death_time_ms = 0;
+
+  node_state get_state() const { return static_cast<node_state>(state); }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_info& x) {
+  return f(caf::meta::type_name("rayd::node_info"), x.node_id, x.name,
+           x.address, x.is_head, x.pid, x.resources_total,
+           x.resources_available, x.labels, x.state, x.death_reason,
+           x.start_time_ms, x.death_time_ms);
+}
+
+/// What a node manager presents to join (or re-join) the cluster.
+struct join_request {
+  std::string token;
+  /// The cluster this node belonged to before; empty on its first join.
+  std::string cluster_id;
+  node_info node;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, join_request& x) {
+  return f(caf::meta::type_name("rayd::join_request"), x.token, x.cluster_id,
+           x.node);
+}
+
+struct join_reply {
+  std::string cluster_id;
+  uint64_t epoch = 0;
+  std::string api_address;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, join_reply& x) {
+  return f(caf::meta::type_name("rayd::join_reply"), x.cluster_id, x.epoch,
+           x.api_address);
+}
+
+/// A snapshot of the cluster for status displays.
+struct cluster_view {
+  std::string cluster_id;
+  uint64_t epoch = 0;
+  std::vector<node_info> nodes;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_view& x) {
+  return f(caf::meta::type_name("rayd::cluster_view"), x.cluster_id, x.epoch,
+           x.nodes);
+}
+
+} // namespace rayd
