@@ -10,10 +10,6 @@
 
 namespace rayd {
 
-const char* to_string(node_state x) {
-  return x == node_state::alive ? "ALIVE" : "DEAD";
-}
-
 void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<node_info>("rayd::node_info");
   cfg.add_message_type<std::vector<node_info>>("std::vector<rayd::node_info>");

@@ -29,6 +29,7 @@ using flush = caf::atom_constant<caf::atom("r_flush")>;
 using ping = caf::atom_constant<caf::atom("r_ping")>;
 using connect = caf::atom_constant<caf::atom("r_connect")>;
 using give_up = caf::atom_constant<caf::atom("r_giveup")>;
+using start = caf::atom_constant<caf::atom("r_start")>;
 } // namespace atoms
 
 /// Node lifecycle (see docs/architecture.md for the full diagram):
@@ -41,7 +42,9 @@ using give_up = caf::atom_constant<caf::atom("r_giveup")>;
 ///                                            DEAD ───┘
 enum class node_state : uint8_t { alive = 0, dead = 1 };
 
-const char* to_string(node_state x);
+inline const char* to_string(node_state x) {
+  return x == node_state::alive ? "ALIVE" : "DEAD";
+}
 
 /// One row of the GCS node table.
 struct node_info {

@@ -149,11 +149,17 @@ node_manager_actor spawn_node_manager(caf::actor_system& sys,
       self->send(self, atoms::connect::value);
       self->delayed_send(self, st.cfg.gcs_reconnect_timeout, atoms::give_up::value);
     });
-    self->send(self, atoms::connect::value);
-    if (st.cfg.head)
-      self->delayed_send(self, st.cfg.gcs_reconnect_timeout, atoms::give_up::value);
     return {
       [self](atoms::ping) { return self->state.cfg.self.node_id; },
+      [self](atoms::start, std::string& address) {
+        auto& st = self->state;
+        st.cfg.self.address = std::move(address);
+        st.lost_since = clock_type::now();
+        connect(self);
+        if (st.cfg.head)
+          self->delayed_send(self, st.cfg.gcs_reconnect_timeout,
+                             atoms::give_up::value);
+      },
       [self](atoms::connect) { connect(self); },
       [self](atoms::give_up) {
         auto& st = self->state;

@@ -5,7 +5,7 @@
 //
 // Lifecycle:
 //
-//            spawn
+//        spawn + start(address)
 //              │
 //              ▼         connect+join ok
 //        CONNECTING ───────────────────────► JOINED ◄───────┐

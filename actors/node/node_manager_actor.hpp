@@ -14,6 +14,9 @@ namespace rayd {
 using node_manager_actor = caf::typed_actor<
   /// Liveness probe; replies with the node_id.
   caf::replies_to<atoms::ping>::with<std::string>,
+  /// Sent once by main() after the node's own port is open: sets this
+  /// node's advertised address (host:port) and starts joining.
+  caf::reacts_to<atoms::start, std::string>,
   /// Internal: (re)connect to the head and join. Sent by the actor itself.
   caf::reacts_to<atoms::connect>,
   /// Internal: exit if the head stayed unreachable past the deadline.

@@ -1,0 +1,549 @@
+// rayd's composition root. Start-up order (head):
+//   options → session dir → [detach] → storage → cluster meta (epoch+1) →
+//   GCS actors → gate on the cluster port → API gateway → token file →
+//   node manager on its own port → local join → node.json → ready.
+// A worker skips the GCS steps and joins the head over the network.
+// Nothing is announced (node.json, readiness) before every step succeeded;
+// a failure exits non-zero with one line naming the problem.
+
+#include "cli/daemon.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/gcs/cluster_meta.hpp"
+#include "actors/gcs/spawn.hpp"
+#include "actors/node/node_manager.hpp"
+#include "actors/registry.hpp"
+#include "common/error.hpp"
+#include "common/net.hpp"
+#include "common/session.hpp"
+#include "common/token.hpp"
+#include "common/util.hpp"
+#include "persistence/store.hpp"
+#include "schemas/api_gateway.hpp"
+
+namespace fs = std::filesystem;
+
+namespace rayd::cli {
+
+namespace {
+
+/// Where the daemon's outcome goes: a pipe to the waiting parent when rayd
+/// detached, else the terminal.
+class announcer {
+public:
+  explicit announcer(int fd = -1) : fd_(fd) {
+  }
+
+  void ready(const std::string& text) {
+    send('0', text);
+  }
+
+  void failed(const std::string& text) {
+    send('1', text);
+  }
+
+private:
+  void send(char code, const std::string& text) {
+    if (fd_ < 0) {
+      (code == '0' ? std::cout : std::cerr) << text << std::endl;
+      return;
+    }
+    std::string msg = code + text;
+    auto n = ::write(fd_, msg.data(), msg.size());
+    (void) n;
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+  int fd_;
+};
+
+/// Set once: by a signal (exit 0) or by a fatal node-manager error (exit 1).
+class shutdown_latch {
+public:
+  void request(int code, std::string why) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (code_)
+      return;
+    code_ = code;
+    why_ = std::move(why);
+    cv_.notify_all();
+  }
+
+  std::pair<int, std::string> wait() {
+    std::unique_lock<std::mutex> guard{mtx_};
+    cv_.wait(guard, [this] { return code_.has_value(); });
+    return {*code_, why_};
+  }
+
+private:
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::optional<int> code_;
+  std::string why_;
+};
+
+/// One-shot "the node joined" flag with the first join reply.
+class join_latch {
+public:
+  void set(const join_reply& r) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (!reply_) {
+      reply_ = r;
+      cv_.notify_all();
+    }
+  }
+
+  void fail() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    failed_ = true;
+    cv_.notify_all();
+  }
+
+  /// The reply, or nullopt when the node failed first.
+  std::optional<join_reply> wait() {
+    std::unique_lock<std::mutex> guard{mtx_};
+    cv_.wait(guard, [this] { return reply_.has_value() || failed_; });
+    return reply_;
+  }
+
+private:
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::optional<join_reply> reply_;
+  bool failed_ = false;
+};
+
+struct resolved {
+  std::string session_dir;
+  std::string storage;
+  std::string bind;
+  std::string node_ip;
+  std::optional<host_port> head; // workers
+  std::string token;             // may be empty on a head (then from storage)
+  node_info self;
+};
+
+caf::expected<resolved> resolve(const daemon_options& o) {
+  resolved r;
+  auto resources = parse_resources_json(o.resources_json, "--resources");
+  if (!resources)
+    return resources.error();
+  auto labels = parse_labels_json(o.labels_json, "--labels");
+  if (!labels)
+    return labels.error();
+  for (auto [name, flag] : {std::pair{"CPU", "--num-cpus"},
+                            std::pair{"GPU", "--num-gpus"},
+                            std::pair{"memory", "--memory"}})
+    if (resources->count(name))
+      return make_error(errc::invalid_argument,
+                        std::string{"--resources: set "} + name + " with "
+                          + flag + ", not --resources");
+  if (!o.head) {
+    auto hp = parse_host_port(o.address, "--address");
+    if (!hp)
+      return hp.error();
+    if (hp->port == 0)
+      return make_error(errc::invalid_argument,
+                        "--address: the head's port must not be 0");
+    r.head = *hp;
+  }
+  auto token = token_from_flags_or_env(o.token, o.token_file);
+  if (!token)
+    return token.error();
+  r.token = *token;
+  // Bind address and advertised address.
+  if (!o.bind.empty())
+    r.bind = o.bind;
+  else if (o.head)
+    r.bind = "127.0.0.1";
+  else
+    r.bind = local_address_towards(r.head->host, r.head->port);
+  if (!o.node_ip.empty())
+    r.node_ip = o.node_ip;
+  else if (r.bind == "0.0.0.0" || r.bind == "::")
+    r.node_ip = primary_ipv4();
+  else
+    r.node_ip = r.bind;
+  // Session directory.
+  if (!o.session_dir.empty()) {
+    if (auto err = ensure_dir(o.session_dir))
+      return err;
+    r.session_dir = fs::absolute(o.session_dir).lexically_normal().string();
+  } else if (!o.head) {
+    if (auto head_session = find_local_head_session(o.address)) {
+      auto dir = *head_session + "/nodes/node_" + std::to_string(now_ms()) + "_"
+                 + std::to_string(getpid());
+      if (auto err = ensure_dir(dir))
+        return err;
+      r.session_dir = dir;
+    }
+  }
+  if (r.session_dir.empty()) {
+    auto dir = make_default_session_dir();
+    if (!dir)
+      return dir.error();
+    r.session_dir = *dir;
+  }
+  // Worker without a token: the local head session it nests under has one.
+  if (!o.head && r.token.empty()) {
+    for (auto dir = fs::path{r.session_dir}; dir.has_parent_path() && dir != dir.root_path();
+         dir = dir.parent_path()) {
+      if (auto nf = read_node_file(dir.string()); nf && nf->is_head) {
+        if (auto t = read_token_file(dir.string() + "/auth_token"))
+          r.token = *t;
+        break;
+      }
+    }
+    if (r.token.empty())
+      return make_error(errc::unauthenticated,
+                        "no cluster token: pass --token, --token-file, "
+                        "RAYD_TOKEN or RAYD_TOKEN_FILE (the head writes it to "
+                        "<head session>/auth_token)");
+  }
+  // Storage (head).
+  if (o.head) {
+    if (!o.storage.empty())
+      r.storage = o.storage;
+    else if (!o.session_dir.empty())
+      r.storage = r.session_dir + "/gcs";
+    else
+      r.storage = rayd_tmpdir() + "/storage/head_" + std::to_string(o.port);
+  }
+  // This node's row.
+  auto& n = r.self;
+  n.node_id = random_hex(14);
+  n.name = o.node_name.empty() ? host_name() : o.node_name;
+  n.is_head = o.head;
+  n.resources_total = *resources;
+  n.resources_total["CPU"] = o.num_cpus >= 0 ? o.num_cpus : detect_cpus();
+  n.resources_total["GPU"] = o.num_gpus >= 0 ? o.num_gpus : detect_gpus();
+  n.resources_total["memory"] = o.memory >= 0 ? o.memory : detect_memory_bytes();
+  if (n.resources_total["GPU"] == 0)
+    n.resources_total.erase("GPU");
+  n.resources_available = n.resources_total;
+  n.labels = *labels;
+  return r;
+}
+
+void setup_logging(const std::string& session_dir, bool to_stderr) {
+  std::vector<spdlog::sink_ptr> sinks;
+  sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(
+    session_dir + "/rayd.log"));
+  if (to_stderr)
+    sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("rayd", sinks.begin(), sinks.end());
+  logger->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+/// Blocks the termination signals in this thread (and every thread started
+/// after) and turns them into a shutdown request on a dedicated thread.
+void watch_signals(shutdown_latch& latch) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  std::thread t{[set, &latch] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    latch.request(0, std::string{"received "} + strsignal(sig));
+  }};
+  t.detach();
+}
+
+caf::timespan seconds(double s) {
+  return std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>{s});
+}
+
+std::string next_steps(const node_file& nf, const std::string& session) {
+  std::string s;
+  s += "rayd: started " + std::string{nf.is_head ? "head" : "worker"} + " node "
+       + nf.node_id + " (pid " + std::to_string(nf.pid) + ")\n";
+  s += "  session: " + session + "\n";
+  if (nf.is_head) {
+    s += "  To add a worker node (on another host, copy the token file or pass --token):\n";
+    s += "    rayd --address=" + nf.cluster_address + " --token-file " + session
+         + "/auth_token\n";
+    s += "  To use the cluster from this host:\n";
+    s += "    export RAYD_ADDRESS=" + nf.api_address + "\n";
+    s += "    rayctl status\n";
+  } else {
+    s += "  joined the cluster at " + nf.cluster_address + " (API " + nf.api_address
+         + ")\n";
+  }
+  s += "  To stop: rayd stop --session-dir " + session;
+  return s;
+}
+
+/// The part of the daemon that runs after detaching. Returns the exit code.
+[[noreturn]] void serve(const daemon_options& o, resolved r, announcer& ann) {
+  shutdown_latch latch;
+  watch_signals(latch);
+  r.self.pid = static_cast<int32_t>(getpid()); // after a detaching fork
+  // Every exit path leaves through _Exit: CAF's orderly shutdown waits for
+  // every actor and connection, and there is nothing to flush — the store
+  // made each acknowledged change durable already, and the log flushes per
+  // line. A stop is therefore exactly as safe as the kill -9 we test.
+  auto fail = [&ann](const std::string& msg) {
+    ann.failed(msg);
+    std::_Exit(1);
+  };
+  // -- storage and cluster identity (head) ----------------------------------
+  std::unique_ptr<persistence::store> db;
+  gcs::cluster_meta meta;
+  if (o.head) {
+    persistence::rocksdb_options ropts;
+    ropts.path = r.storage;
+    auto opened = persistence::open_rocksdb(ropts);
+    if (!opened) {
+      fail("rayd: --storage " + r.storage + ": " + describe(opened.error()));
+    }
+    db = std::move(*opened);
+    auto m = gcs::start_epoch(*db, r.token);
+    if (!m) {
+      fail("rayd: storage " + r.storage + ": " + describe(m.error()));
+    }
+    meta = *m;
+    r.token = meta.token;
+    r.self.node_id = meta.head_node_id;
+    spdlog::info("cluster {} epoch {} ({}), storage {}", meta.cluster_id,
+                 meta.epoch, meta.created ? "created" : "recovered", r.storage);
+  }
+  // -- actor system ----------------------------------------------------------
+  caf::actor_system_config cfg;
+  register_message_types(cfg);
+  register_error_category(cfg);
+  cfg.load<caf::io::middleman>();
+  cfg.set("scheduler.max-threads", 2);
+  cfg.set("logger.file-verbosity", caf::atom("quiet"));
+  cfg.set("logger.console-verbosity", caf::atom("quiet"));
+  auto health = std::chrono::milliseconds{o.health_timeout_ms};
+  cfg.set("middleman.heartbeat-interval", caf::timespan{health / 8});
+  cfg.set("middleman.connection-timeout", caf::timespan{health});
+  caf::actor_system sys{cfg};
+  auto& mm = sys.middleman();
+
+  std::unique_ptr<api::gateway> gateway;
+  gcs_gate_actor gate;
+  std::string cluster_address;
+  std::string api_address;
+  if (o.head) {
+    // -- API socket first: it gives the precise "port in use" error ---------
+    auto api_sock = listen_tcp_preferring(r.bind, meta.api_port, o.api_port,
+                                          "--api-port");
+    if (!api_sock) {
+      fail("rayd: " + describe(api_sock.error()));
+    }
+    gcs::node_actor_config ncfg;
+    ncfg.db = db.get();
+    ncfg.cluster_id = meta.cluster_id;
+    ncfg.epoch = meta.epoch;
+    api_address = host_port{r.node_ip, api_sock->port}.to_string();
+    ncfg.api_address = api_address;
+    ncfg.reconnect_timeout = seconds(o.node_reconnect_timeout_s);
+    auto nodes = gcs::spawn_node_actor(sys, ncfg);
+    if (!nodes) {
+      ::close(api_sock->fd);
+      fail("rayd: storage " + r.storage + ": " + describe(nodes.error()));
+    }
+    auto kv = gcs::spawn_kv_actor(sys, *db);
+    gate = gcs::spawn_gate(sys, meta.token, *nodes);
+    // -- cluster port ------------------------------------------------------
+    caf::expected<uint16_t> cport{caf::error{}};
+    if (o.port == 0 && meta.cluster_port != 0)
+      cport = mm.publish(gate, meta.cluster_port, r.bind.c_str(), false);
+    if (!cport)
+      cport = mm.publish(gate, o.port, r.bind.c_str(), false);
+    if (!cport) {
+      std::string why = describe(cport.error());
+      if (auto probe = listen_tcp(r.bind, o.port, "--port"); !probe)
+        why = describe(probe.error());
+      else
+        ::close(probe->fd);
+      ::close(api_sock->fd);
+      fail("rayd: " + why);
+    }
+    cluster_address = host_port{r.node_ip, *cport}.to_string();
+    api::gateway_config gcfg;
+    gcfg.sys = &sys;
+    gcfg.nodes = *nodes;
+    gcfg.kv = kv;
+    gcfg.token = meta.token;
+    gcfg.socket = *api_sock;
+    auto gw = api::gateway::start(std::move(gcfg));
+    if (!gw) {
+      fail("rayd: " + describe(gw.error()));
+    }
+    gateway = std::move(*gw);
+    if (auto err = gcs::save_ports(*db, *cport, api_sock->port))
+      spdlog::warn("cannot record ports: {}", describe(err));
+    if (auto err = write_token_file(r.session_dir + "/auth_token", meta.token)) {
+      fail("rayd: " + describe(err));
+    }
+    spdlog::info("GCS listening on {} (cluster port), API on {}",
+                 cluster_address, api_address);
+  } else {
+    cluster_address = r.head->to_string();
+  }
+  // -- node manager ------------------------------------------------------------
+  join_latch joined;
+  auto node_file_base = std::make_shared<node_file>();
+  node_file_base->node_id = r.self.node_id;
+  node_file_base->is_head = o.head;
+  node_file_base->pid = static_cast<int32_t>(getpid());
+  node_file_base->pid_start_ticks = process_start_ticks(getpid());
+  node_file_base->start_time_ms = now_ms();
+  node_file_base->cluster_address = cluster_address;
+  node_file_base->session_dir = r.session_dir;
+  node::node_manager_config ncfg;
+  ncfg.self = r.self;
+  ncfg.token = r.token;
+  ncfg.head = r.head;
+  ncfg.local_gate = gate;
+  ncfg.gcs_reconnect_timeout = seconds(o.gcs_reconnect_timeout_s);
+  auto session_dir = r.session_dir;
+  ncfg.on_joined = [&joined, node_file_base, session_dir](const join_reply& reply) {
+    // Re-joins rewrite node.json: the head's API address may have moved.
+    if (!node_file_base->node_address.empty()) {
+      auto nf = *node_file_base;
+      nf.api_address = reply.api_address;
+      nf.cluster_id = reply.cluster_id;
+      if (auto err = write_node_file(session_dir, nf))
+        spdlog::warn("cannot update node.json: {}", describe(err));
+    }
+    joined.set(reply);
+  };
+  ncfg.on_fatal = [&latch, &joined](const caf::error& err) {
+    joined.fail();
+    latch.request(1, describe(err));
+  };
+  auto nm = node::spawn_node_manager(sys, ncfg);
+  auto nport = mm.publish(nm, o.node_port, r.bind.c_str(), false);
+  if (!nport) {
+    std::string why = describe(nport.error());
+    if (auto probe = listen_tcp(r.bind, o.node_port, "--node-port"); !probe)
+      why = describe(probe.error());
+    else
+      ::close(probe->fd);
+    fail("rayd: " + why);
+  }
+  auto node_address = host_port{r.node_ip, *nport}.to_string();
+  caf::anon_send(nm, atoms::start::value, node_address);
+  auto reply = joined.wait();
+  if (!reply) {
+    fail("rayd: " + latch.wait().second);
+  }
+  node_file_base->node_address = node_address;
+  auto nf = *node_file_base;
+  nf.api_address = reply->api_address;
+  nf.cluster_id = reply->cluster_id;
+  if (auto err = write_node_file(r.session_dir, nf)) {
+    fail("rayd: " + describe(err));
+  }
+  spdlog::info("node {} up: {} node at {}, session {}", nf.node_id,
+               o.head ? "head" : "worker", node_address, r.session_dir);
+  ann.ready(next_steps(nf, r.session_dir));
+  // -- run until told to stop ---------------------------------------------------
+  auto [code, why] = latch.wait();
+  if (code == 0)
+    spdlog::info("shutting down: {}", why);
+  else
+    spdlog::error("exiting: {}", why);
+  gateway.reset();
+  if (code != 0)
+    std::cerr << "rayd: " << why << std::endl;
+  std::cout.flush();
+  std::_Exit(code);
+}
+
+} // namespace
+
+int run_daemon(const daemon_options& o) {
+  auto r = resolve(o);
+  if (!r) {
+    std::cerr << "rayd: " << describe(r.error()) << std::endl;
+    return code_of(r.error()) == errc::invalid_argument ? 2 : 1;
+  }
+  if (o.block) {
+    setup_logging(r->session_dir, true);
+    announcer ann;
+    serve(o, std::move(*r), ann);
+  }
+  // Detach: the child becomes the daemon; the parent waits for its outcome.
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    std::perror("rayd: pipe");
+    return 1;
+  }
+  std::cout.flush();
+  std::cerr.flush();
+  pid_t child = ::fork();
+  if (child < 0) {
+    std::perror("rayd: fork");
+    return 1;
+  }
+  if (child == 0) {
+    ::close(fds[0]);
+    ::setsid();
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, STDIN_FILENO);
+    auto out_path = r->session_dir + "/rayd.out";
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (out >= 0) {
+      ::dup2(out, STDOUT_FILENO);
+      ::dup2(out, STDERR_FILENO);
+    }
+    setup_logging(r->session_dir, false);
+    announcer ann{fds[1]};
+    serve(o, std::move(*r), ann);
+  }
+  ::close(fds[1]);
+  std::string msg;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0)
+      msg.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  if (msg.empty()) {
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    std::cerr << "rayd: the daemon exited during start-up; see "
+              << r->session_dir << "/rayd.log" << std::endl;
+    return 1;
+  }
+  if (msg[0] == '0') {
+    std::cout << msg.substr(1) << std::endl;
+    return 0;
+  }
+  ::waitpid(child, nullptr, 0);
+  std::cerr << msg.substr(1) << std::endl;
+  return 1;
+}
+
+} // namespace rayd::cli

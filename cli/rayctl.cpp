@@ -1,0 +1,243 @@
+#include "cli/rayctl.hpp"
+
+#include <cstdlib>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "common/session.hpp"
+#include "common/token.hpp"
+#include "schemas/api_client.hpp"
+
+namespace rayd::cli {
+
+namespace {
+
+int fail(const caf::error& err) {
+  std::cerr << "rayctl: " << describe(err) << std::endl;
+  return 1;
+}
+
+/// --address, else RAYD_ADDRESS, else the local session_latest.
+caf::expected<std::string> resolve_address(const rayctl_target& t) {
+  if (!t.address.empty())
+    return t.address;
+  if (auto env = std::getenv("RAYD_ADDRESS"); env != nullptr && *env != '\0')
+    return std::string{env};
+  auto latest = rayd_tmpdir() + "/session_latest";
+  if (auto nf = read_node_file(latest); nf && !nf->api_address.empty())
+    return nf->api_address;
+  return make_error(errc::not_found,
+                    "no cluster address: pass --address HOST:PORT, set "
+                    "RAYD_ADDRESS, or start a cluster on this host (looked in "
+                    + latest + ")");
+}
+
+/// --token, --token-file, RAYD_TOKEN, RAYD_TOKEN_FILE, else the token of the
+/// local head session serving `address`.
+caf::expected<std::string> resolve_token(const rayctl_target& t,
+                                         const std::string& address) {
+  auto tok = token_from_flags_or_env(t.token, t.token_file);
+  if (!tok)
+    return tok.error();
+  if (!tok->empty())
+    return tok;
+  if (auto local = find_local_token(address))
+    return *local;
+  return make_error(errc::unauthenticated,
+                    "no cluster token for " + address
+                      + ": pass --token or --token-file, or set RAYD_TOKEN / "
+                        "RAYD_TOKEN_FILE");
+}
+
+caf::expected<std::unique_ptr<api::client>> connect(const rayctl_target& t) {
+  auto address = resolve_address(t);
+  if (!address)
+    return address.error();
+  auto token = resolve_token(t, *address);
+  if (!token)
+    return token.error();
+  return api::client::connect(*address, *token);
+}
+
+nlohmann::json to_json(const node_info& n) {
+  return {{"node_id", n.node_id},
+          {"name", n.name},
+          {"address", n.address},
+          {"state", to_string(n.get_state())},
+          {"is_head", n.is_head},
+          {"pid", n.pid},
+          {"resources_total", n.resources_total},
+          {"resources_available", n.resources_available},
+          {"labels", n.labels},
+          {"death_reason", n.death_reason},
+          {"start_time_ms", n.start_time_ms},
+          {"death_time_ms", n.death_time_ms}};
+}
+
+nlohmann::json to_json(const cluster_view& v) {
+  auto nodes = nlohmann::json::array();
+  for (auto& n : v.nodes)
+    nodes.push_back(to_json(n));
+  return {{"cluster_id", v.cluster_id},
+          {"epoch", v.epoch},
+          {"nodes", nodes},
+          {"pending_demands", nlohmann::json::array()}};
+}
+
+std::string short_id(const std::string& id) {
+  return id.substr(0, 12);
+}
+
+void print_status(const cluster_view& v) {
+  auto t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  const std::string rule(63, '-');
+  std::cout << "======== Cluster status: " << std::put_time(&tm, "%Y-%m-%d %H:%M:%S")
+            << " ========\n";
+  std::cout << "Cluster " << v.cluster_id << " (head epoch " << v.epoch << ")\n";
+  std::cout << "Node status\n" << rule << "\n";
+  std::vector<const node_info*> alive, dead;
+  for (auto& n : v.nodes)
+    (n.get_state() == node_state::alive ? alive : dead).push_back(&n);
+  std::cout << "Healthy: " << alive.size() << " node" << (alive.size() == 1 ? "" : "s")
+            << "\n";
+  for (auto* n : alive)
+    std::cout << " " << (n->is_head ? "head  " : "worker") << " " << short_id(n->node_id)
+              << "  " << n->name << "  " << n->address << "\n";
+  std::cout << "Dead: " << dead.size() << " node" << (dead.size() == 1 ? "" : "s") << "\n";
+  for (auto* n : dead)
+    std::cout << " " << (n->is_head ? "head  " : "worker") << " " << short_id(n->node_id)
+              << "  " << n->name << "  " << n->address << ": " << n->death_reason << "\n";
+  std::cout << "\nResources\n" << rule << "\nUsage:\n";
+  resource_map total, available;
+  for (auto* n : alive) {
+    for (auto& [k, x] : n->resources_total)
+      total[k] += x;
+    for (auto& [k, x] : n->resources_available)
+      available[k] += x;
+  }
+  if (total.empty())
+    std::cout << " (no resources)\n";
+  for (auto& [k, x] : total) {
+    auto used = x - available[k];
+    if (k == "memory")
+      std::cout << " " << format_amount(k, used) << "/" << format_amount(k, x) << " " << k
+                << "\n";
+    else
+      std::cout << " " << format_amount(k, used) << "/" << format_amount(k, x) << " " << k
+                << "\n";
+  }
+  std::cout << "\nDemands:\n (no resource demands)\n";
+}
+
+} // namespace
+
+int rayctl_status(const rayctl_target& t, bool json) {
+  auto c = connect(t);
+  if (!c)
+    return fail(c.error());
+  auto v = (*c)->status();
+  if (!v)
+    return fail(v.error());
+  if (json)
+    std::cout << to_json(*v).dump(2) << std::endl;
+  else
+    print_status(*v);
+  return 0;
+}
+
+int rayctl_nodes(const rayctl_target& t, bool json) {
+  auto c = connect(t);
+  if (!c)
+    return fail(c.error());
+  auto v = (*c)->status();
+  if (!v)
+    return fail(v.error());
+  if (json) {
+    auto nodes = nlohmann::json::array();
+    for (auto& n : v->nodes)
+      nodes.push_back(to_json(n));
+    std::cout << nodes.dump(2) << std::endl;
+    return 0;
+  }
+  std::cout << std::left << std::setw(30) << "NODE_ID" << std::setw(7) << "STATE"
+            << std::setw(7) << "ROLE" << std::setw(22) << "ADDRESS" << std::setw(8)
+            << "PID" << std::setw(8) << "CPU"
+            << "NAME\n";
+  for (auto& n : v->nodes) {
+    auto cpu = n.resources_total.count("CPU") ? n.resources_total.at("CPU") : 0.0;
+    std::cout << std::left << std::setw(30) << n.node_id << std::setw(7)
+              << to_string(n.get_state()) << std::setw(7) << (n.is_head ? "head" : "worker")
+              << std::setw(22) << n.address << std::setw(8) << n.pid << std::setw(8)
+              << format_amount("CPU", cpu) << n.name << "\n";
+  }
+  return 0;
+}
+
+int rayctl_kv_put(const rayctl_target& t, const std::string& ns,
+                  const std::string& key, const std::string& value) {
+  auto c = connect(t);
+  if (!c)
+    return fail(c.error());
+  auto added = (*c)->kv_put(ns, key, value, true);
+  if (!added)
+    return fail(added.error());
+  std::cout << (*added ? "added " : "updated ") << key << std::endl;
+  return 0;
+}
+
+int rayctl_kv_get(const rayctl_target& t, const std::string& ns,
+                  const std::string& key) {
+  auto c = connect(t);
+  if (!c)
+    return fail(c.error());
+  auto v = (*c)->kv_get(ns, key);
+  if (!v)
+    return fail(v.error());
+  if (!*v)
+    return fail(make_error(errc::not_found, "key '" + key + "' not found in namespace '"
+                                              + ns + "'"));
+  std::cout << **v << std::endl;
+  return 0;
+}
+
+int rayctl_kv_del(const rayctl_target& t, const std::string& ns,
+                  const std::string& key) {
+  auto c = connect(t);
+  if (!c)
+    return fail(c.error());
+  auto deleted = (*c)->kv_del(ns, key);
+  if (!deleted)
+    return fail(deleted.error());
+  if (!*deleted)
+    return fail(make_error(errc::not_found, "key '" + key + "' not found in namespace '"
+                                              + ns + "'"));
+  std::cout << "deleted " << key << std::endl;
+  return 0;
+}
+
+int rayctl_kv_list(const rayctl_target& t, const std::string& ns,
+                   const std::string& prefix, bool json) {
+  auto c = connect(t);
+  if (!c)
+    return fail(c.error());
+  auto keys = (*c)->kv_list(ns, prefix);
+  if (!keys)
+    return fail(keys.error());
+  if (json) {
+    std::cout << nlohmann::json(*keys).dump() << std::endl;
+    return 0;
+  }
+  for (auto& k : *keys)
+    std::cout << k << "\n";
+  std::cout.flush();
+  return 0;
+}
+
+} // namespace rayd::cli

@@ -1,0 +1,95 @@
+// rayd: parses flags (CLI11 lives only in this file) and hands a plain
+// options struct to the daemon or to `rayd stop`.
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/daemon.hpp"
+
+int main(int argc, char** argv) {
+  using rayd::cli::daemon_options;
+  daemon_options o;
+  rayd::cli::stop_options so;
+  CLI::App app{"rayd: a node of a rayd cluster.\n"
+               "  rayd --head [options]               start a head node\n"
+               "  rayd --address=HOST:PORT [options]  start a worker node\n"
+               "  rayd stop [--session-dir DIR]       stop this host's session"};
+  app.set_help_flag("-h,--help", "Print this help and exit");
+  app.add_flag("--head", o.head, "Start a head node (GCS, API, autoscaler, and a node)");
+  app.add_option("--address", o.address,
+                 "Start a worker node joining the head's cluster port HOST:PORT");
+  app.add_option("--port", o.port,
+                 "Head: the cluster port node managers join; 0 = the OS picks")
+    ->default_val(6379);
+  app.add_option("--api-port", o.api_port,
+                 "Head: the Cap'n Proto API port for rayctl and drivers; 0 = the OS picks")
+    ->default_val(10001);
+  app.add_option("--node-port", o.node_port,
+                 "This node manager's own port for peer traffic; 0 = the OS picks")
+    ->default_val(0);
+  app.add_option("--bind", o.bind,
+                 "Address to listen on. Default: head 127.0.0.1 (nothing reachable from "
+                 "the network unless you say so); worker: the local address that "
+                 "reaches the head");
+  app.add_option("--node-ip", o.node_ip,
+                 "Address this node advertises (default: the bind address, or the first "
+                 "non-loopback IPv4 when binding 0.0.0.0)");
+  app.add_option("--storage", o.storage,
+                 "Head: the GCS's RocksDB directory (default: <session-dir>/gcs if "
+                 "--session-dir is given, else $RAYD_TMPDIR/storage/head_<port>)");
+  app.add_option("--session-dir", o.session_dir,
+                 "Session directory (default: a new $RAYD_TMPDIR/session_<time>_<pid>, "
+                 "RAYD_TMPDIR defaults to /tmp/rayd)");
+  app.add_option("--num-cpus", o.num_cpus, "CPU resource (default: detected cores)");
+  app.add_option("--num-gpus", o.num_gpus, "GPU resource (default: detected, else 0)");
+  app.add_option("--memory", o.memory, "memory resource in bytes (default: physical memory)");
+  app.add_option("--resources", o.resources_json,
+                 "Custom resources as JSON, e.g. '{\"ssd\": 2}'")
+    ->default_val("{}");
+  app.add_option("--labels", o.labels_json, "Node labels as JSON, e.g. '{\"zone\": \"a\"}'")
+    ->default_val("{}");
+  app.add_option("--node-name", o.node_name, "Human name of the node (default: host name)");
+  app.add_option("--token", o.token,
+                 "Cluster token (else --token-file, RAYD_TOKEN, RAYD_TOKEN_FILE; a head "
+                 "keeps its token in its storage or makes a new one)");
+  app.add_option("--token-file", o.token_file, "File holding the cluster token");
+  app.add_flag("--block", o.block,
+               "Stay in the foreground (systemd, containers, tests); default: detach");
+  app.add_option("--gcs-reconnect-timeout", o.gcs_reconnect_timeout_s,
+                 "Worker: seconds without the head before exiting")
+    ->default_val(60);
+  app.add_option("--node-reconnect-timeout", o.node_reconnect_timeout_s,
+                 "Head: seconds nodes of a previous head run may take to re-join after "
+                 "a restart before they are declared DEAD")
+    ->default_val(10);
+  app.add_option("--health-timeout-ms", o.health_timeout_ms,
+                 "A node silent this long (no heartbeat) is declared DEAD")
+    ->default_val(2000)
+    ->check(CLI::Range(int64_t{200}, int64_t{600000}));
+
+  auto* stop = app.add_subcommand("stop", "Stop the rayd processes of one session on this host");
+  stop->add_option("--session-dir", so.session_dir,
+                   "The session to stop (default: $RAYD_TMPDIR/session_latest)");
+  stop->add_option("--grace-period", so.grace_period_s,
+                   "Seconds between SIGTERM and SIGKILL")
+    ->default_val(10);
+  stop->add_flag("-f,--force", so.force, "SIGKILL at once");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "rayd: " << e.what() << " (see rayd --help)" << std::endl;
+    return 2;
+  }
+  if (stop->parsed())
+    return rayd::cli::run_stop(so);
+  if (o.head == !o.address.empty()) {
+    std::cerr << "rayd: give exactly one of --head or --address=HOST:PORT (see rayd --help)"
+              << std::endl;
+    return 2;
+  }
+  return rayd::cli::run_daemon(o);
+}

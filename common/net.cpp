@@ -1,0 +1,93 @@
+#include "common/net.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/error.hpp"
+
+namespace rayd {
+
+caf::expected<listener> listen_tcp(const std::string& host, uint16_t port,
+                                   const std::string& what) {
+  auto fail = [&](const std::string& why) {
+    return make_error(errc::unavailable, "cannot listen on " + host + ":"
+                                           + std::to_string(port) + " ("
+                                           + what + "): " + why);
+  };
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  auto port_str = std::to_string(port);
+  if (int rc = getaddrinfo(host.c_str(), port_str.c_str(), &hints, &res); rc != 0)
+    return fail(gai_strerror(rc));
+  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    freeaddrinfo(res);
+    return fail(std::strerror(errno));
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (::bind(fd, res->ai_addr, res->ai_addrlen) != 0 || ::listen(fd, 128) != 0) {
+    auto why = std::string{std::strerror(errno)};
+    ::close(fd);
+    freeaddrinfo(res);
+    return fail(why);
+  }
+  freeaddrinfo(res);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  uint16_t bound = ss.ss_family == AF_INET6
+                     ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                     : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  return listener{fd, bound};
+}
+
+caf::expected<listener> listen_tcp_preferring(const std::string& host,
+                                              uint16_t preferred, uint16_t port,
+                                              const std::string& what) {
+  if (preferred != 0 && port == 0)
+    if (auto l = listen_tcp(host, preferred, what))
+      return l;
+  return listen_tcp(host, port, what);
+}
+
+std::string local_address_towards(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* res = nullptr;
+  auto port_str = std::to_string(port == 0 ? 9 : port);
+  if (getaddrinfo(host.c_str(), port_str.c_str(), &hints, &res) != 0)
+    return "127.0.0.1";
+  std::string result = "127.0.0.1";
+  int fd = ::socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+      const void* addr = ss.ss_family == AF_INET6
+                           ? static_cast<const void*>(
+                               &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr)
+                           : static_cast<const void*>(
+                               &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr);
+      if (inet_ntop(ss.ss_family, addr, buf, sizeof(buf)) != nullptr)
+        result = buf;
+    }
+  }
+  if (fd >= 0)
+    ::close(fd);
+  freeaddrinfo(res);
+  return result;
+}
+
+} // namespace rayd

@@ -1,0 +1,131 @@
+#include "schemas/api_client.hpp"
+
+#include <capnp/ez-rpc.h>
+#include <kj/async-io.h>
+
+#include "common/error.hpp"
+#include "schemas/convert.hpp"
+
+namespace rayd::api {
+
+struct client::impl {
+  std::string address;
+  kj::Duration timeout;
+  capnp::EzRpcClient rpc;
+  schema::ClusterService::Client cluster = nullptr;
+  schema::KvService::Client kv = nullptr;
+
+  impl(const std::string& addr, std::chrono::milliseconds t)
+    : address(addr), timeout(t.count() * kj::MILLISECONDS), rpc(addr) {
+  }
+
+  /// Waits for `p` with the deadline; translates kj exceptions.
+  template <class T>
+  caf::expected<T> wait(kj::Promise<T>&& p) {
+    auto& timer = rpc.getIoProvider().getTimer();
+    caf::expected<T> result{caf::error{}};
+    kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
+      result = timer.timeoutAfter(timeout, kj::mv(p)).wait(rpc.getWaitScope());
+    });
+    KJ_IF_MAYBE (e, failure)
+      return translate(*e);
+    return result;
+  }
+
+  caf::error translate(const kj::Exception& e) {
+    std::string what = e.getDescription().cStr();
+    const std::string remote = "remote exception: ";
+    if (what.rfind(remote, 0) == 0)
+      what = what.substr(remote.size());
+    if (what.find("invalid cluster token") != std::string::npos)
+      return make_error(errc::unauthenticated,
+                        "the head at " + address + " refused the cluster token");
+    if (what.find("timed out") != std::string::npos
+        || what.find("timeout") != std::string::npos)
+      return make_error(errc::timeout, "no answer from the head at " + address
+                                         + " within the deadline");
+    if (e.getType() == kj::Exception::Type::DISCONNECTED
+        || what.find("connect") != std::string::npos)
+      return make_error(errc::unavailable,
+                        "cannot reach the head at " + address + ": " + what);
+    return make_error(errc::internal, what);
+  }
+};
+
+client::client(std::unique_ptr<impl> p) : impl_(std::move(p)) {
+}
+
+client::~client() = default;
+
+caf::expected<std::unique_ptr<client>>
+client::connect(const std::string& address, const std::string& token,
+                std::chrono::milliseconds timeout) {
+  std::unique_ptr<impl> p;
+  kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions(
+    [&] { p = std::make_unique<impl>(address, timeout); });
+  KJ_IF_MAYBE (e, failure)
+    return make_error(errc::unavailable, "cannot reach the head at " + address
+                                           + ": "
+                                           + e->getDescription().cStr());
+  auto gate = p->rpc.getMain<schema::Gate>();
+  auto req = gate.authenticateRequest();
+  req.setToken(token);
+  auto services = p->wait(req.send().then([](auto resp) {
+    auto s = resp.getServices();
+    return std::make_pair(s.getCluster(), s.getKv());
+  }));
+  if (!services)
+    return services.error();
+  p->cluster = services->first;
+  p->kv = services->second;
+  return std::unique_ptr<client>{new client(std::move(p))};
+}
+
+caf::expected<cluster_view> client::status() {
+  return impl_->wait(impl_->cluster.statusRequest().send().then(
+    [](auto resp) { return from_capnp(resp.getStatus()); }));
+}
+
+caf::expected<bool> client::kv_put(const std::string& ns, const std::string& key,
+                                   const std::string& value, bool overwrite) {
+  auto req = impl_->kv.putRequest();
+  req.setNamespace(ns);
+  req.setKey(as_data(key));
+  req.setValue(as_data(value));
+  req.setOverwrite(overwrite);
+  return impl_->wait(req.send().then([](auto r) { return r.getAdded(); }));
+}
+
+caf::expected<std::optional<std::string>> client::kv_get(const std::string& ns,
+                                                         const std::string& key) {
+  auto req = impl_->kv.getRequest();
+  req.setNamespace(ns);
+  req.setKey(as_data(key));
+  return impl_->wait(req.send().then([](auto r) -> std::optional<std::string> {
+    if (!r.getFound())
+      return std::nullopt;
+    return to_std(r.getValue());
+  }));
+}
+
+caf::expected<bool> client::kv_del(const std::string& ns, const std::string& key) {
+  auto req = impl_->kv.delRequest();
+  req.setNamespace(ns);
+  req.setKey(as_data(key));
+  return impl_->wait(req.send().then([](auto r) { return r.getDeleted(); }));
+}
+
+caf::expected<std::vector<std::string>> client::kv_list(const std::string& ns,
+                                                        const std::string& prefix) {
+  auto req = impl_->kv.listRequest();
+  req.setNamespace(ns);
+  req.setPrefix(as_data(prefix));
+  return impl_->wait(req.send().then([](auto r) {
+    std::vector<std::string> out;
+    for (auto k : r.getKeys())
+      out.push_back(to_std(k));
+    return out;
+  }));
+}
+
+} // namespace rayd::api

@@ -1,0 +1,200 @@
+#include "schemas/api_gateway.hpp"
+
+#include <unistd.h>
+
+#include <future>
+#include <thread>
+
+#include <capnp/ez-rpc.h>
+#include <kj/async-io.h>
+#include <spdlog/spdlog.h>
+
+#include "common/error.hpp"
+#include "common/token.hpp"
+#include "schemas/bridge.hpp"
+#include "schemas/convert.hpp"
+
+namespace rayd::api {
+
+namespace {
+
+constexpr uint32_t api_version = 1;
+
+/// Turns a CAF error into the exception a Cap'n Proto client sees.
+[[noreturn]] void throw_error(const caf::error& err) {
+  auto type = code_of(err) == errc::unavailable ? kj::Exception::Type::DISCONNECTED
+                                                : kj::Exception::Type::FAILED;
+  kj::throwFatalException(
+    kj::Exception(type, __FILE__, __LINE__, kj::str(describe(err).c_str())));
+}
+
+class cluster_impl final : public schema::ClusterService::Server {
+public:
+  explicit cluster_impl(const gateway_config& cfg) : cfg_(cfg) {
+  }
+
+  kj::Promise<void> status(StatusContext ctx) override {
+    return ask<cluster_view>(*cfg_.sys, cfg_.nodes, atoms::nodes::value)
+      .then([ctx](caf::expected<cluster_view> view) mutable {
+        if (!view)
+          throw_error(view.error());
+        fill(ctx.getResults().initStatus(), *view);
+      });
+  }
+
+private:
+  const gateway_config& cfg_;
+};
+
+class kv_impl final : public schema::KvService::Server {
+public:
+  explicit kv_impl(const gateway_config& cfg) : cfg_(cfg) {
+  }
+
+  kj::Promise<void> put(PutContext ctx) override {
+    auto p = ctx.getParams();
+    return ask<bool>(*cfg_.sys, cfg_.kv, atoms::kv_put::value,
+                     to_std(p.getNamespace()), to_std(p.getKey()),
+                     to_std(p.getValue()), p.getOverwrite())
+      .then([ctx](caf::expected<bool> added) mutable {
+        if (!added)
+          throw_error(added.error());
+        ctx.getResults().setAdded(*added);
+      });
+  }
+
+  kj::Promise<void> get(GetContext ctx) override {
+    auto p = ctx.getParams();
+    return ask<std::string>(*cfg_.sys, cfg_.kv, atoms::kv_get::value,
+                            to_std(p.getNamespace()), to_std(p.getKey()))
+      .then([ctx](caf::expected<std::string> value) mutable {
+        auto res = ctx.getResults();
+        if (!value) {
+          if (code_of(value.error()) != errc::not_found)
+            throw_error(value.error());
+          res.setFound(false);
+          return;
+        }
+        res.setFound(true);
+        res.setValue(as_data(*value));
+      });
+  }
+
+  kj::Promise<void> del(DelContext ctx) override {
+    auto p = ctx.getParams();
+    return ask<bool>(*cfg_.sys, cfg_.kv, atoms::kv_del::value,
+                     to_std(p.getNamespace()), to_std(p.getKey()))
+      .then([ctx](caf::expected<bool> deleted) mutable {
+        if (!deleted)
+          throw_error(deleted.error());
+        ctx.getResults().setDeleted(*deleted);
+      });
+  }
+
+  kj::Promise<void> list(ListContext ctx) override {
+    auto p = ctx.getParams();
+    return ask<std::vector<std::string>>(*cfg_.sys, cfg_.kv,
+                                         atoms::kv_list::value,
+                                         to_std(p.getNamespace()),
+                                         to_std(p.getPrefix()))
+      .then([ctx](caf::expected<std::vector<std::string>> keys) mutable {
+        if (!keys)
+          throw_error(keys.error());
+        auto out = ctx.getResults().initKeys(static_cast<unsigned>(keys->size()));
+        for (unsigned i = 0; i < keys->size(); ++i)
+          out.set(i, as_data((*keys)[i]));
+      });
+  }
+
+private:
+  const gateway_config& cfg_;
+};
+
+/// The bootstrap capability: nothing but the version and authenticate().
+class gate_impl final : public schema::Gate::Server {
+public:
+  explicit gate_impl(const gateway_config& cfg)
+    : cfg_(cfg),
+      cluster_(kj::heap<cluster_impl>(cfg)),
+      kv_(kj::heap<kv_impl>(cfg)) {
+  }
+
+  kj::Promise<void> apiVersion(ApiVersionContext ctx) override {
+    ctx.getResults().setVersion(api_version);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> authenticate(AuthenticateContext ctx) override {
+    if (!token_matches(cfg_.token, to_std(ctx.getParams().getToken()))) {
+      spdlog::warn("API: refused authentication (invalid cluster token)");
+      kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED,
+                                            __FILE__, __LINE__,
+                                            kj::str("invalid cluster token")));
+    }
+    auto services = ctx.getResults().initServices();
+    services.setCluster(cluster_);
+    services.setKv(kv_);
+    return kj::READY_NOW;
+  }
+
+private:
+  const gateway_config& cfg_;
+  schema::ClusterService::Client cluster_;
+  schema::KvService::Client kv_;
+};
+
+} // namespace
+
+struct gateway::impl {
+  gateway_config cfg;
+  std::thread thread;
+  kj::Own<kj::CrossThreadPromiseFulfiller<void>> stop;
+};
+
+caf::expected<std::unique_ptr<gateway>> gateway::start(gateway_config cfg) {
+  std::unique_ptr<gateway> gw{new gateway};
+  gw->impl_ = std::make_unique<impl>();
+  gw->impl_->cfg = std::move(cfg);
+  gw->port_ = gw->impl_->cfg.socket.port;
+  auto* state = gw->impl_.get();
+  std::promise<kj::Own<kj::CrossThreadPromiseFulfiller<void>>> ready;
+  auto ready_future = ready.get_future();
+  state->thread = std::thread([state, &ready] {
+    bool announced = false;
+    try {
+    // Generous limits for one message (KV values up to 16 MiB), and a
+    // nesting limit that keeps hostile payloads cheap to reject.
+    capnp::ReaderOptions opts;
+    opts.traversalLimitInWords = 8 * 1024 * 1024 * 4;
+    opts.nestingLimit = 32;
+    capnp::EzRpcServer server(kj::heap<gate_impl>(state->cfg),
+                              state->cfg.socket.fd, state->cfg.socket.port,
+                              opts);
+    auto& ws = server.getWaitScope();
+    auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
+    ready.set_value(kj::mv(paf.fulfiller));
+    announced = true;
+    paf.promise.wait(ws);
+    } catch (const kj::Exception& e) {
+      spdlog::error("API gateway failed: {}", e.getDescription().cStr());
+      if (!announced)
+        ready.set_value(kj::Own<kj::CrossThreadPromiseFulfiller<void>>());
+    }
+  });
+  state->stop = ready_future.get();
+  if (state->stop.get() == nullptr) {
+    state->thread.join();
+    return make_error(errc::unavailable, "the API gateway could not start");
+  }
+  spdlog::info("API gateway listening on port {}", gw->port_);
+  return gw;
+}
+
+gateway::~gateway() {
+  if (impl_ && impl_->thread.joinable()) {
+    impl_->stop->fulfill();
+    impl_->thread.join();
+  }
+}
+
+} // namespace rayd::api

@@ -1,0 +1,47 @@
+#pragma once
+// The API gateway: the Cap'n Proto server on the head's API port. It runs its
+// own kj event loop on its own thread and never blocks on CAF: each call
+// becomes a CAF request whose answer crosses back through a cross-thread
+// fulfiller (see bridge.hpp).
+//
+// Lifetime: start() returns once the socket listens; the destructor stops the
+// loop and joins the thread. The actor system must outlive the gateway.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/gcs/gcs_actors.hpp"
+#include "common/net.hpp"
+
+namespace rayd::api {
+
+struct gateway_config {
+  caf::actor_system* sys = nullptr; // REQUIRED
+  gcs_node_actor nodes;             // REQUIRED
+  gcs_kv_actor kv;                  // REQUIRED
+  std::string token;                // REQUIRED: the cluster token
+  listener socket;                  // REQUIRED: a listening socket (owned)
+};
+
+class gateway {
+public:
+  static caf::expected<std::unique_ptr<gateway>> start(gateway_config cfg);
+  ~gateway();
+
+  uint16_t port() const {
+    return port_;
+  }
+
+  struct impl;
+
+private:
+  gateway() = default;
+  std::unique_ptr<impl> impl_;
+  uint16_t port_ = 0;
+};
+
+} // namespace rayd::api

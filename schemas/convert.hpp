@@ -1,0 +1,29 @@
+#pragma once
+// Converters between rayd's C++ types and the generated Cap'n Proto types.
+// Generated names stay inside schemas/.
+
+#include <string>
+
+#include <capnp/common.h>
+
+#include "actors/types.hpp"
+#include "schemas/rayd_api.capnp.h"
+
+namespace rayd::api {
+
+inline std::string to_std(capnp::Text::Reader t) {
+  return std::string{t.cStr(), t.size()};
+}
+
+inline std::string to_std(capnp::Data::Reader d) {
+  return std::string{reinterpret_cast<const char*>(d.begin()), d.size()};
+}
+
+inline capnp::Data::Reader as_data(const std::string& s) {
+  return capnp::Data::Reader{reinterpret_cast<const kj::byte*>(s.data()), s.size()};
+}
+
+void fill(schema::ClusterStatus::Builder out, const cluster_view& in);
+cluster_view from_capnp(schema::ClusterStatus::Reader in);
+
+} // namespace rayd::api
