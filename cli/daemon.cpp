@@ -376,9 +376,9 @@ std::string next_steps(const node_file& nf, const std::string& session) {
     // -- cluster port ------------------------------------------------------
     caf::expected<uint16_t> cport{caf::error{}};
     if (o.port == 0 && meta.cluster_port != 0)
-      cport = mm.publish(gate, meta.cluster_port, r.bind.c_str(), false);
+      cport = mm.publish(gate, meta.cluster_port, r.bind.c_str(), true);
     if (!cport)
-      cport = mm.publish(gate, o.port, r.bind.c_str(), false);
+      cport = mm.publish(gate, o.port, r.bind.c_str(), true);
     if (!cport) {
       std::string why = describe(cport.error());
       if (auto probe = listen_tcp(r.bind, o.port, "--port"); !probe)
