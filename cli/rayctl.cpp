@@ -31,6 +31,10 @@ caf::expected<std::string> resolve_address(const rayctl_target& t) {
   auto latest = rayd_tmpdir() + "/session_latest";
   if (auto nf = read_node_file(latest); nf && !nf->api_address.empty())
     return nf->api_address;
+  // Heads started with an explicit --session-dir under $RAYD_TMPDIR.
+  for (auto& [dir, nf] : local_head_sessions())
+    if (process_start_ticks(nf.pid) == nf.pid_start_ticks && !nf.api_address.empty())
+      return nf.api_address;
   return make_error(errc::not_found,
                     "no cluster address: pass --address HOST:PORT, set "
                     "RAYD_ADDRESS, or start a cluster on this host (looked in "
