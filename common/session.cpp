@@ -123,8 +123,9 @@ std::vector<std::pair<std::string, node_file>> local_head_sessions() {
   std::vector<std::pair<fs::file_time_type, std::string>> dirs;
   for (auto& e : fs::directory_iterator{base, ec}) {
     auto name = e.path().filename().string();
-    if (name.rfind("session_", 0) != 0 || name == "session_latest"
-        || !e.is_directory())
+    // Any directory directly under $RAYD_TMPDIR may be a head session
+    // (default ones are named session_*; --session-dir may choose others).
+    if (name == "session_latest" || e.is_symlink() || !e.is_directory())
       continue;
     dirs.emplace_back(fs::last_write_time(e.path(), ec), e.path().string());
   }

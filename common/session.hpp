@@ -49,7 +49,7 @@ caf::error ensure_dir(const std::string& dir);
 caf::error write_node_file(const std::string& session_dir, const node_file& nf);
 caf::expected<node_file> read_node_file(const std::string& session_dir);
 
-/// Session directories under $RAYD_TMPDIR whose node.json describes a head
+/// Directories directly under $RAYD_TMPDIR whose node.json describes a head
 /// (newest first; `session_latest` target first).
 std::vector<std::pair<std::string, node_file>> local_head_sessions();
 
