@@ -300,6 +300,18 @@ std::string next_steps(const node_file& nf, const std::string& session) {
   return s;
 }
 
+/// Why CAF could not listen on host:port: CAF's own error is vague, so a
+/// plain bind probe supplies the errno ("Address already in use").
+std::string listen_failure(const caf::error& err, const std::string& host,
+                           uint16_t port, const std::string& flag) {
+  auto probe = listen_tcp(host, port, flag);
+  if (!probe)
+    return describe(probe.error());
+  ::close(probe->fd);
+  return "cannot listen on " + host + ":" + std::to_string(port) + " (" + flag
+         + "): " + describe(err);
+}
+
 /// The part of the daemon that runs after detaching. Returns the exit code.
 [[noreturn]] void serve(const daemon_options& o, resolved r, announcer& ann) {
   shutdown_latch latch;
@@ -380,13 +392,8 @@ std::string next_steps(const node_file& nf, const std::string& session) {
     if (!cport)
       cport = mm.publish(gate, o.port, r.bind.c_str(), true);
     if (!cport) {
-      std::string why = describe(cport.error());
-      if (auto probe = listen_tcp(r.bind, o.port, "--port"); !probe)
-        why = describe(probe.error());
-      else
-        ::close(probe->fd);
       ::close(api_sock->fd);
-      fail("rayd: " + why);
+      fail("rayd: " + listen_failure(cport.error(), r.bind, o.port, "--port"));
     }
     cluster_address = host_port{r.node_ip, *cport}.to_string();
     api::gateway_config gcfg;
@@ -445,12 +452,7 @@ std::string next_steps(const node_file& nf, const std::string& session) {
   auto nm = node::spawn_node_manager(sys, ncfg);
   auto nport = mm.publish(nm, o.node_port, r.bind.c_str(), false);
   if (!nport) {
-    std::string why = describe(nport.error());
-    if (auto probe = listen_tcp(r.bind, o.node_port, "--node-port"); !probe)
-      why = describe(probe.error());
-    else
-      ::close(probe->fd);
-    fail("rayd: " + why);
+    fail("rayd: " + listen_failure(nport.error(), r.bind, o.node_port, "--node-port"));
   }
   auto node_address = host_port{r.node_ip, *nport}.to_string();
   caf::anon_send(nm, atoms::start::value, node_address);

@@ -130,118 +130,121 @@ void print_status(const cluster_view& v) {
     std::cout << " (no resources)\n";
   for (auto& [k, x] : total) {
     auto used = x - available[k];
-    if (k == "memory")
-      std::cout << " " << format_amount(k, used) << "/" << format_amount(k, x) << " " << k
-                << "\n";
-    else
-      std::cout << " " << format_amount(k, used) << "/" << format_amount(k, x) << " " << k
-                << "\n";
+    std::cout << " " << format_amount(k, used) << "/" << format_amount(k, x) << " " << k
+              << "\n";
   }
   std::cout << "\nDemands:\n (no resource demands)\n";
+}
+
+/// Connects, runs `f` with the client, and maps errors to exit code 1.
+template <class F>
+int with_client(const rayctl_target& t, F f) {
+  auto c = connect(t);
+  if (!c)
+    return fail(c.error());
+  return f(**c);
+}
+
+caf::error missing(const std::string& ns, const std::string& key) {
+  return make_error(errc::not_found,
+                    "key '" + key + "' not found in namespace '" + ns + "'");
 }
 
 } // namespace
 
 int rayctl_status(const rayctl_target& t, bool json) {
-  auto c = connect(t);
-  if (!c)
-    return fail(c.error());
-  auto v = (*c)->status();
-  if (!v)
-    return fail(v.error());
-  if (json)
-    std::cout << to_json(*v).dump(2) << std::endl;
-  else
-    print_status(*v);
-  return 0;
+  return with_client(t, [json](api::client& c) {
+    auto v = c.status();
+    if (!v)
+      return fail(v.error());
+    if (json)
+      std::cout << to_json(*v).dump(2) << std::endl;
+    else
+      print_status(*v);
+    return 0;
+  });
 }
 
 int rayctl_nodes(const rayctl_target& t, bool json) {
-  auto c = connect(t);
-  if (!c)
-    return fail(c.error());
-  auto v = (*c)->status();
-  if (!v)
-    return fail(v.error());
-  if (json) {
-    auto nodes = nlohmann::json::array();
-    for (auto& n : v->nodes)
-      nodes.push_back(to_json(n));
-    std::cout << nodes.dump(2) << std::endl;
+  return with_client(t, [json](api::client& c) {
+    auto v = c.status();
+    if (!v)
+      return fail(v.error());
+    if (json) {
+      auto nodes = nlohmann::json::array();
+      for (auto& n : v->nodes)
+        nodes.push_back(to_json(n));
+      std::cout << nodes.dump(2) << std::endl;
+      return 0;
+    }
+    std::cout << std::left << std::setw(30) << "NODE_ID" << std::setw(7) << "STATE"
+              << std::setw(7) << "ROLE" << std::setw(22) << "ADDRESS" << std::setw(8)
+              << "PID" << std::setw(8) << "CPU"
+              << "NAME\n";
+    for (auto& n : v->nodes) {
+      auto cpu = n.resources_total.count("CPU") ? n.resources_total.at("CPU") : 0.0;
+      std::cout << std::left << std::setw(30) << n.node_id << std::setw(7)
+                << to_string(n.get_state()) << std::setw(7)
+                << (n.is_head ? "head" : "worker") << std::setw(22) << n.address
+                << std::setw(8) << n.pid << std::setw(8) << format_amount("CPU", cpu)
+                << n.name << "\n";
+    }
     return 0;
-  }
-  std::cout << std::left << std::setw(30) << "NODE_ID" << std::setw(7) << "STATE"
-            << std::setw(7) << "ROLE" << std::setw(22) << "ADDRESS" << std::setw(8)
-            << "PID" << std::setw(8) << "CPU"
-            << "NAME\n";
-  for (auto& n : v->nodes) {
-    auto cpu = n.resources_total.count("CPU") ? n.resources_total.at("CPU") : 0.0;
-    std::cout << std::left << std::setw(30) << n.node_id << std::setw(7)
-              << to_string(n.get_state()) << std::setw(7) << (n.is_head ? "head" : "worker")
-              << std::setw(22) << n.address << std::setw(8) << n.pid << std::setw(8)
-              << format_amount("CPU", cpu) << n.name << "\n";
-  }
-  return 0;
+  });
 }
 
 int rayctl_kv_put(const rayctl_target& t, const std::string& ns,
                   const std::string& key, const std::string& value) {
-  auto c = connect(t);
-  if (!c)
-    return fail(c.error());
-  auto added = (*c)->kv_put(ns, key, value, true);
-  if (!added)
-    return fail(added.error());
-  std::cout << (*added ? "added " : "updated ") << key << std::endl;
-  return 0;
+  return with_client(t, [&](api::client& c) {
+    auto added = c.kv_put(ns, key, value, true);
+    if (!added)
+      return fail(added.error());
+    std::cout << (*added ? "added " : "updated ") << key << std::endl;
+    return 0;
+  });
 }
 
 int rayctl_kv_get(const rayctl_target& t, const std::string& ns,
                   const std::string& key) {
-  auto c = connect(t);
-  if (!c)
-    return fail(c.error());
-  auto v = (*c)->kv_get(ns, key);
-  if (!v)
-    return fail(v.error());
-  if (!*v)
-    return fail(make_error(errc::not_found, "key '" + key + "' not found in namespace '"
-                                              + ns + "'"));
-  std::cout << **v << std::endl;
-  return 0;
+  return with_client(t, [&](api::client& c) {
+    auto v = c.kv_get(ns, key);
+    if (!v)
+      return fail(v.error());
+    if (!*v)
+      return fail(missing(ns, key));
+    std::cout << **v << std::endl;
+    return 0;
+  });
 }
 
 int rayctl_kv_del(const rayctl_target& t, const std::string& ns,
                   const std::string& key) {
-  auto c = connect(t);
-  if (!c)
-    return fail(c.error());
-  auto deleted = (*c)->kv_del(ns, key);
-  if (!deleted)
-    return fail(deleted.error());
-  if (!*deleted)
-    return fail(make_error(errc::not_found, "key '" + key + "' not found in namespace '"
-                                              + ns + "'"));
-  std::cout << "deleted " << key << std::endl;
-  return 0;
+  return with_client(t, [&](api::client& c) {
+    auto deleted = c.kv_del(ns, key);
+    if (!deleted)
+      return fail(deleted.error());
+    if (!*deleted)
+      return fail(missing(ns, key));
+    std::cout << "deleted " << key << std::endl;
+    return 0;
+  });
 }
 
 int rayctl_kv_list(const rayctl_target& t, const std::string& ns,
                    const std::string& prefix, bool json) {
-  auto c = connect(t);
-  if (!c)
-    return fail(c.error());
-  auto keys = (*c)->kv_list(ns, prefix);
-  if (!keys)
-    return fail(keys.error());
-  if (json) {
-    std::cout << nlohmann::json(*keys).dump() << std::endl;
+  return with_client(t, [&](api::client& c) {
+    auto keys = c.kv_list(ns, prefix);
+    if (!keys)
+      return fail(keys.error());
+    if (json) {
+      std::cout << nlohmann::json(*keys).dump() << std::endl;
+      return 0;
+    }
+    for (auto& k : *keys)
+      std::cout << k << "\n";
+    std::cout.flush();
     return 0;
-  }
-  for (auto& k : *keys)
-    std::cout << k << "\n";
-  std::cout.flush();
-  return 0;
+  });
 }
 
 } // namespace rayd::cli
