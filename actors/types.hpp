@@ -30,6 +30,7 @@ using ping = caf::atom_constant<caf::atom("r_ping")>;
 using connect = caf::atom_constant<caf::atom("r_connect")>;
 using give_up = caf::atom_constant<caf::atom("r_giveup")>;
 using start = caf::atom_constant<caf::atom("r_start")>;
+using leave = caf::atom_constant<caf::atom("r_leave")>;
 } // namespace atoms
 
 /// Node lifecycle (see docs/architecture.md for the full diagram):

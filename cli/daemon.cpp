@@ -476,6 +476,16 @@ std::string listen_failure(const caf::error& err, const std::string& host,
     spdlog::info("shutting down: {}", why);
   else
     spdlog::error("exiting: {}", why);
+  if (code == 0) {
+    // Graceful stop: record this node as stopped rather than failed.
+    caf::scoped_actor self{sys};
+    self->request(nm, std::chrono::seconds{3}, atoms::leave::value)
+      .receive([](bool) {},
+               [](caf::error& err) {
+                 spdlog::warn("could not tell the GCS this node leaves: {}",
+                              describe(err));
+               });
+  }
   gateway.reset();
   if (code != 0)
     std::cerr << "rayd: " << why << std::endl;

@@ -31,6 +31,12 @@ gcs_gate_actor spawn_gate(caf::actor_system& sys, std::string token,
         return self->delegate(nodes, atoms::join::value, std::move(req),
                               std::move(nm));
       },
+      [self, token, nodes](atoms::leave, std::string& presented,
+                           std::string& node_id) -> caf::result<bool> {
+        if (!token_matches(token, presented))
+          return make_error(errc::unauthenticated, "leave refused: wrong cluster token");
+        return self->delegate(nodes, atoms::leave::value, std::move(node_id));
+      },
     };
   });
 }

@@ -28,6 +28,8 @@ using gcs_node_actor = caf::typed_actor<
   caf::replies_to<atoms::join, join_request, node_manager_actor>::with<join_reply>,
   /// A snapshot of the node table.
   caf::replies_to<atoms::nodes>::with<cluster_view>,
+  /// A node leaves on purpose (rayd stop): DEAD with reason "stopped".
+  caf::replies_to<atoms::leave, std::string>::with<bool>,
   /// Subscribes to node events until the listener terminates.
   caf::reacts_to<atoms::subscribe, node_listener_actor>,
   /// Internal: nodes of an earlier head incarnation that did not re-join in
@@ -38,7 +40,9 @@ using gcs_node_actor = caf::typed_actor<
 /// cluster token; the gate checks it and forwards to the GCS actor in charge.
 /// Errors: errc::unauthenticated for a missing or wrong token.
 using gcs_gate_actor = caf::typed_actor<
-  caf::replies_to<atoms::join, join_request, node_manager_actor>::with<join_reply>>;
+  caf::replies_to<atoms::join, join_request, node_manager_actor>::with<join_reply>,
+  /// (token, node_id) → whether the node was known.
+  caf::replies_to<atoms::leave, std::string, std::string>::with<bool>>;
 
 /// The internal KV (namespaced). Writes are group-committed: a reply means
 /// the change is durable. Errors: errc::invalid_argument, errc::not_found

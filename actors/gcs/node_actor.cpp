@@ -116,6 +116,18 @@ gcs_node_actor::behavior_type node_behavior(node_actor_t self) {
       auto& st = self->state;
       return cluster_view{st.cfg.cluster_id, st.cfg.epoch, st.table->rows()};
     },
+    [self](atoms::leave, std::string& id) {
+      auto& st = self->state;
+      if (st.table->find(id) == nullptr)
+        return false;
+      if (auto h = st.handles.find(id); h != st.handles.end()) {
+        st.node_of.erase(h->second.address());
+        self->demonitor(h->second.address());
+        st.handles.erase(h);
+      }
+      declare_dead(self, id, "stopped by its operator (SIGTERM / rayd stop)");
+      return true;
+    },
     [self](atoms::subscribe, node_listener_actor& l) {
       self->state.listeners.push_back(l);
       self->monitor(l);

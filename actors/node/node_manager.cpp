@@ -161,6 +161,19 @@ node_manager_actor spawn_node_manager(caf::actor_system& sys,
                              atoms::give_up::value);
       },
       [self](atoms::connect) { connect(self); },
+      [self](atoms::leave) -> caf::result<bool> {
+        auto& st = self->state;
+        if (!st.joined || !st.gate)
+          return false;
+        st.joined = false; // a lost head from now on is expected
+        self->demonitor(st.gate.address());
+        auto rp = self->make_response_promise<bool>();
+        self->request(st.gate, std::chrono::seconds{2}, atoms::leave::value,
+                      st.cfg.token, st.cfg.self.node_id)
+          .then([rp](bool known) mutable { rp.deliver(known); },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
       [self](atoms::give_up) {
         auto& st = self->state;
         if (st.joined)

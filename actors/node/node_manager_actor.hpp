@@ -17,6 +17,9 @@ using node_manager_actor = caf::typed_actor<
   /// Sent once by main() after the node's own port is open: sets this
   /// node's advertised address (host:port) and starts joining.
   caf::reacts_to<atoms::start, std::string>,
+  /// Graceful stop: tells the GCS this node is leaving (so it is recorded as
+  /// stopped, not as failed); replies once the GCS has recorded it.
+  caf::replies_to<atoms::leave>::with<bool>,
   /// Internal: (re)connect to the head and join. Sent by the actor itself.
   caf::reacts_to<atoms::connect>,
   /// Internal: exit if the head stayed unreachable past the deadline.

@@ -55,6 +55,7 @@ struct fixture {
         [](atoms::start, std::string&) {},
         [](atoms::connect) {},
         [](atoms::give_up) {},
+        [](atoms::leave) { return true; },
       };
     });
   }
@@ -154,4 +155,29 @@ BOOST_FIXTURE_TEST_CASE(kv_replies_only_after_durable_group_commit, fixture) {
                 std::string{"k1"})
     .receive([](std::vector<std::string>& keys) { BOOST_CHECK_EQUAL(keys.size(), 111u); },
              [](caf::error& e) { BOOST_FAIL(describe(e)); });
+}
+
+BOOST_FIXTURE_TEST_CASE(leave_records_a_stop_not_a_failure, fixture) {
+  caf::scoped_actor self{sys};
+  auto nm = fake_node_manager();
+  self->request(gate, caf::infinite, atoms::join::value, request("tok"), nm)
+    .receive([](join_reply&) {}, [](caf::error& e) { BOOST_FAIL(describe(e)); });
+  caf::error refused;
+  self->request(gate, caf::infinite, atoms::leave::value, std::string{"bad"},
+                std::string{"node-a"})
+    .receive([](bool) { BOOST_FAIL("leave with a bad token accepted"); },
+             [&](caf::error& e) { refused = e; });
+  BOOST_CHECK(code_of(refused) == errc::unauthenticated);
+  self->request(gate, caf::infinite, atoms::leave::value, std::string{"tok"},
+                std::string{"node-a"})
+    .receive([](bool known) { BOOST_CHECK(known); },
+             [](caf::error& e) { BOOST_FAIL(describe(e)); });
+  // The node manager's exit afterwards must not overwrite the reason.
+  caf::anon_send_exit(nm, caf::exit_reason::kill);
+  cluster_view view;
+  self->request(nodes, caf::infinite, atoms::nodes::value)
+    .receive([&](cluster_view& v) { view = v; }, [](caf::error&) {});
+  BOOST_REQUIRE_EQUAL(view.nodes.size(), 1u);
+  BOOST_CHECK(view.nodes[0].get_state() == node_state::dead);
+  BOOST_CHECK(view.nodes[0].death_reason.find("stopped") != std::string::npos);
 }
