@@ -1,0 +1,173 @@
+// rayd-bench: the benchmark harness of rayd. Starts real rayd processes on
+// loopback in private temporary directories, measures, stops them, and prints
+// one JSON object per workload run on stdout (progress on stderr).
+//
+//   rayd-bench cluster-start [--runs 5] [--compare-dask]
+//   rayd-bench join [--nodes 100] [--idle-seconds 10]
+//   rayd-bench kv [--clients 16] [--seconds 5]
+//   rayd-bench failure-detect [--runs 5]
+//   rayd-bench all            (every workload; a JSON array)
+//
+// Common flags: --bin-dir (where rayd lives), --tmp-root, --keep-temp, --pretty.
+
+#include <unistd.h>
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "bench/bench_util.hpp"
+#include "bench/workloads.hpp"
+
+#ifndef RAYD_DEFAULT_BIN_DIR
+#define RAYD_DEFAULT_BIN_DIR "build/cli"
+#endif
+
+int main(int argc, char** argv) {
+  using namespace rayd::bench;
+  CLI::App app{"rayd-bench: benchmarks of a local rayd cluster (loopback only)"};
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  settings s;
+  s.bin_dir = RAYD_DEFAULT_BIN_DIR;
+  if (const char* t = std::getenv("TMPDIR"); t != nullptr && *t != '\0')
+    s.tmp_root = t;
+  bool pretty = false;
+  app.add_option("--bin-dir", s.bin_dir, "Directory holding the rayd binary")
+    ->capture_default_str();
+  app.add_option("--tmp-root", s.tmp_root,
+                 "Where the private RAYD_TMPDIRs are created (default $TMPDIR "
+                 "or /tmp); the head's RocksDB lives there too")
+    ->capture_default_str();
+  app.add_flag("--keep-temp", s.keep_temp,
+               "Keep the temporary directories (logs, storage) for inspection");
+  app.add_flag("--pretty", pretty, "Indent the JSON output");
+
+  cluster_start_options cs;
+  auto* start = app.add_subcommand(
+    "cluster-start", "Head + 2 workers until all ALIVE (target <= 500 ms)");
+  start->add_option("--runs", cs.runs, "Repetitions")->capture_default_str();
+  start->add_option("--poll-ms", cs.poll_ms, "Status poll interval")
+    ->capture_default_str();
+  start->add_flag("--compare-dask", cs.compare_dask,
+                  "Also time Dask's LocalCluster(n_workers=2) (needs "
+                  "python3-distributed)");
+  start->add_option("--python", cs.python,
+                    "Python for the Dask comparison (default: python3, then "
+                    "/usr/bin/python3)");
+  start->add_option("--dask-script", cs.dask_script,
+                    "Path of dask_cluster_start.py");
+
+  join_options jo;
+  auto* join = app.add_subcommand(
+    "join", "N workers join one head; head RSS and idle CPU");
+  join->add_option("--nodes", jo.nodes, "Worker nodes to start")
+    ->capture_default_str();
+  join->add_option("--poll-ms", jo.poll_ms, "Status poll interval")
+    ->capture_default_str();
+  join->add_option("--idle-seconds", jo.idle_seconds,
+                   "Window over which the head's idle CPU is measured")
+    ->capture_default_str();
+  join->add_option("--settle-seconds", jo.settle_seconds,
+                   "Pause between all ALIVE and the idle window")
+    ->capture_default_str();
+  join->add_option("--timeout", jo.timeout_seconds,
+                   "Give up if not all ALIVE after this many seconds")
+    ->capture_default_str();
+
+  kv_options kv;
+  auto* kvc = app.add_subcommand(
+    "kv", "Durable KV writes/s through the API (target >= 20k/s at 16 clients)");
+  kvc->add_option("--clients", kv.clients, "Concurrent clients (threads)")
+    ->capture_default_str();
+  kvc->add_option("--seconds", kv.seconds, "Duration")->capture_default_str();
+  kvc->add_option("--key-bytes", kv.key_bytes, "Key size (>= 16)")
+    ->capture_default_str()
+    ->check(CLI::Range(16, 1024));
+  kvc->add_option("--value-bytes", kv.value_bytes, "Value size")
+    ->capture_default_str()
+    ->check(CLI::Range(0, 1 << 20));
+
+  failure_options fo;
+  auto* fd = app.add_subcommand(
+    "failure-detect", "SIGKILL and SIGSTOP detection latency of a worker");
+  fd->add_option("--runs", fo.runs, "Repetitions per signal")
+    ->capture_default_str();
+  fd->add_option("--poll-ms", fo.poll_ms, "Status poll interval")
+    ->capture_default_str();
+
+  bool all_dask = false;
+  auto* all = app.add_subcommand(
+    "all", "Every workload with its defaults (kv with 16 and with 1 client); "
+           "a JSON array");
+  all->add_flag("--compare-dask", all_dask,
+                "Include the Dask comparison in cluster-start");
+  all->add_option("--nodes", jo.nodes, "join: worker nodes")
+    ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2; // usage errors: exit code 2, as rayd does
+  }
+
+  if (::access((s.bin_dir + "/rayd").c_str(), X_OK) != 0) {
+    std::cerr << "rayd-bench: no executable rayd in " << s.bin_dir
+              << " (pass --bin-dir)" << std::endl;
+    return 2;
+  }
+  install_signal_cleanup();
+
+  auto print = [&](const nlohmann::json& j) {
+    std::cout << (pretty ? j.dump(2) : j.dump()) << std::endl;
+  };
+  auto failed = [](const nlohmann::json& j) {
+    return j.is_object() && j.contains("error");
+  };
+
+  try {
+    if (*start) {
+      auto j = run_cluster_start(s, cs);
+      print(j);
+      return failed(j) ? 1 : 0;
+    }
+    if (*join) {
+      auto j = run_join(s, jo);
+      print(j);
+      return failed(j) ? 1 : 0;
+    }
+    if (*kvc) {
+      auto j = run_kv(s, kv);
+      print(j);
+      return failed(j) ? 1 : 0;
+    }
+    if (*fd) {
+      auto j = run_failure_detect(s, fo);
+      print(j);
+      return failed(j) ? 1 : 0;
+    }
+    if (*all) {
+      auto out = nlohmann::json::array();
+      cs.compare_dask = all_dask;
+      out.push_back(run_cluster_start(s, cs));
+      out.push_back(run_join(s, jo));
+      out.push_back(run_kv(s, kv));
+      kv_options one = kv;
+      one.clients = 1;
+      out.push_back(run_kv(s, one));
+      out.push_back(run_failure_detect(s, fo));
+      print(out);
+      for (auto& j : out)
+        if (failed(j))
+          return 1;
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "rayd-bench: " << e.what() << std::endl;
+    return 1;
+  }
+  return 2;
+}

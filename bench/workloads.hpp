@@ -1,0 +1,51 @@
+#pragma once
+// The workloads of rayd-bench. Each returns one JSON object describing the
+// run (figures, samples, targets met or not, and anything odd seen in the
+// processes' logs); progress goes to stderr.
+
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "bench/bench_util.hpp"
+
+namespace rayd::bench {
+
+struct cluster_start_options {
+  int runs = 5;
+  double poll_ms = 5;
+  bool compare_dask = false;
+  std::string python;      // empty: try python3, then /usr/bin/python3
+  std::string dask_script; // empty: <source dir>/dask_cluster_start.py
+};
+
+struct join_options {
+  int nodes = 100;
+  double poll_ms = 20;
+  double idle_seconds = 10;
+  double settle_seconds = 2;
+  double timeout_seconds = 120;
+};
+
+struct kv_options {
+  int clients = 16;
+  double seconds = 5;
+  int key_bytes = 16;
+  int value_bytes = 64;
+};
+
+struct failure_options {
+  int runs = 5;
+  double poll_ms = 2;
+  double settle_ms = 300;
+};
+
+nlohmann::json run_cluster_start(const settings& s, const cluster_start_options& o);
+nlohmann::json run_join(const settings& s, const join_options& o);
+nlohmann::json run_kv(const settings& s, const kv_options& o);
+nlohmann::json run_failure_detect(const settings& s, const failure_options& o);
+
+/// nproc, kernel, CPU model.
+nlohmann::json machine_info();
+
+} // namespace rayd::bench
