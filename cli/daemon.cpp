@@ -352,6 +352,9 @@ std::string listen_failure(const caf::error& err, const std::string& host,
   register_error_category(cfg);
   cfg.load<caf::io::middleman>();
   cfg.set("scheduler.max-threads", 2);
+  // The work-stealing default sleeps between polls, which adds wake-up
+  // latency to every request the gateway bridges; sharing wakes at once.
+  cfg.set("scheduler.policy", caf::atom("sharing"));
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
   auto health = std::chrono::milliseconds{o.health_timeout_ms};

@@ -23,6 +23,9 @@ struct client::impl {
   template <class T>
   caf::expected<T> wait(kj::Promise<T>&& p) {
     auto& timer = rpc.getIoProvider().getTimer();
+    // The timer's clock only advances when the loop polls: after an idle
+    // spell it is stale and the deadline would already lie in the past.
+    rpc.getWaitScope().poll();
     caf::expected<T> result{caf::error{}};
     kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
       result = timer.timeoutAfter(timeout, kj::mv(p)).wait(rpc.getWaitScope());

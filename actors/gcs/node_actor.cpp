@@ -69,13 +69,12 @@ gcs_node_actor::behavior_type node_behavior(node_actor_t self) {
     if (h == st.handles.end() || h->second.address() != dm.source)
       return;
     st.handles.erase(h);
-    std::string why = dm.reason == caf::sec::connection_timeout
-                        ? "no heartbeat within the health timeout (node frozen "
-                          "or network cut)"
-                        : "connection to the node closed (process exited or "
-                          "network failure: "
-                            + describe(dm.reason) + ")";
-    declare_dead(self, id, why);
+    // CAF 0.17 reports a closed and a silent (heartbeat-timed-out)
+    // connection alike, so the reason names both.
+    declare_dead(self, id,
+                 "lost contact: the node's connection closed or stayed silent "
+                 "past the health timeout (process died, froze, or the network "
+                 "failed)");
   });
   if (!self->state.awaiting_rejoin.empty())
     self->delayed_send(self, self->state.cfg.reconnect_timeout,
