@@ -20,6 +20,7 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<label_map>("rayd::label_map");
   cfg.add_message_type<node_manager_actor>("rayd::node_manager_actor");
   cfg.add_message_type<gcs_gate_actor>("rayd::gcs_gate_actor");
+  cfg.add_message_type<node_gate_actor>("rayd::node_gate_actor");
   cfg.add_message_type<node_listener_actor>("rayd::node_listener_actor");
 }
 

@@ -453,7 +453,11 @@ std::string listen_failure(const caf::error& err, const std::string& host,
     latch.request(1, describe(err));
   };
   auto nm = node::spawn_node_manager(sys, ncfg);
-  auto nport = mm.publish(nm, o.node_port, r.bind.c_str(), false);
+  auto node_id = r.self.node_id;
+  auto node_gate = sys.spawn([node_id]() -> node_gate_actor::behavior_type {
+    return {[node_id](atoms::ping) { return node_id; }};
+  });
+  auto nport = mm.publish(node_gate, o.node_port, r.bind.c_str(), false);
   if (!nport) {
     fail("rayd: " + listen_failure(nport.error(), r.bind, o.node_port, "--node-port"));
   }

@@ -24,6 +24,10 @@ struct nm_state_t {
   /// Learned on the first join; presented on every re-join.
   std::string cluster_id;
   gcs_gate_actor gate;
+  /// The gate whose connection was lost. CAF's middleman caches the proxy
+  /// per host:port until its own down_msg arrives, so a quick reconnect can
+  /// hand back this dead proxy; joining through it would hang until timeout.
+  caf::actor_addr lost_gate;
   bool joined = false;
   bool attempt_running = false;
   clock_type::time_point lost_since = clock_type::now();
@@ -114,6 +118,10 @@ void connect(nm_actor_t self) {
           retry_later(self);
           return;
         }
+        if (caf::actor_cast<caf::actor_addr>(ptr) == self->state.lost_gate) {
+          retry_later(self); // the middleman's stale cache entry
+          return;
+        }
         if (ifs != self->system().message_types<gcs_gate_actor>()) {
           fatal(self, make_error(errc::wrong_cluster,
                                  "the process at "
@@ -143,6 +151,7 @@ node_manager_actor spawn_node_manager(caf::actor_system& sys,
         return;
       spdlog::warn("lost the head ({}); reconnecting", describe(dm.reason));
       st.joined = false;
+      st.lost_gate = st.gate.address();
       st.gate = nullptr;
       st.lost_since = clock_type::now();
       st.backoff = min_backoff;

@@ -25,4 +25,9 @@ using node_manager_actor = caf::typed_actor<
   /// Internal: exit if the head stayed unreachable past the deadline.
   caf::reacts_to<atoms::give_up>>;
 
+/// What a node publishes on its own port (--node-port): for now only a
+/// liveness probe. The node manager itself is never published, so its
+/// control messages (start, leave) cannot be sent by peers.
+using node_gate_actor = caf::typed_actor<caf::replies_to<atoms::ping>::with<std::string>>;
+
 } // namespace rayd
