@@ -24,10 +24,12 @@ struct nm_state_t {
   /// Learned on the first join; presented on every re-join.
   std::string cluster_id;
   gcs_gate_actor gate;
-  /// The gate whose connection was lost. CAF's middleman caches the proxy
-  /// per host:port until its own down_msg arrives, so a quick reconnect can
-  /// hand back this dead proxy; joining through it would hang until timeout.
-  caf::actor_addr lost_gate;
+  /// The proxy of the gate whose connection was lost. CAF's middleman caches
+  /// the proxy per host:port until its own down_msg arrives, so a quick
+  /// reconnect can hand back this very (dead) proxy object; joining through
+  /// it would hang until the timeout. A new connection to the same head
+  /// yields a new proxy object with the same address, so compare objects.
+  caf::strong_actor_ptr lost_gate;
   bool joined = false;
   bool attempt_running = false;
   clock_type::time_point lost_since = clock_type::now();
@@ -63,6 +65,7 @@ void join(nm_actor_t self, gcs_gate_actor gate) {
         bool first = st.cluster_id.empty();
         st.cluster_id = reply.cluster_id;
         st.gate = gate;
+        st.lost_gate = nullptr;
         st.joined = true;
         st.attempt_running = false;
         st.backoff = min_backoff;
@@ -118,7 +121,7 @@ void connect(nm_actor_t self) {
           retry_later(self);
           return;
         }
-        if (caf::actor_cast<caf::actor_addr>(ptr) == self->state.lost_gate) {
+        if (ptr.get() == self->state.lost_gate.get()) {
           retry_later(self); // the middleman's stale cache entry
           return;
         }
@@ -151,7 +154,7 @@ node_manager_actor spawn_node_manager(caf::actor_system& sys,
         return;
       spdlog::warn("lost the head ({}); reconnecting", describe(dm.reason));
       st.joined = false;
-      st.lost_gate = st.gate.address();
+      st.lost_gate = caf::actor_cast<caf::strong_actor_ptr>(st.gate);
       st.gate = nullptr;
       st.lost_since = clock_type::now();
       st.backoff = min_backoff;
