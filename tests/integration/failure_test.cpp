@@ -15,26 +15,6 @@ namespace {
 constexpr int64_t kill_bound_ms = 100 + 1;
 constexpr int64_t freeze_bound_ms = 3000;
 
-struct three_nodes {
-  cluster c{"failure"};
-  rayd_node* head = nullptr;
-  rayd_node* w1 = nullptr;
-  rayd_node* w2 = nullptr;
-
-  three_nodes() {
-    head = &c.start_head({}, 1);
-    w1 = &c.start_worker("w1", {"--node-name", "it-w1"}, 1);
-    w2 = &c.start_worker("w2", {"--node-name", "it-w2"}, 1);
-    std::optional<json> st;
-    bool ok = wait_until(
-        [&] {
-          st = c.try_status();
-          return st && alive_count(*st) == 3;
-        },
-        5s, 20ms);
-    BOOST_REQUIRE_MESSAGE(ok, "3 nodes not ALIVE: " << (st ? st->dump(2) : "no status"));
-  }
-};
 
 int64_t death_time(const json& status, const std::string& node_id) {
   const json* n = find_node(status, node_id);
@@ -46,7 +26,7 @@ int64_t death_time(const json& status, const std::string& node_id) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(sigkilled_worker_is_dead_within_100ms) {
-  three_nodes t;
+  three_nodes t{"failure"};
   int64_t kill_ms = now_ms();
   t.w1->proc->signal(SIGKILL);
   auto st = wait_for_state(t.c, t.w1->node_id(), "DEAD", 5s, 10ms);
@@ -73,7 +53,7 @@ BOOST_AUTO_TEST_CASE(sigkilled_worker_is_dead_within_100ms) {
 }
 
 BOOST_AUTO_TEST_CASE(frozen_worker_is_dead_within_3s_and_comes_back) {
-  three_nodes t;
+  three_nodes t{"failure"};
   int64_t stop_ms = now_ms();
   t.w1->proc->signal(SIGSTOP);
   auto st = wait_for_state(t.c, t.w1->node_id(), "DEAD", 8s, 20ms);

@@ -653,6 +653,29 @@ size_t alive_count(const json& status) {
   return c;
 }
 
+std::optional<json> wait_for_alive(const cluster& c, size_t n, milliseconds timeout,
+                                   std::optional<json>* last) {
+  std::optional<json> st;
+  bool ok = wait_until(
+      [&] {
+        st = c.try_status();
+        return st && alive_count(*st) == n;
+      },
+      timeout, 20ms);
+  if (last != nullptr)
+    *last = st;
+  return ok ? st : std::nullopt;
+}
+
+three_nodes::three_nodes(const std::string& name) : c(name) {
+  head = &c.start_head({}, 1);
+  w1 = &c.start_worker("w1", {"--node-name", "it-w1"}, 1);
+  w2 = &c.start_worker("w2", {"--node-name", "it-w2"}, 1);
+  std::optional<json> last;
+  BOOST_REQUIRE_MESSAGE(wait_for_alive(c, 3, 5s, &last),
+                        "3 nodes not ALIVE: " << (last ? last->dump(2) : "no status"));
+}
+
 json node_list(const json& nodes_output) {
   if (nodes_output.is_array())
     return nodes_output;

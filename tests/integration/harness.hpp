@@ -259,6 +259,20 @@ std::optional<json> wait_for_state(const cluster& c, const std::string& node_id,
                                    const std::string& state, milliseconds timeout,
                                    milliseconds poll = 20ms);
 
+// Polls status until exactly `n` nodes are ALIVE; returns that status, or
+// nullopt after `timeout` (then `last` holds the last status seen, if any).
+std::optional<json> wait_for_alive(const cluster& c, size_t n, milliseconds timeout,
+                                   std::optional<json>* last = nullptr);
+
+// A head and two workers (1 CPU each, named it-w1 / it-w2), all ALIVE.
+struct three_nodes {
+  explicit three_nodes(const std::string& name);
+  cluster c;
+  rayd_node* head = nullptr;
+  rayd_node* w1 = nullptr;
+  rayd_node* w2 = nullptr;
+};
+
 // True when the running Boost.Test case has recorded a failure.
 bool current_test_failed();
 

@@ -71,13 +71,8 @@ BOOST_AUTO_TEST_CASE(head_and_two_workers_alive_with_their_resources) {
   // node.json is written once registered, so all three are members already;
   // allow a moment for the status path anyway.
   std::optional<json> st;
-  bool all_alive = wait_until(
-      [&] {
-        st = c.try_status();
-        return st && alive_count(*st) == 3;
-      },
-      5s, 50ms);
-  BOOST_REQUIRE_MESSAGE(all_alive, "expected 3 ALIVE nodes, got: " << (st ? st->dump(2) : "no status"));
+  BOOST_REQUIRE_MESSAGE(wait_for_alive(c, 3, 5s, &st),
+                        "expected 3 ALIVE nodes, got: " << (st ? st->dump(2) : "no status"));
   BOOST_CHECK_EQUAL((*st)["nodes"].size(), 3u);
 
   std::vector<expected_node> expected{

@@ -11,33 +11,8 @@ using namespace rayd::integration;
 // run serially (see CMakeLists.txt), so the load it makes cannot disturb the
 // timing bounds of other tests running alongside.
 
-namespace {
-
-struct three_nodes {
-  cluster c{"saturation"};
-  rayd_node* head = nullptr;
-  rayd_node* w1 = nullptr;
-  rayd_node* w2 = nullptr;
-
-  three_nodes() {
-    head = &c.start_head({}, 1);
-    w1 = &c.start_worker("w1", {"--node-name", "it-w1"}, 1);
-    w2 = &c.start_worker("w2", {"--node-name", "it-w2"}, 1);
-    std::optional<json> st;
-    bool ok = wait_until(
-        [&] {
-          st = c.try_status();
-          return st && alive_count(*st) == 3;
-        },
-        5s, 20ms);
-    BOOST_REQUIRE_MESSAGE(ok, "3 nodes not ALIVE: " << (st ? st->dump(2) : "no status"));
-  }
-};
-
-}  // namespace
-
 BOOST_AUTO_TEST_CASE(no_false_death_under_cpu_saturation) {
-  three_nodes t;
+  three_nodes t{"saturation"};
   std::vector<std::unique_ptr<process>> hogs;
   for (int i = 0; i < 2; ++i)
     hogs.push_back(std::make_unique<process>(
