@@ -4,6 +4,7 @@
 #include <caf/io/middleman.hpp>
 
 #include "actors/gcs/gcs_actors.hpp"
+#include "actors/job/job_types.hpp"
 #include "actors/node/node_manager_actor.hpp"
 #include "actors/types.hpp"
 #include "common/error.hpp"
@@ -22,6 +23,14 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<gcs_gate_actor>("rayd::gcs_gate_actor");
   cfg.add_message_type<node_gate_actor>("rayd::node_gate_actor");
   cfg.add_message_type<node_listener_actor>("rayd::node_listener_actor");
+  cfg.add_message_type<job_launch>("rayd::job_launch");
+  cfg.add_message_type<job_report>("rayd::job_report");
+  cfg.add_message_type<job_submission>("rayd::job_submission");
+  cfg.add_message_type<job_info>("rayd::job_info");
+  cfg.add_message_type<std::vector<job_info>>("std::vector<rayd::job_info>");
+  cfg.add_message_type<log_slice>("rayd::log_slice");
+  cfg.add_message_type<string_map>("rayd::string_map");
+  cfg.add_message_type<job_state>("rayd::job_state");
 }
 
 void register_error_category(caf::actor_system_config& cfg) {

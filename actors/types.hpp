@@ -31,6 +31,30 @@ using connect = caf::atom_constant<caf::atom("r_connect")>;
 using give_up = caf::atom_constant<caf::atom("r_giveup")>;
 using start = caf::atom_constant<caf::atom("r_start")>;
 using leave = caf::atom_constant<caf::atom("r_leave")>;
+using lookup = caf::atom_constant<caf::atom("r_lookup")>;
+using tick = caf::atom_constant<caf::atom("r_tick")>;
+// jobs
+using job_submit = caf::atom_constant<caf::atom("r_jsubmit")>;
+using job_get = caf::atom_constant<caf::atom("r_jget")>;
+using job_list = caf::atom_constant<caf::atom("r_jlist")>;
+using job_stop = caf::atom_constant<caf::atom("r_jstop")>;
+using job_delete = caf::atom_constant<caf::atom("r_jdel")>;
+using job_logs = caf::atom_constant<caf::atom("r_jlogs")>;
+using job_report = caf::atom_constant<caf::atom("r_jreport")>;
+using job_start = caf::atom_constant<caf::atom("r_jstart")>;
+using head_changed = caf::atom_constant<caf::atom("r_head")>;
+using prepare = caf::atom_constant<caf::atom("r_prepare")>;
+using proc_event = caf::atom_constant<caf::atom("r_proc")>;
+using ship = caf::atom_constant<caf::atom("r_ship")>;
+using log_append = caf::atom_constant<caf::atom("r_lappend")>;
+using log_read = caf::atom_constant<caf::atom("r_lread")>;
+using log_close = caf::atom_constant<caf::atom("r_lclose")>;
+using log_drop = caf::atom_constant<caf::atom("r_ldrop")>;
+// blobs
+using blob_put = caf::atom_constant<caf::atom("r_bput")>;
+using blob_size = caf::atom_constant<caf::atom("r_bsize")>;
+using blob_read = caf::atom_constant<caf::atom("r_bread")>;
+using blob_drop = caf::atom_constant<caf::atom("r_bdrop")>;
 } // namespace atoms
 
 /// Node lifecycle (see docs/architecture.md for the full diagram):

@@ -31,6 +31,9 @@
 
 #include "actors/gcs/cluster_meta.hpp"
 #include "actors/gcs/spawn.hpp"
+#include "actors/job/log_table.hpp"
+#include "actors/job/process_watcher.hpp"
+#include "actors/job/spawn.hpp"
 #include "actors/node/node_manager.hpp"
 #include "actors/registry.hpp"
 #include "common/error.hpp"
@@ -276,6 +279,13 @@ void watch_signals(shutdown_latch& latch) {
   t.detach();
 }
 
+/// The path of this executable (its siblings: rayd-job-shim).
+std::string self_exe() {
+  std::error_code ec;
+  auto p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string{"rayd"} : p.string();
+}
+
 caf::timespan seconds(double s) {
   return std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>{s});
 }
@@ -362,9 +372,19 @@ std::string listen_failure(const caf::error& err, const std::string& host,
   cfg.set("middleman.connection-timeout", caf::timespan{health});
   caf::actor_system sys{cfg};
   auto& mm = sys.middleman();
+  // -- jobs: every node runs entrypoints through rayd-job-shim ----------------
+  auto shim = fs::path{self_exe()}.parent_path() / "rayd-job-shim";
+  if (::access(shim.c_str(), X_OK) != 0)
+    fail("rayd: cannot run jobs: " + shim.string()
+         + " is missing or not executable (it is built and installed next to rayd)");
+  // Never destroyed: every exit is _Exit, and the shims stop their jobs when
+  // this process is gone (fate sharing), exactly as after a kill -9.
+  auto* watcher = new job::process_watcher;
 
   std::unique_ptr<api::gateway> gateway;
   gcs_gate_actor gate;
+  job_manager_actor gateway_jobs;
+  gcs_blob_actor gateway_blobs;
   std::string cluster_address;
   std::string api_address;
   if (o.head) {
@@ -387,7 +407,37 @@ std::string listen_failure(const caf::error& err, const std::string& host,
       fail("rayd: storage " + r.storage + ": " + describe(nodes.error()));
     }
     auto kv = gcs::spawn_kv_actor(sys, *db);
-    gate = gcs::spawn_gate(sys, meta.token, *nodes);
+    auto blobs = gcs::spawn_blob_actor(sys, *db);
+    auto log_tbl = std::make_shared<job::log_table>(*db);
+    if (auto err = log_tbl->load()) {
+      ::close(api_sock->fd);
+      fail("rayd: storage " + r.storage + ": " + describe(err));
+    }
+    auto logs = job::spawn_log_actor(sys, log_tbl);
+    job::job_manager_config jcfg;
+    jcfg.db = db.get();
+    jcfg.nodes = *nodes;
+    jcfg.logs = logs;
+    jcfg.blobs = blobs;
+    jcfg.head_node_id = meta.head_node_id;
+    jcfg.pending_timeout = seconds(o.job_pending_timeout_s);
+    jcfg.stop_grace_ms = static_cast<int64_t>(o.job_stop_grace_s * 1000);
+    jcfg.retention.max_count = static_cast<std::size_t>(o.job_history_max_count);
+    jcfg.retention.max_age_ms = static_cast<int64_t>(o.job_history_max_age_s * 1000);
+    jcfg.reattach_timeout = seconds(o.node_reconnect_timeout_s + 5);
+    auto jobs = job::spawn_job_manager(sys, jcfg);
+    if (!jobs) {
+      ::close(api_sock->fd);
+      fail("rayd: storage " + r.storage + ": " + describe(jobs.error()));
+    }
+    gcs::gate_targets targets;
+    targets.nodes = *nodes;
+    targets.jobs = *jobs;
+    targets.logs = logs;
+    targets.blobs = blobs;
+    gate = gcs::spawn_gate(sys, meta.token, targets);
+    gateway_jobs = *jobs;
+    gateway_blobs = blobs;
     // -- cluster port ------------------------------------------------------
     caf::expected<uint16_t> cport{caf::error{}};
     if (o.port == 0 && meta.cluster_port != 0)
@@ -403,6 +453,8 @@ std::string listen_failure(const caf::error& err, const std::string& host,
     gcfg.sys = &sys;
     gcfg.nodes = *nodes;
     gcfg.kv = kv;
+    gcfg.jobs = gateway_jobs;
+    gcfg.blobs = gateway_blobs;
     gcfg.token = meta.token;
     gcfg.socket = *api_sock;
     auto gw = api::gateway::start(std::move(gcfg));
@@ -436,6 +488,14 @@ std::string listen_failure(const caf::error& err, const std::string& host,
   ncfg.head = r.head;
   ncfg.local_gate = gate;
   ncfg.gcs_reconnect_timeout = seconds(o.gcs_reconnect_timeout_s);
+  job::job_agent_config acfg;
+  acfg.node_id = r.self.node_id;
+  acfg.node_name = r.self.name;
+  acfg.token = r.token;
+  acfg.session_dir = r.session_dir;
+  acfg.shim_path = shim.string();
+  acfg.watcher = watcher;
+  ncfg.job_agent = job::spawn_job_agent(sys, acfg);
   auto session_dir = r.session_dir;
   ncfg.on_joined = [&joined, node_file_base, session_dir](const join_reply& reply) {
     // Re-joins rewrite node.json: the head's API address may have moved.

@@ -31,6 +31,11 @@ struct daemon_options {
   double gcs_reconnect_timeout_s = 60;
   double node_reconnect_timeout_s = 10;
   int64_t health_timeout_ms = 2000;
+  // Jobs (head).
+  double job_pending_timeout_s = 600;
+  double job_stop_grace_s = 3;
+  int64_t job_history_max_count = 1000;
+  double job_history_max_age_s = 7 * 24 * 3600;
 };
 
 /// Runs a node until it is stopped. Returns the process exit code.

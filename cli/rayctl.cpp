@@ -15,12 +15,12 @@
 
 namespace rayd::cli {
 
-namespace {
-
 int fail(const caf::error& err) {
   std::cerr << "rayctl: " << describe(err) << std::endl;
   return 1;
 }
+
+namespace {
 
 /// --address, else RAYD_ADDRESS, else the local session_latest.
 caf::expected<std::string> resolve_address(const rayctl_target& t) {
@@ -58,6 +58,8 @@ caf::expected<std::string> resolve_token(const rayctl_target& t,
                         "RAYD_TOKEN_FILE");
 }
 
+} // namespace
+
 caf::expected<std::unique_ptr<api::client>> connect(const rayctl_target& t) {
   auto address = resolve_address(t);
   if (!address)
@@ -67,6 +69,8 @@ caf::expected<std::unique_ptr<api::client>> connect(const rayctl_target& t) {
     return token.error();
   return api::client::connect(*address, *token);
 }
+
+namespace {
 
 nlohmann::json to_json(const node_info& n) {
   return {{"node_id", n.node_id},

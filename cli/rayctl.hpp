@@ -2,7 +2,16 @@
 // rayctl's commands, as plain functions over a connected API client. Kept
 // free of CLI11 (only rayctl_main.cpp includes it).
 
+#include <map>
+#include <memory>
 #include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+namespace rayd::api {
+class client;
+}
 
 namespace rayd::cli {
 
@@ -11,6 +20,13 @@ struct rayctl_target {
   std::string token;      // --token
   std::string token_file; // --token-file
 };
+
+/// Resolves address and token (flags, environment, local session) and
+/// connects. Shared by every command.
+caf::expected<std::unique_ptr<api::client>> connect(const rayctl_target& t);
+
+/// Prints "rayctl: <error>" on stderr; returns 1.
+int fail(const caf::error& err);
 
 /// Each returns the process exit code: 0 ok, 1 failure (one line on stderr).
 int rayctl_status(const rayctl_target& t, bool json);
@@ -23,5 +39,29 @@ int rayctl_kv_del(const rayctl_target& t, const std::string& ns,
                   const std::string& key);
 int rayctl_kv_list(const rayctl_target& t, const std::string& ns,
                    const std::string& prefix, bool json);
+
+/// `rayctl job submit`: every flag of the command line.
+struct job_submit_options {
+  std::string submission_id;
+  std::string working_dir;
+  std::vector<std::string> env; // K=V
+  std::string runtime_env_json;
+  std::string metadata_json;
+  double num_cpus = 0;
+  double num_gpus = 0;
+  double memory = 0;
+  std::string resources_json;
+  bool no_wait = false;
+  std::vector<std::string> entrypoint;
+};
+
+int rayctl_job_submit(const rayctl_target& t, const job_submit_options& o, bool json);
+int rayctl_job_status(const rayctl_target& t, const std::string& id, bool json);
+int rayctl_job_logs(const rayctl_target& t, const std::string& id, bool follow,
+                    bool json);
+int rayctl_job_stop(const rayctl_target& t, const std::string& id, bool no_wait,
+                    bool json);
+int rayctl_job_list(const rayctl_target& t, bool json);
+int rayctl_job_delete(const rayctl_target& t, const std::string& id, bool json);
 
 } // namespace rayd::cli

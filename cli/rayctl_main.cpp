@@ -49,6 +49,54 @@ int main(int argc, char** argv) {
   list->add_flag("--json", json, "Machine-readable output");
   add_ns(list);
 
+  // -- rayctl job ------------------------------------------------------------
+  auto* job = app.add_subcommand("job", "Submit and manage jobs (a command run on the cluster)");
+  job->require_subcommand(1);
+  job->fallthrough();
+  rayd::cli::job_submit_options so;
+  std::string job_id;
+  bool follow = false, no_wait = false;
+  auto* jsubmit = job->add_subcommand(
+    "submit", "Run COMMAND on the cluster: rayctl job submit [options] -- COMMAND...\n"
+              "Without --no-wait, streams its logs; exit 0 if it SUCCEEDED, else 1");
+  jsubmit->add_option("--submission-id", so.submission_id,
+                      "Unique id (default: generated)");
+  jsubmit->add_option("--working-dir", so.working_dir,
+                      "Local directory uploaded as the job's working directory "
+                      "(.git skipped; at most 100 MiB packed), or gcs://… / file:///…");
+  jsubmit->add_option("--env", so.env, "Environment variable NAME=VALUE (repeatable)");
+  jsubmit->add_option("--runtime-env-json", so.runtime_env_json,
+                      "Runtime env as JSON: {\"env_vars\": {…}, \"working_dir\": "
+                      "\"…\", \"excludes\": [\"*.log\", …]}");
+  jsubmit->add_option("--metadata-json", so.metadata_json, "Metadata as a JSON object");
+  jsubmit->add_option("--entrypoint-num-cpus", so.num_cpus,
+                      "CPUs the entrypoint reserves (then it may run on any node)");
+  jsubmit->add_option("--entrypoint-num-gpus", so.num_gpus, "GPUs the entrypoint reserves");
+  jsubmit->add_option("--entrypoint-memory", so.memory,
+                      "Memory (bytes) the entrypoint reserves");
+  jsubmit->add_option("--entrypoint-resources", so.resources_json,
+                      "Custom resources as JSON, e.g. '{\"ssd\": 1}'");
+  jsubmit->add_flag("--no-wait", so.no_wait, "Return once submitted");
+  jsubmit->add_flag("--json", json, "Machine-readable output");
+  jsubmit->add_option("entrypoint", so.entrypoint,
+                      "The command (after --): one word is a shell command line, "
+                      "several are a command and its arguments");
+  jsubmit->fallthrough();
+  auto* jstatus = job->add_subcommand("status", "Show a job's state and details");
+  auto* jlogs = job->add_subcommand("logs", "Print a job's logs");
+  jlogs->add_flag("-f,--follow", follow, "Keep printing until the job ends");
+  auto* jstop = job->add_subcommand(
+    "stop", "Stop a job (SIGTERM to all its processes, SIGKILL after the grace period)");
+  jstop->add_flag("--no-wait", no_wait, "Return without waiting for the job to end");
+  auto* jlist = job->add_subcommand("list", "List jobs");
+  auto* jdelete = job->add_subcommand("delete", "Delete an ended job and its logs");
+  for (auto* sub : {jstatus, jlogs, jstop, jdelete})
+    sub->add_option("submission_id", job_id, "The job's submission id")->required();
+  for (auto* sub : {jstatus, jlogs, jstop, jlist, jdelete}) {
+    sub->add_flag("--json", json, "Machine-readable output");
+    sub->fallthrough();
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -70,6 +118,18 @@ int main(int argc, char** argv) {
     return rayctl_kv_del(t, ns, key);
   if (list->parsed())
     return rayctl_kv_list(t, ns, prefix, json);
+  if (jsubmit->parsed())
+    return rayctl_job_submit(t, so, json);
+  if (jstatus->parsed())
+    return rayctl_job_status(t, job_id, json);
+  if (jlogs->parsed())
+    return rayctl_job_logs(t, job_id, follow, json);
+  if (jstop->parsed())
+    return rayctl_job_stop(t, job_id, no_wait, json);
+  if (jlist->parsed())
+    return rayctl_job_list(t, json);
+  if (jdelete->parsed())
+    return rayctl_job_delete(t, job_id, json);
   std::cerr << "rayctl: no command given (see rayctl --help)" << std::endl;
   return 2;
 }

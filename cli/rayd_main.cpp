@@ -68,6 +68,23 @@ int main(int argc, char** argv) {
     ->default_val(2000)
     ->check(CLI::Range(int64_t{200}, int64_t{600000}));
 
+  app.add_option("--job-pending-timeout", o.job_pending_timeout_s,
+                 "Head: seconds a job may stay PENDING before it FAILS")
+    ->default_val(600)
+    ->check(CLI::PositiveNumber);
+  app.add_option("--job-stop-grace-period", o.job_stop_grace_s,
+                 "Head: seconds between SIGTERM and SIGKILL when a job is stopped")
+    ->default_val(3)
+    ->check(CLI::NonNegativeNumber);
+  app.add_option("--job-history-max-count", o.job_history_max_count,
+                 "Head: ended jobs kept (with their logs); the oldest go first; 0 = no bound")
+    ->default_val(1000)
+    ->check(CLI::NonNegativeNumber);
+  app.add_option("--job-history-max-age", o.job_history_max_age_s,
+                 "Head: seconds ended jobs (and their logs) are kept; 0 = no bound")
+    ->default_val(7 * 24 * 3600)
+    ->check(CLI::NonNegativeNumber);
+
   auto* stop = app.add_subcommand("stop", "Stop the rayd processes of one session on this host");
   stop->add_option("--session-dir", so.session_dir,
                    "The session to stop (default: $RAYD_TMPDIR/session_latest)");

@@ -14,6 +14,7 @@ struct client::impl {
   capnp::EzRpcClient rpc;
   schema::ClusterService::Client cluster = nullptr;
   schema::KvService::Client kv = nullptr;
+  schema::JobService::Client jobs = nullptr;
 
   impl(const std::string& addr, std::chrono::milliseconds t)
     : address(addr), timeout(t.count() * kj::MILLISECONDS), rpc(addr) {
@@ -21,14 +22,16 @@ struct client::impl {
 
   /// Waits for `p` with the deadline; translates kj exceptions.
   template <class T>
-  caf::expected<T> wait(kj::Promise<T>&& p) {
+  caf::expected<T> wait(kj::Promise<T>&& p,
+                        std::chrono::milliseconds extra = std::chrono::milliseconds{0}) {
     auto& timer = rpc.getIoProvider().getTimer();
     // The timer's clock only advances when the loop polls: after an idle
     // spell it is stale and the deadline would already lie in the past.
     rpc.getWaitScope().poll();
     caf::expected<T> result{caf::error{}};
     kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
-      result = timer.timeoutAfter(timeout, kj::mv(p)).wait(rpc.getWaitScope());
+      result = timer.timeoutAfter(timeout + extra.count() * kj::MILLISECONDS, kj::mv(p))
+                 .wait(rpc.getWaitScope());
     });
     KJ_IF_MAYBE (e, failure)
       return translate(*e);
@@ -75,12 +78,13 @@ client::connect(const std::string& address, const std::string& token,
   req.setToken(token);
   auto services = p->wait(req.send().then([](auto resp) {
     auto s = resp.getServices();
-    return std::make_pair(s.getCluster(), s.getKv());
+    return std::make_tuple(s.getCluster(), s.getKv(), s.getJobs());
   }));
   if (!services)
     return services.error();
-  p->cluster = services->first;
-  p->kv = services->second;
+  p->cluster = std::get<0>(*services);
+  p->kv = std::get<1>(*services);
+  p->jobs = std::get<2>(*services);
   return std::unique_ptr<client>{new client(std::move(p))};
 }
 
@@ -129,6 +133,76 @@ caf::expected<std::vector<std::string>> client::kv_list(const std::string& ns,
       out.push_back(to_std(k));
     return out;
   }));
+}
+
+caf::expected<job_info> client::job_submit(const job_submission& s) {
+  auto req = impl_->jobs.submitRequest();
+  fill(req.initSubmission(), s);
+  return impl_->wait(req.send().then([](auto r) { return from_capnp(r.getJob()); }));
+}
+
+caf::expected<job_info> client::job_get(const std::string& id) {
+  auto req = impl_->jobs.infoRequest();
+  req.setSubmissionId(id);
+  return impl_->wait(req.send().then([](auto r) { return from_capnp(r.getJob()); }));
+}
+
+caf::expected<std::vector<job_info>> client::job_list() {
+  return impl_->wait(impl_->jobs.listRequest().send().then([](auto r) {
+    std::vector<job_info> out;
+    for (auto j : r.getJobs())
+      out.push_back(from_capnp(j));
+    return out;
+  }));
+}
+
+caf::expected<job_info> client::job_stop(const std::string& id) {
+  auto req = impl_->jobs.stopRequest();
+  req.setSubmissionId(id);
+  return impl_->wait(req.send().then([](auto r) { return from_capnp(r.getJob()); }));
+}
+
+caf::expected<bool> client::job_delete(const std::string& id) {
+  auto req = impl_->jobs.deleteRequest();
+  req.setSubmissionId(id);
+  return impl_->wait(req.send().then([](auto r) { return r.getDeleted(); }));
+}
+
+caf::expected<log_slice> client::job_logs(const std::string& id, uint64_t offset,
+                                          uint32_t max_bytes, uint32_t wait_ms) {
+  auto req = impl_->jobs.logsRequest();
+  req.setSubmissionId(id);
+  req.setOffset(offset);
+  req.setMaxBytes(max_bytes);
+  req.setWaitMs(wait_ms);
+  return impl_->wait(req.send().then([](auto r) {
+                       return log_slice{r.getOffset(), to_std(r.getData()),
+                                        r.getClosed()};
+                     }),
+                     std::chrono::milliseconds{wait_ms});
+}
+
+caf::expected<job_info> client::job_wait(const std::string& id, uint32_t timeout_ms) {
+  auto req = impl_->jobs.waitRequest();
+  req.setSubmissionId(id);
+  req.setTimeoutMs(timeout_ms);
+  return impl_->wait(req.send().then([](auto r) { return from_capnp(r.getJob()); }),
+                     std::chrono::milliseconds{timeout_ms});
+}
+
+caf::expected<std::string> client::upload_package(const std::string& bytes) {
+  auto req = impl_->jobs.uploadPackageRequest();
+  req.setData(as_data(bytes));
+  // Large packages take a while to cross and to be stored: 1 s per 10 MiB.
+  auto extra = std::chrono::milliseconds{bytes.size() / (10 << 20) * 1000};
+  return impl_->wait(req.send().then([](auto r) { return to_std(r.getUri()); }),
+                     extra);
+}
+
+caf::expected<bool> client::has_package(const std::string& uri) {
+  auto req = impl_->jobs.hasPackageRequest();
+  req.setUri(uri);
+  return impl_->wait(req.send().then([](auto r) { return r.getPresent(); }));
 }
 
 } // namespace rayd::api

@@ -13,6 +13,7 @@
 
 #include <caf/expected.hpp>
 
+#include "actors/job/job_types.hpp"
 #include "actors/types.hpp"
 
 namespace rayd::api {
@@ -38,6 +39,22 @@ public:
   caf::expected<bool> kv_del(const std::string& ns, const std::string& key);
   caf::expected<std::vector<std::string>> kv_list(const std::string& ns,
                                                   const std::string& prefix);
+
+  // -- jobs (see JobService in rayd_api.capnp) --------------------------------
+  caf::expected<job_info> job_submit(const job_submission& s);
+  caf::expected<job_info> job_get(const std::string& id);
+  caf::expected<std::vector<job_info>> job_list();
+  caf::expected<job_info> job_stop(const std::string& id);
+  caf::expected<bool> job_delete(const std::string& id);
+  /// Bytes of the log from `offset`; with `wait_ms` > 0 a long poll (the
+  /// head caps it at 10 s) for bytes past `offset` or the log's close.
+  caf::expected<log_slice> job_logs(const std::string& id, uint64_t offset,
+                                    uint32_t max_bytes, uint32_t wait_ms);
+  /// The job once it ended, or as it is after `timeout_ms` (≤ 10 s a call).
+  caf::expected<job_info> job_wait(const std::string& id, uint32_t timeout_ms);
+  /// Stores a working_dir package; returns its URI "gcs://<sha256>.tar.gz".
+  caf::expected<std::string> upload_package(const std::string& bytes);
+  caf::expected<bool> has_package(const std::string& uri);
 
   struct impl;
 

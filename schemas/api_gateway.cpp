@@ -9,6 +9,7 @@
 #include <kj/async-io.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/gcs/blob_table.hpp"
 #include "common/error.hpp"
 #include "common/token.hpp"
 #include "schemas/bridge.hpp"
@@ -110,13 +111,142 @@ private:
   const gateway_config& cfg_;
 };
 
+/// Long polls are capped so that a call never outlives the bridge's deadline.
+constexpr uint32_t max_wait_ms = 10000;
+
+class jobs_impl final : public schema::JobService::Server {
+public:
+  explicit jobs_impl(const gateway_config& cfg) : cfg_(cfg) {
+  }
+
+  kj::Promise<void> submit(SubmitContext ctx) override {
+    auto s = from_capnp(ctx.getParams().getSubmission());
+    return ask<job_info>(*cfg_.sys, cfg_.jobs, atoms::job_submit::value, std::move(s))
+      .then([ctx](caf::expected<job_info> job) mutable {
+        if (!job)
+          throw_error(job.error());
+        fill(ctx.getResults().initJob(), *job);
+      });
+  }
+
+  kj::Promise<void> status(StatusContext ctx) override {
+    return get(to_std(ctx.getParams().getSubmissionId()), 0)
+      .then([ctx](caf::expected<job_info> job) mutable {
+        if (!job)
+          throw_error(job.error());
+        ctx.getResults().setState(to_capnp(job->state));
+        ctx.getResults().setMessage(job->message);
+      });
+  }
+
+  kj::Promise<void> info(InfoContext ctx) override {
+    return get(to_std(ctx.getParams().getSubmissionId()), 0)
+      .then([ctx](caf::expected<job_info> job) mutable {
+        if (!job)
+          throw_error(job.error());
+        fill(ctx.getResults().initJob(), *job);
+      });
+  }
+
+  kj::Promise<void> wait(WaitContext ctx) override {
+    auto p = ctx.getParams();
+    auto wait = std::max<uint32_t>(1, std::min(p.getTimeoutMs(), max_wait_ms));
+    return get(to_std(p.getSubmissionId()), wait)
+      .then([ctx](caf::expected<job_info> job) mutable {
+        if (!job)
+          throw_error(job.error());
+        fill(ctx.getResults().initJob(), *job);
+      });
+  }
+
+  kj::Promise<void> list(ListContext ctx) override {
+    return ask<std::vector<job_info>>(*cfg_.sys, cfg_.jobs, atoms::job_list::value)
+      .then([ctx](caf::expected<std::vector<job_info>> jobs) mutable {
+        if (!jobs)
+          throw_error(jobs.error());
+        auto out = ctx.getResults().initJobs(static_cast<unsigned>(jobs->size()));
+        for (unsigned i = 0; i < jobs->size(); ++i)
+          fill(out[i], (*jobs)[i]);
+      });
+  }
+
+  kj::Promise<void> stop(StopContext ctx) override {
+    return ask<job_info>(*cfg_.sys, cfg_.jobs, atoms::job_stop::value,
+                         to_std(ctx.getParams().getSubmissionId()))
+      .then([ctx](caf::expected<job_info> job) mutable {
+        if (!job)
+          throw_error(job.error());
+        fill(ctx.getResults().initJob(), *job);
+      });
+  }
+
+  kj::Promise<void> delete_(DeleteContext ctx) override {
+    return ask<bool>(*cfg_.sys, cfg_.jobs, atoms::job_delete::value,
+                     to_std(ctx.getParams().getSubmissionId()))
+      .then([ctx](caf::expected<bool> deleted) mutable {
+        if (!deleted)
+          throw_error(deleted.error());
+        ctx.getResults().setDeleted(*deleted);
+      });
+  }
+
+  kj::Promise<void> logs(LogsContext ctx) override {
+    auto p = ctx.getParams();
+    auto wait = static_cast<int64_t>(std::min(p.getWaitMs(), max_wait_ms));
+    return ask<log_slice>(*cfg_.sys, cfg_.jobs, atoms::job_logs::value,
+                          to_std(p.getSubmissionId()), uint64_t{p.getOffset()},
+                          uint64_t{p.getMaxBytes()}, wait)
+      .then([ctx](caf::expected<log_slice> slice) mutable {
+        if (!slice)
+          throw_error(slice.error());
+        auto res = ctx.getResults();
+        res.setOffset(slice->offset);
+        res.setData(as_data(slice->data));
+        res.setClosed(slice->closed);
+      });
+  }
+
+  kj::Promise<void> uploadPackage(UploadPackageContext ctx) override {
+    return ask<std::string>(*cfg_.sys, cfg_.blobs, atoms::blob_put::value,
+                            to_std(ctx.getParams().getData()))
+      .then([ctx](caf::expected<std::string> hash) mutable {
+        if (!hash)
+          throw_error(hash.error());
+        ctx.getResults().setUri(gcs::package_uri(*hash));
+      });
+  }
+
+  kj::Promise<void> hasPackage(HasPackageContext ctx) override {
+    auto uri = to_std(ctx.getParams().getUri());
+    auto hash = gcs::package_hash(uri);
+    if (!hash)
+      throw_error(make_error(errc::invalid_argument,
+                             "not a package URI: '" + uri.substr(0, 100) + "'"));
+    return ask<uint64_t>(*cfg_.sys, cfg_.blobs, atoms::blob_size::value, *hash)
+      .then([ctx](caf::expected<uint64_t> size) mutable {
+        if (!size && code_of(size.error()) != errc::not_found)
+          throw_error(size.error());
+        ctx.getResults().setPresent(static_cast<bool>(size));
+      });
+  }
+
+private:
+  kj::Promise<caf::expected<job_info>> get(std::string id, uint32_t wait_ms) {
+    return ask<job_info>(*cfg_.sys, cfg_.jobs, atoms::job_get::value,
+                         std::move(id), static_cast<int64_t>(wait_ms));
+  }
+
+  const gateway_config& cfg_;
+};
+
 /// The bootstrap capability: nothing but the version and authenticate().
 class gate_impl final : public schema::Gate::Server {
 public:
   explicit gate_impl(const gateway_config& cfg)
     : cfg_(cfg),
       cluster_(kj::heap<cluster_impl>(cfg)),
-      kv_(kj::heap<kv_impl>(cfg)) {
+      kv_(kj::heap<kv_impl>(cfg)),
+      jobs_(kj::heap<jobs_impl>(cfg)) {
   }
 
   kj::Promise<void> apiVersion(ApiVersionContext ctx) override {
@@ -134,6 +264,7 @@ public:
     auto services = ctx.getResults().initServices();
     services.setCluster(cluster_);
     services.setKv(kv_);
+    services.setJobs(jobs_);
     return kj::READY_NOW;
   }
 
@@ -141,6 +272,7 @@ private:
   const gateway_config& cfg_;
   schema::ClusterService::Client cluster_;
   schema::KvService::Client kv_;
+  schema::JobService::Client jobs_;
 };
 
 } // namespace

@@ -15,6 +15,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/gcs/gcs_actors.hpp"
+#include "actors/job/job_actors.hpp"
 #include "common/net.hpp"
 
 namespace rayd::api {
@@ -23,6 +24,8 @@ struct gateway_config {
   caf::actor_system* sys = nullptr; // REQUIRED
   gcs_node_actor nodes;             // REQUIRED
   gcs_kv_actor kv;                  // REQUIRED
+  job_manager_actor jobs;           // REQUIRED
+  gcs_blob_actor blobs;             // REQUIRED
   std::string token;                // REQUIRED: the cluster token
   listener socket;                  // REQUIRED: a listening socket (owned)
 };

@@ -21,7 +21,104 @@ resource_map read_resources(capnp::List<schema::Resource>::Reader in) {
   return out;
 }
 
+void fill_entries(capnp::List<schema::Entry>::Builder out, const string_map& in) {
+  unsigned i = 0;
+  for (auto& [k, v] : in) {
+    out[i].setKey(k);
+    out[i].setValue(v);
+    ++i;
+  }
+}
+
+string_map read_entries(capnp::List<schema::Entry>::Reader in) {
+  string_map out;
+  for (auto e : in)
+    out[to_std(e.getKey())] = to_std(e.getValue());
+  return out;
+}
+
 } // namespace
+
+schema::JobState to_capnp(job_state x) {
+  switch (x) {
+    case job_state::pending: return schema::JobState::PENDING;
+    case job_state::running: return schema::JobState::RUNNING;
+    case job_state::succeeded: return schema::JobState::SUCCEEDED;
+    case job_state::failed: return schema::JobState::FAILED;
+    case job_state::stopped: return schema::JobState::STOPPED;
+  }
+  return schema::JobState::FAILED;
+}
+
+job_state from_capnp(schema::JobState x) {
+  switch (x) {
+    case schema::JobState::PENDING: return job_state::pending;
+    case schema::JobState::RUNNING: return job_state::running;
+    case schema::JobState::SUCCEEDED: return job_state::succeeded;
+    case schema::JobState::FAILED: return job_state::failed;
+    case schema::JobState::STOPPED: return job_state::stopped;
+  }
+  return job_state::failed; // an enumerant from a newer peer
+}
+
+void fill(schema::JobSubmission::Builder out, const job_submission& in) {
+  out.setSubmissionId(in.submission_id);
+  out.setEntrypoint(in.entrypoint);
+  fill_entries(out.initMetadata(static_cast<unsigned>(in.metadata.size())),
+               in.metadata);
+  fill_entries(out.initEnvVars(static_cast<unsigned>(in.env_vars.size())),
+               in.env_vars);
+  out.setWorkingDir(in.working_dir);
+  out.setRuntimeEnvJson(in.runtime_env_json);
+  fill_resources(out.initResources(static_cast<unsigned>(in.resources.size())),
+                 in.resources);
+}
+
+job_submission from_capnp(schema::JobSubmission::Reader in) {
+  job_submission out;
+  out.submission_id = to_std(in.getSubmissionId());
+  out.entrypoint = to_std(in.getEntrypoint());
+  out.metadata = read_entries(in.getMetadata());
+  out.env_vars = read_entries(in.getEnvVars());
+  out.working_dir = to_std(in.getWorkingDir());
+  out.runtime_env_json = to_std(in.getRuntimeEnvJson());
+  out.resources = read_resources(in.getResources());
+  return out;
+}
+
+void fill(schema::JobInfo::Builder out, const job_info& in) {
+  fill(out.initSubmission(), in.spec);
+  out.setState(to_capnp(in.state));
+  out.setMessage(in.message);
+  out.setExitCode(in.exit_code);
+  out.setExitSignal(in.exit_signal);
+  out.setSubmitTimeMs(in.submit_time_ms);
+  out.setStartTimeMs(in.start_time_ms);
+  out.setEndTimeMs(in.end_time_ms);
+  out.setNodeId(in.node_id);
+  out.setNodeName(in.node_name);
+  out.setPid(in.pid);
+  out.setQueuePosition(in.queue_position);
+  out.setStopRequested(in.stop_requested);
+}
+
+job_info from_capnp(schema::JobInfo::Reader in) {
+  job_info out;
+  out.spec = from_capnp(in.getSubmission());
+  out.state = from_capnp(in.getState());
+  out.message = to_std(in.getMessage());
+  out.exit_code = in.getExitCode();
+  out.exit_signal = in.getExitSignal();
+  out.submit_time_ms = in.getSubmitTimeMs();
+  out.start_time_ms = in.getStartTimeMs();
+  out.end_time_ms = in.getEndTimeMs();
+  out.node_id = to_std(in.getNodeId());
+  out.node_name = to_std(in.getNodeName());
+  out.pid = in.getPid();
+  out.queue_position = in.getQueuePosition();
+  out.stop_requested = in.getStopRequested();
+  return out;
+}
 
 void fill(schema::ClusterStatus::Builder out, const cluster_view& in) {
   out.setClusterId(in.cluster_id);

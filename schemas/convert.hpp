@@ -6,6 +6,7 @@
 
 #include <capnp/common.h>
 
+#include "actors/job/job_types.hpp"
 #include "actors/types.hpp"
 #include "schemas/rayd_api.capnp.h"
 
@@ -25,5 +26,12 @@ inline capnp::Data::Reader as_data(const std::string& s) {
 
 void fill(schema::ClusterStatus::Builder out, const cluster_view& in);
 cluster_view from_capnp(schema::ClusterStatus::Reader in);
+
+schema::JobState to_capnp(job_state x);
+job_state from_capnp(schema::JobState x);
+void fill(schema::JobSubmission::Builder out, const job_submission& in);
+job_submission from_capnp(schema::JobSubmission::Reader in);
+void fill(schema::JobInfo::Builder out, const job_info& in);
+job_info from_capnp(schema::JobInfo::Reader in);
 
 } // namespace rayd::api

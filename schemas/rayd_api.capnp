@@ -20,6 +20,7 @@ interface Gate {
 struct Services {
   cluster @0 :ClusterService;
   kv @1 :KvService;
+  jobs @2 :JobService;
 }
 
 interface ClusterService {
@@ -74,4 +75,79 @@ interface KvService {
   get @1 (namespace :Text, key :Data) -> (found :Bool, value :Data);
   del @2 (namespace :Text, key :Data) -> (deleted :Bool);
   list @3 (namespace :Text, prefix :Data) -> (keys :List(Data));
+}
+
+struct Entry {
+  key @0 :Text;
+  value @1 :Text;
+}
+
+enum JobState {
+  pending @0;
+  running @1;
+  succeeded @2;
+  failed @3;
+  stopped @4;
+}
+
+struct JobSubmission {
+  submissionId @0 :Text;
+  # Empty: the head generates one ("rayd_job_<hex>"). Otherwise unique,
+  # 1-128 characters of A-Z a-z 0-9 _ . -
+  entrypoint @1 :Text;
+  # A shell command line, run with /bin/sh -c on the chosen node.
+  metadata @2 :List(Entry);
+  envVars @3 :List(Entry);
+  workingDir @4 :Text;
+  # "" (a fresh directory), "gcs://<sha256>.tar.gz" (see uploadPackage) or
+  # "file:///ABSOLUTE/DIR" (a directory that exists on the nodes).
+  runtimeEnvJson @5 :Text;
+  # The runtime env as the user wrote it, kept for display.
+  resources @6 :List(Resource);
+  # Entrypoint resources (CPU, GPU, memory, custom). Empty: run on the head.
+}
+
+struct JobInfo {
+  submission @0 :JobSubmission;
+  state @1 :JobState;
+  message @2 :Text;
+  exitCode @3 :Int32;
+  # -1 while unknown or when a signal ended the entrypoint.
+  exitSignal @4 :Int32;
+  submitTimeMs @5 :Int64;
+  startTimeMs @6 :Int64;
+  endTimeMs @7 :Int64;
+  nodeId @8 :Text;
+  nodeName @9 :Text;
+  pid @10 :Int32;
+  queuePosition @11 :UInt64;
+  # PENDING jobs waiting for admission: their 1-based place in the queue.
+  stopRequested @12 :Bool;
+}
+
+interface JobService {
+  # Jobs: run a command on the cluster, keep its logs, tell how it ended.
+  # Errors name the problem: unknown id, duplicate id, bad submission, ...
+  submit @0 (submission :JobSubmission) -> (job :JobInfo);
+  # Returns once the job is durably PENDING (or already placed).
+  status @1 (submissionId :Text) -> (state :JobState, message :Text);
+  info @2 (submissionId :Text) -> (job :JobInfo);
+  list @3 () -> (jobs :List(JobInfo));
+  stop @4 (submissionId :Text) -> (job :JobInfo);
+  # Works in every state: a queued job is STOPPED at once; a running one gets
+  # SIGTERM on all its processes, SIGKILL after the head's grace period.
+  delete @5 (submissionId :Text) -> (deleted :Bool);
+  # Only ended jobs; deletes the log too.
+  logs @6 (submissionId :Text, offset :UInt64, maxBytes :UInt32, waitMs :UInt32)
+      -> (offset :UInt64, data :Data, closed :Bool);
+  # A cursor over the log: bytes from `offset` (at most maxBytes, the head
+  # caps it at 4 MiB). With waitMs > 0 the call returns when bytes past
+  # `offset` exist, the log is closed, or waitMs (capped at 10 s) passed.
+  # `closed`: the job has ended and nothing follows these bytes.
+  wait @7 (submissionId :Text, timeoutMs :UInt32) -> (job :JobInfo);
+  # Returns when the job has ended or after timeoutMs (capped at 10 s).
+  uploadPackage @8 (data :Data) -> (uri :Text);
+  # Stores a working_dir package (tar.gz, at most 100 MiB) by the SHA-256 of
+  # its bytes; returns its URI "gcs://<sha256>.tar.gz".
+  hasPackage @9 (uri :Text) -> (present :Bool);
 }

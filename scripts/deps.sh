@@ -8,6 +8,7 @@ packages=(
   libcaf-dev capnproto libcapnp-dev librocksdb-dev
   libboost-test-dev libcli11-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev
+  libarchive-dev libssl-dev
   iproute2 procps
 )
 

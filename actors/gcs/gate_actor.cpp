@@ -1,5 +1,7 @@
 // The gate: the only GCS actor published on the cluster port. It checks the
-// cluster token on every message before anything else sees it.
+// cluster token on every message before anything else sees it, then hands
+// the message to the actor in charge (delegate: the answer goes straight
+// back to the sender).
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -11,13 +13,16 @@
 namespace rayd::gcs {
 
 gcs_gate_actor spawn_gate(caf::actor_system& sys, std::string token,
-                          gcs_node_actor nodes) {
-  return sys.spawn([token, nodes](gcs_gate_actor::pointer self)
+                          gate_targets to) {
+  return sys.spawn([token, to](gcs_gate_actor::pointer self)
                      -> gcs_gate_actor::behavior_type {
+    auto refused = [](const char* what) {
+      return make_error(errc::unauthenticated,
+                        std::string{what} + " refused: wrong cluster token");
+    };
     return {
-      [self, token, nodes](atoms::join, join_request& req,
-                           node_manager_actor& nm)
-        -> caf::result<join_reply> {
+      [self, token, to](atoms::join, join_request& req,
+                        node_manager_actor& nm) -> caf::result<join_reply> {
         if (!token_matches(token, req.token)) {
           spdlog::warn("refused join of node {} ({}, {}): {} cluster token",
                        req.node.node_id, req.node.name, req.node.address,
@@ -28,14 +33,36 @@ gcs_gate_actor spawn_gate(caf::actor_system& sys, std::string token,
                               : "join refused: wrong cluster token");
         }
         req.token.clear();
-        return self->delegate(nodes, atoms::join::value, std::move(req),
+        return self->delegate(to.nodes, atoms::join::value, std::move(req),
                               std::move(nm));
       },
-      [self, token, nodes](atoms::leave, std::string& presented,
-                           std::string& node_id) -> caf::result<bool> {
+      [self, token, to, refused](atoms::leave, std::string& presented,
+                                 std::string& node_id) -> caf::result<bool> {
         if (!token_matches(token, presented))
-          return make_error(errc::unauthenticated, "leave refused: wrong cluster token");
-        return self->delegate(nodes, atoms::leave::value, std::move(node_id));
+          return refused("leave");
+        return self->delegate(to.nodes, atoms::leave::value, std::move(node_id));
+      },
+      [self, token, to, refused](atoms::job_report, std::string& presented,
+                                 job_report& report) -> caf::result<bool> {
+        if (!token_matches(token, presented))
+          return refused("job report");
+        return self->delegate(to.jobs, atoms::job_report::value, std::move(report));
+      },
+      [self, token, to, refused](atoms::log_append, std::string& presented,
+                                 std::string& id, uint64_t offset,
+                                 std::string& data) -> caf::result<uint64_t> {
+        if (!token_matches(token, presented))
+          return refused("log append");
+        return self->delegate(to.logs, atoms::log_append::value, std::move(id),
+                              offset, std::move(data));
+      },
+      [self, token, to, refused](atoms::blob_read, std::string& presented,
+                                 std::string& hash, uint64_t offset,
+                                 uint64_t max_bytes) -> caf::result<std::string> {
+        if (!token_matches(token, presented))
+          return refused("package fetch");
+        return self->delegate(to.blobs, atoms::blob_read::value, std::move(hash),
+                              offset, max_bytes);
       },
     };
   });

@@ -12,6 +12,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/job/job_types.hpp"
 #include "actors/node/node_manager_actor.hpp"
 #include "actors/types.hpp"
 
@@ -30,6 +31,8 @@ using gcs_node_actor = caf::typed_actor<
   caf::replies_to<atoms::nodes>::with<cluster_view>,
   /// A node leaves on purpose (rayd stop): DEAD with reason "stopped".
   caf::replies_to<atoms::leave, std::string>::with<bool>,
+  /// The handle a live node joined with. Errors: errc::not_found.
+  caf::replies_to<atoms::lookup, std::string>::with<node_manager_actor>,
   /// Subscribes to node events until the listener terminates.
   caf::reacts_to<atoms::subscribe, node_listener_actor>,
   /// Internal: nodes of an earlier head incarnation that did not re-join in
@@ -42,7 +45,15 @@ using gcs_node_actor = caf::typed_actor<
 using gcs_gate_actor = caf::typed_actor<
   caf::replies_to<atoms::join, join_request, node_manager_actor>::with<join_reply>,
   /// (token, node_id) → whether the node was known.
-  caf::replies_to<atoms::leave, std::string, std::string>::with<bool>>;
+  caf::replies_to<atoms::leave, std::string, std::string>::with<bool>,
+  /// A job supervisor's state (token, report) → whether the job should go on
+  /// (false: the head does not know it or it ended; the node stops it).
+  caf::replies_to<atoms::job_report, std::string, job_report>::with<bool>,
+  /// A job supervisor ships log bytes (token, id, offset, bytes) → the
+  /// length the GCS holds afterwards (empty bytes: just ask).
+  caf::replies_to<atoms::log_append, std::string, std::string, uint64_t, std::string>::with<uint64_t>,
+  /// A node fetches a package (token, sha256, offset, max bytes) → bytes.
+  caf::replies_to<atoms::blob_read, std::string, std::string, uint64_t, uint64_t>::with<std::string>>;
 
 /// The internal KV (namespaced). Writes are group-committed: a reply means
 /// the change is durable. Errors: errc::invalid_argument, errc::not_found
@@ -58,5 +69,17 @@ using gcs_kv_actor = caf::typed_actor<
   caf::replies_to<atoms::kv_list, std::string, std::string>::with<std::vector<std::string>>,
   /// Internal: commit the staged writes.
   caf::reacts_to<atoms::flush>>;
+
+/// Content-addressed blobs (working_dir packages). Errors:
+/// errc::invalid_argument (bad name, hash mismatch, too large),
+/// errc::not_found, errc::storage_error.
+using gcs_blob_actor = caf::typed_actor<
+  /// bytes → their sha256 (storing them unless present already).
+  caf::replies_to<atoms::blob_put, std::string>::with<std::string>,
+  /// sha256 → size in bytes; errc::not_found if absent.
+  caf::replies_to<atoms::blob_size, std::string>::with<uint64_t>,
+  /// (sha256, offset, max bytes) → bytes.
+  caf::replies_to<atoms::blob_read, std::string, uint64_t, uint64_t>::with<std::string>,
+  caf::reacts_to<atoms::blob_drop, std::string>>;
 
 } // namespace rayd

@@ -127,6 +127,13 @@ gcs_node_actor::behavior_type node_behavior(node_actor_t self) {
       declare_dead(self, id, "stopped by its operator (SIGTERM / rayd stop)");
       return true;
     },
+    [self](atoms::lookup, std::string& id) -> caf::result<node_manager_actor> {
+      auto& st = self->state;
+      auto h = st.handles.find(id);
+      if (h == st.handles.end())
+        return make_error(errc::not_found, "node " + id + " is not connected");
+      return h->second;
+    },
     [self](atoms::subscribe, node_listener_actor& l) {
       self->state.listeners.push_back(l);
       self->monitor(l);

@@ -8,6 +8,7 @@
 #include <caf/timespan.hpp>
 
 #include "actors/gcs/gcs_actors.hpp"
+#include "actors/job/job_actors.hpp"
 #include "persistence/store.hpp"
 
 namespace rayd::gcs {
@@ -29,7 +30,17 @@ caf::expected<gcs_node_actor> spawn_node_actor(caf::actor_system& sys,
 
 gcs_kv_actor spawn_kv_actor(caf::actor_system& sys, persistence::store& db);
 
+gcs_blob_actor spawn_blob_actor(caf::actor_system& sys, persistence::store& db);
+
+/// Where the gate forwards each kind of message once the token checked out.
+struct gate_targets {
+  gcs_node_actor nodes;   // REQUIRED
+  job_manager_actor jobs; // REQUIRED
+  job_log_actor logs;     // REQUIRED
+  gcs_blob_actor blobs;   // REQUIRED
+};
+
 gcs_gate_actor spawn_gate(caf::actor_system& sys, std::string token,
-                          gcs_node_actor nodes);
+                          gate_targets targets);
 
 } // namespace rayd::gcs

@@ -74,6 +74,9 @@ void join(nm_actor_t self, gcs_gate_actor gate) {
         spdlog::info("{} cluster {} (head epoch {})",
                      first ? "joined" : "re-joined", reply.cluster_id,
                      reply.epoch);
+        if (st.cfg.job_agent)
+          self->send(st.cfg.job_agent, atoms::head_changed::value, gate,
+                     reply.api_address);
         if (st.cfg.on_joined)
           st.cfg.on_joined(reply);
       },
@@ -173,6 +176,18 @@ node_manager_actor spawn_node_manager(caf::actor_system& sys,
                              atoms::give_up::value);
       },
       [self](atoms::connect) { connect(self); },
+      [self](atoms::job_start, job_launch& job) -> caf::result<bool> {
+        if (!self->state.cfg.job_agent)
+          return make_error(errc::unavailable, "this node runs no jobs");
+        return self->delegate(self->state.cfg.job_agent, atoms::job_start::value,
+                              std::move(job));
+      },
+      [self](atoms::job_stop, std::string& id, int64_t grace_ms) -> caf::result<bool> {
+        if (!self->state.cfg.job_agent)
+          return false;
+        return self->delegate(self->state.cfg.job_agent, atoms::job_stop::value,
+                              std::move(id), grace_ms);
+      },
       [self](atoms::leave) -> caf::result<bool> {
         auto& st = self->state;
         if (!st.joined || !st.gate)

@@ -23,6 +23,7 @@
 #include <caf/timespan.hpp>
 
 #include "actors/gcs/gcs_actors.hpp"
+#include "actors/job/job_actors.hpp"
 #include "actors/node/node_manager_actor.hpp"
 #include "actors/types.hpp"
 #include "common/util.hpp"
@@ -39,6 +40,9 @@ struct node_manager_config {
   gcs_gate_actor local_gate;
   /// Exit after the head has been unreachable this long. Default 60 s.
   caf::timespan gcs_reconnect_timeout = std::chrono::seconds{60};
+  /// This node's job agent: gets job_start/job_stop from the head and the
+  /// gate after every (re-)join. REQUIRED.
+  job_agent_actor job_agent;
   /// Called (on an actor thread) after every successful join and re-join.
   std::function<void(const join_reply&)> on_joined;
   /// Called (on an actor thread) when the node must exit: refused, or the

@@ -7,6 +7,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/job/job_types.hpp"
 #include "actors/types.hpp"
 
 namespace rayd {
@@ -20,6 +21,12 @@ using node_manager_actor = caf::typed_actor<
   /// Graceful stop: tells the GCS this node is leaving (so it is recorded as
   /// stopped, not as failed); replies once the GCS has recorded it.
   caf::replies_to<atoms::leave>::with<bool>,
+  /// From the head's job manager: run a job's entrypoint here (handed to the
+  /// node's job agent). Idempotent per submission id.
+  caf::replies_to<atoms::job_start, job_launch>::with<bool>,
+  /// From the head's job manager: stop a job (submission id, grace in ms);
+  /// false if this node does not run it.
+  caf::replies_to<atoms::job_stop, std::string, int64_t>::with<bool>,
   /// Internal: (re)connect to the head and join. Sent by the actor itself.
   caf::reacts_to<atoms::connect>,
   /// Internal: exit if the head stayed unreachable past the deadline.

@@ -1,0 +1,176 @@
+#include "actors/job/job_table.hpp"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+
+namespace rayd::job {
+
+namespace {
+constexpr const char* table = "jobs";
+}
+
+job_table::job_table(persistence::store& db) : db_(db) {
+}
+
+std::string job_table::encode(const job_info& j) {
+  const auto& s = j.spec;
+  nlohmann::json out{{"v", 1},
+                     {"submission_id", s.submission_id},
+                     {"entrypoint", s.entrypoint},
+                     {"metadata", s.metadata},
+                     {"env_vars", s.env_vars},
+                     {"working_dir", s.working_dir},
+                     {"runtime_env_json", s.runtime_env_json},
+                     {"resources", s.resources},
+                     {"state", static_cast<int>(j.state)},
+                     {"message", j.message},
+                     {"exit_code", j.exit_code},
+                     {"exit_signal", j.exit_signal},
+                     {"submit_time_ms", j.submit_time_ms},
+                     {"start_time_ms", j.start_time_ms},
+                     {"end_time_ms", j.end_time_ms},
+                     {"node_id", j.node_id},
+                     {"node_name", j.node_name},
+                     {"pid", j.pid},
+                     {"seq", j.seq},
+                     {"stop_requested", j.stop_requested}};
+  return out.dump();
+}
+
+caf::expected<job_info> job_table::decode(const std::string& bytes) {
+  auto j = nlohmann::json::parse(bytes, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return make_error(errc::storage_error, "corrupt job row: not JSON");
+  try {
+    job_info r;
+    auto& s = r.spec;
+    s.submission_id = j.at("submission_id").get<std::string>();
+    s.entrypoint = j.value("entrypoint", "");
+    s.metadata = j.value("metadata", string_map{});
+    s.env_vars = j.value("env_vars", string_map{});
+    s.working_dir = j.value("working_dir", "");
+    s.runtime_env_json = j.value("runtime_env_json", "");
+    s.resources = j.value("resources", resource_map{});
+    auto st = j.value("state", 0);
+    if (st < 0 || st > static_cast<int>(job_state::stopped))
+      return make_error(errc::storage_error,
+                        "corrupt job row " + s.submission_id + ": bad state");
+    r.state = static_cast<job_state>(st);
+    r.message = j.value("message", "");
+    r.exit_code = j.value("exit_code", -1);
+    r.exit_signal = j.value("exit_signal", 0);
+    r.submit_time_ms = j.value("submit_time_ms", int64_t{0});
+    r.start_time_ms = j.value("start_time_ms", int64_t{0});
+    r.end_time_ms = j.value("end_time_ms", int64_t{0});
+    r.node_id = j.value("node_id", "");
+    r.node_name = j.value("node_name", "");
+    r.pid = j.value("pid", 0);
+    r.seq = j.value("seq", uint64_t{0});
+    r.stop_requested = j.value("stop_requested", false);
+    return r;
+  } catch (const std::exception& e) {
+    return make_error(errc::storage_error,
+                      std::string{"corrupt job row: "} + e.what());
+  }
+}
+
+caf::error job_table::load() {
+  auto rows = db_.scan(table);
+  if (!rows)
+    return rows.error();
+  rows_.clear();
+  staged_.clear();
+  max_seq_ = 0;
+  for (auto& [key, value] : *rows) {
+    auto r = decode(value);
+    if (!r)
+      return r.error();
+    max_seq_ = std::max(max_seq_, r->seq);
+    rows_.emplace(key, std::move(*r));
+  }
+  return caf::none;
+}
+
+const job_info* job_table::find(const std::string& id) const {
+  auto i = rows_.find(id);
+  return i == rows_.end() ? nullptr : &i->second;
+}
+
+void job_table::stage(const job_info& row) {
+  max_seq_ = std::max(max_seq_, row.seq);
+  auto copy = row;
+  copy.queue_position = 0; // derived, never stored
+  staged_[row.spec.submission_id] = encode(copy);
+  rows_[row.spec.submission_id] = std::move(copy);
+}
+
+void job_table::stage_erase(const std::string& id) {
+  rows_.erase(id);
+  staged_[id] = std::nullopt;
+}
+
+caf::error job_table::commit() {
+  if (staged_.empty())
+    return caf::none;
+  std::vector<persistence::write_op> ops;
+  ops.reserve(staged_.size());
+  for (auto& [id, value] : staged_)
+    ops.push_back(value ? persistence::write_op::put(table, id, *value)
+                        : persistence::write_op::del(table, id));
+  if (auto err = db_.write(ops))
+    return err;
+  staged_.clear();
+  return caf::none;
+}
+
+std::vector<const job_info*> job_table::by_seq() const {
+  std::vector<const job_info*> out;
+  out.reserve(rows_.size());
+  for (auto& [_, r] : rows_)
+    out.push_back(&r);
+  std::sort(out.begin(), out.end(),
+            [](auto* a, auto* b) { return a->seq < b->seq; });
+  return out;
+}
+
+std::vector<std::string>
+job_table::retention_victims(const retention_policy& policy,
+                             int64_t now_ms) const {
+  std::vector<const job_info*> done;
+  for (auto& [_, r] : rows_)
+    if (is_terminal(r.state))
+      done.push_back(&r);
+  std::sort(done.begin(), done.end(), [](auto* a, auto* b) {
+    return a->end_time_ms != b->end_time_ms ? a->end_time_ms < b->end_time_ms
+                                            : a->seq < b->seq;
+  });
+  std::vector<std::string> out;
+  std::size_t keep_from = 0;
+  if (policy.max_count > 0 && done.size() > policy.max_count)
+    keep_from = done.size() - policy.max_count;
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    bool too_old = policy.max_age_ms > 0
+                   && now_ms - done[i]->end_time_ms > policy.max_age_ms;
+    if (i < keep_from || too_old)
+      out.push_back(done[i]->spec.submission_id);
+  }
+  return out;
+}
+
+caf::error check_submission_id(const std::string& id) {
+  auto ok = !id.empty() && id.size() <= 128
+            && std::all_of(id.begin(), id.end(), [](char c) {
+                 return std::isalnum(static_cast<unsigned char>(c)) || c == '_'
+                        || c == '-' || c == '.';
+               });
+  if (!ok)
+    return make_error(errc::invalid_argument,
+                      "invalid submission id '" + id
+                        + "': use 1 to 128 characters of A-Z a-z 0-9 _ . -");
+  return caf::none;
+}
+
+} // namespace rayd::job
