@@ -6,6 +6,7 @@
 //   rayd-bench join [--nodes 100] [--idle-seconds 10]
 //   rayd-bench kv [--clients 16] [--seconds 5]
 //   rayd-bench failure-detect [--runs 5]
+//   rayd-bench jobs [--runs 30] [--queued 1000] [--compare-slurm]
 //   rayd-bench all            (every workload; a JSON array)
 //
 // Common flags: --bin-dir (where rayd lives), --tmp-root, --keep-temp, --pretty.
@@ -98,6 +99,19 @@ int main(int argc, char** argv) {
   fd->add_option("--poll-ms", fo.poll_ms, "Status poll interval")
     ->capture_default_str();
 
+  jobs_options jb;
+  auto* jobs = app.add_subcommand(
+    "jobs", "Job submission: submit->RUNNING, submit->SUCCEEDED for `true` (target "
+            "median <= 50 ms), N queued jobs drained");
+  jobs->add_option("--runs", jb.runs, "Samples per latency")->capture_default_str();
+  jobs->add_option("--queued", jb.queued, "Queued jobs to drain")->capture_default_str();
+  jobs->add_option("--submitters", jb.submitters, "Client threads submitting them")
+    ->capture_default_str();
+  jobs->add_flag("--compare-slurm", jb.compare_slurm,
+                 "Also run bench/slurm_jobs.py (a private single-node Slurm)");
+  jobs->add_option("--python", jb.python, "Python for the Slurm script");
+  jobs->add_option("--slurm-script", jb.slurm_script, "Path of slurm_jobs.py");
+
   bool all_dask = false;
   auto* all = app.add_subcommand(
     "all", "Every workload with its defaults (kv with 16 and with 1 client); "
@@ -149,6 +163,11 @@ int main(int argc, char** argv) {
       print(j);
       return failed(j) ? 1 : 0;
     }
+    if (*jobs) {
+      auto j = run_jobs(s, jb);
+      print(j);
+      return failed(j) ? 1 : 0;
+    }
     if (*all) {
       auto out = nlohmann::json::array();
       cs.compare_dask = all_dask;
@@ -159,6 +178,7 @@ int main(int argc, char** argv) {
       one.clients = 1;
       out.push_back(run_kv(s, one));
       out.push_back(run_failure_detect(s, fo));
+      out.push_back(run_jobs(s, jb));
       print(out);
       for (auto& j : out)
         if (failed(j))

@@ -40,6 +40,17 @@ struct failure_options {
   double settle_ms = 300;
 };
 
+struct jobs_options {
+  int runs = 30;         // submit → RUNNING and submit → SUCCEEDED samples
+  int queued = 1000;     // jobs submitted at once and drained
+  int submitters = 4;    // client threads submitting the queued jobs
+  bool compare_slurm = false;
+  std::string python;       // empty: python3
+  std::string slurm_script; // empty: <source dir>/slurm_jobs.py
+};
+
+nlohmann::json run_jobs(const settings& s, const jobs_options& o);
+
 nlohmann::json run_cluster_start(const settings& s, const cluster_start_options& o);
 nlohmann::json run_join(const settings& s, const join_options& o);
 nlohmann::json run_kv(const settings& s, const kv_options& o);
