@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The run command: installs what is missing, builds, starts a local cluster
 # (a head and two worker nodes, on OS-picked ports, in a private $RAYD_TMPDIR),
-# uses it, prints `rayctl status`, and stops it cleanly.
+# uses it (the durable KV, two jobs), prints `rayctl status`, and stops it
+# cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -32,6 +33,15 @@ echo "== starting two worker nodes"
 echo "== using the cluster's durable KV"
 "$bin/rayctl" kv put greeting "hello from rayd" --namespace demo
 "$bin/rayctl" kv get greeting --namespace demo
+
+echo "== a job: word count over texts shipped as its working_dir"
+"$bin/rayctl" job submit --submission-id wordcount-demo \
+  --working-dir examples/jobs/wordcount -- ./count.sh
+
+echo "== a job that asks for the ssd resource only worker-1 has"
+"$bin/rayctl" job submit --entrypoint-resources '{"ssd": 1}' -- \
+  'echo "running on $(hostname) as node $RAYD_NODE_ID"'
+"$bin/rayctl" job list
 
 echo "== rayctl status"
 "$bin/rayctl" status

@@ -38,8 +38,10 @@ struct fixture {
     ncfg.epoch = 7;
     ncfg.api_address = "127.0.0.1:1";
     nodes = *gcs::spawn_node_actor(sys, ncfg);
-    gate = gcs::spawn_gate(sys, "tok", nodes);
     kv = gcs::spawn_kv_actor(sys, *db);
+    gcs::gate_targets to;
+    to.nodes = nodes;
+    gate = gcs::spawn_gate(sys, "tok", to);
   }
 
   ~fixture() {
@@ -56,6 +58,8 @@ struct fixture {
         [](atoms::connect) {},
         [](atoms::give_up) {},
         [](atoms::leave) { return true; },
+        [](atoms::job_start, job_launch&) { return false; },
+        [](atoms::job_stop, std::string&, int64_t) { return false; },
       };
     });
   }
