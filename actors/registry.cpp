@@ -21,8 +21,12 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<label_map>("rayd::label_map");
   cfg.add_message_type<node_manager_actor>("rayd::node_manager_actor");
   cfg.add_message_type<gcs_gate_actor>("rayd::gcs_gate_actor");
-  cfg.add_message_type<node_gate_actor>("rayd::node_gate_actor");
   cfg.add_message_type<node_listener_actor>("rayd::node_listener_actor");
+  cfg.add_message_type<resource_demand>("rayd::resource_demand");
+  cfg.add_message_type<std::vector<resource_demand>>("std::vector<rayd::resource_demand>");
+  cfg.add_message_type<node_report>("rayd::node_report");
+  cfg.add_message_type<peer_view>("rayd::peer_view");
+  cfg.add_message_type<std::vector<peer_view>>("std::vector<rayd::peer_view>");
   cfg.add_message_type<job_launch>("rayd::job_launch");
   cfg.add_message_type<job_report>("rayd::job_report");
   cfg.add_message_type<job_submission>("rayd::job_submission");

@@ -33,6 +33,7 @@ using start = caf::atom_constant<caf::atom("r_start")>;
 using leave = caf::atom_constant<caf::atom("r_leave")>;
 using lookup = caf::atom_constant<caf::atom("r_lookup")>;
 using tick = caf::atom_constant<caf::atom("r_tick")>;
+using report = caf::atom_constant<caf::atom("r_report")>;
 // jobs
 using job_submit = caf::atom_constant<caf::atom("r_jsubmit")>;
 using job_get = caf::atom_constant<caf::atom("r_jget")>;
@@ -71,6 +72,17 @@ inline const char* to_string(node_state x) {
   return x == node_state::alive ? "ALIVE" : "DEAD";
 }
 
+/// A resource shape and how many lease requests wait for it.
+struct resource_demand {
+  resource_map shape;
+  uint64_t count = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, resource_demand& x) {
+  return f(caf::meta::type_name("rayd::resource_demand"), x.shape, x.count);
+}
+
 /// One row of the GCS node table.
 struct node_info {
   std::string node_id;
@@ -85,6 +97,14 @@ struct node_info {
   std::string death_reason;
   int64_t start_time_ms = 0;
   int64_t death_time_ms = 0;
+  // Soft state from the node's periodic report (not persisted):
+  std::vector<resource_demand> pending_demands;
+  uint64_t object_store_used = 0;
+  uint64_t object_store_spilled = 0;
+  uint64_t object_store_capacity = 0;
+  uint64_t object_count = 0;
+  uint32_t leases = 0;
+  uint32_t workers = 0;
 
   node_state get_state() const { return static_cast<node_state>(state); }
 };
@@ -94,7 +114,45 @@ typename Inspector::result_type inspect(Inspector& f, node_info& x) {
   return f(caf::meta::type_name("rayd::node_info"), x.node_id, x.name,
            x.address, x.is_head, x.pid, x.resources_total,
            x.resources_available, x.labels, x.state, x.death_reason,
-           x.start_time_ms, x.death_time_ms);
+           x.start_time_ms, x.death_time_ms, x.pending_demands,
+           x.object_store_used, x.object_store_spilled, x.object_store_capacity,
+           x.object_count, x.leases, x.workers);
+}
+
+/// What a node manager reports every few hundred milliseconds.
+struct node_report {
+  std::string node_id;
+  resource_map available;
+  std::vector<resource_demand> demands;
+  uint64_t object_store_used = 0;
+  uint64_t object_store_spilled = 0;
+  uint64_t object_store_capacity = 0;
+  uint64_t object_count = 0;
+  uint32_t leases = 0;
+  uint32_t workers = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_report& x) {
+  return f(caf::meta::type_name("rayd::node_report"), x.node_id, x.available,
+           x.demands, x.object_store_used, x.object_store_spilled,
+           x.object_store_capacity, x.object_count, x.leases, x.workers);
+}
+
+/// A node as another node sees it for spillback.
+struct peer_view {
+  std::string node_id;
+  std::string address;
+  bool alive = true;
+  resource_map total;
+  resource_map available;
+  label_map labels;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_view& x) {
+  return f(caf::meta::type_name("rayd::peer_view"), x.node_id, x.address,
+           x.alive, x.total, x.available, x.labels);
 }
 
 /// What a node manager presents to join (or re-join) the cluster.

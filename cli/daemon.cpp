@@ -35,6 +35,8 @@
 #include "actors/job/process_watcher.hpp"
 #include "actors/job/spawn.hpp"
 #include "actors/node/node_manager.hpp"
+#include "actors/node/object_store.hpp"
+#include "actors/node/task_server.hpp"
 #include "actors/registry.hpp"
 #include "common/error.hpp"
 #include "common/net.hpp"
@@ -512,16 +514,63 @@ std::string listen_failure(const caf::error& err, const std::string& host,
     joined.fail();
     latch.request(1, describe(err));
   };
+  // -- the node port: the task server (leases, workers, objects) --------------
+  auto node_sock = listen_tcp(r.bind, o.node_port, "--node-port");
+  if (!node_sock)
+    fail("rayd: " + describe(node_sock.error()));
+  auto node_address = host_port{r.node_ip, node_sock->port}.to_string();
+  node::object_store_options sopts;
+  sopts.memory_bytes = o.object_store_memory > 0
+                         ? static_cast<uint64_t>(o.object_store_memory)
+                         : static_cast<uint64_t>(detect_memory_bytes() * 0.3);
+  sopts.spill_dir = r.session_dir + "/objects";
+  // Never destroyed either (every exit is _Exit): spill files live in the
+  // session directory.
+  auto* store = new node::object_store(sopts);
+  node::task_server_config tcfg;
+  tcfg.node_id = r.self.node_id;
+  tcfg.address = node_address;
+  tcfg.token = r.token;
+  tcfg.socket = *node_sock;
+  tcfg.total = r.self.resources_total;
+  tcfg.labels = r.self.labels;
+  tcfg.session_dir = r.session_dir;
+  tcfg.store = store;
+  auto agent = ncfg.job_agent;
+  auto* sysp = &sys;
+  tcfg.fetch_code = [sysp, agent](const std::string& uri) -> caf::expected<std::string> {
+    caf::scoped_actor self{*sysp};
+    caf::expected<std::string> out{caf::error{}};
+    self->request(agent, std::chrono::minutes{5}, atoms::prepare::value, uri)
+      .receive([&out](std::string& path) { out = std::move(path); },
+               [&out](caf::error& err) { out = std::move(err); });
+    return out;
+  };
+  auto tasks = node::task_server::start(std::move(tcfg));
+  if (!tasks)
+    fail("rayd: " + describe(tasks.error()));
+  auto* task_srv = tasks->release();
+  ncfg.snapshot = [task_srv] {
+    auto s = task_srv->snapshot();
+    node_report r;
+    r.available = s.available;
+    for (auto& d : s.demands)
+      r.demands.push_back({d.shape, d.count});
+    r.object_store_used = s.store_used;
+    r.object_store_spilled = s.store_spilled;
+    r.object_store_capacity = s.store_capacity;
+    r.object_count = s.store_objects;
+    r.leases = s.leases;
+    r.workers = s.workers;
+    return r;
+  };
+  ncfg.on_peers = [task_srv](std::vector<peer_view> peers) {
+    std::vector<node::peer_capacity> out;
+    for (auto& p : peers)
+      out.push_back({p.node_id, p.address, p.alive, p.total, p.available, p.labels});
+    task_srv->set_peers(std::move(out));
+  };
   auto nm = node::spawn_node_manager(sys, ncfg);
-  auto node_id = r.self.node_id;
-  auto node_gate = sys.spawn([node_id]() -> node_gate_actor::behavior_type {
-    return {[node_id](atoms::ping) { return node_id; }};
-  });
-  auto nport = mm.publish(node_gate, o.node_port, r.bind.c_str(), false);
-  if (!nport) {
-    fail("rayd: " + listen_failure(nport.error(), r.bind, o.node_port, "--node-port"));
-  }
-  auto node_address = host_port{r.node_ip, *nport}.to_string();
   caf::anon_send(nm, atoms::start::value, node_address);
   auto reply = joined.wait();
   if (!reply) {

@@ -22,6 +22,7 @@ struct daemon_options {
   double num_cpus = -1; // < 0: detect
   double num_gpus = -1;
   double memory = -1;
+  double object_store_memory = -1; // < 0: 30 % of physical memory
   std::string resources_json = "{}";
   std::string labels_json = "{}";
   std::string node_name;

@@ -1,5 +1,6 @@
 #include "cli/rayctl.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <iomanip>
@@ -72,6 +73,13 @@ caf::expected<std::unique_ptr<api::client>> connect(const rayctl_target& t) {
 
 namespace {
 
+nlohmann::json demands_json(const std::vector<resource_demand>& ds) {
+  auto out = nlohmann::json::array();
+  for (auto& d : ds)
+    out.push_back({{"shape", d.shape}, {"count", d.count}});
+  return out;
+}
+
 nlohmann::json to_json(const node_info& n) {
   return {{"node_id", n.node_id},
           {"name", n.name},
@@ -84,7 +92,32 @@ nlohmann::json to_json(const node_info& n) {
           {"labels", n.labels},
           {"death_reason", n.death_reason},
           {"start_time_ms", n.start_time_ms},
-          {"death_time_ms", n.death_time_ms}};
+          {"death_time_ms", n.death_time_ms},
+          {"pending_demands", demands_json(n.pending_demands)},
+          {"object_store", {{"used_bytes", n.object_store_used},
+                            {"spilled_bytes", n.object_store_spilled},
+                            {"capacity_bytes", n.object_store_capacity},
+                            {"objects", n.object_count}}},
+          {"leases", n.leases},
+          {"workers", n.workers}};
+}
+
+/// The same shape waiting on several nodes adds up.
+std::vector<resource_demand> cluster_demands(const cluster_view& v) {
+  std::vector<resource_demand> out;
+  for (auto& n : v.nodes) {
+    if (n.get_state() != node_state::alive)
+      continue;
+    for (auto& d : n.pending_demands) {
+      auto it = std::find_if(out.begin(), out.end(),
+                             [&](auto& t) { return t.shape == d.shape; });
+      if (it == out.end())
+        out.push_back(d);
+      else
+        it->count += d.count;
+    }
+  }
+  return out;
 }
 
 nlohmann::json to_json(const cluster_view& v) {
@@ -94,7 +127,7 @@ nlohmann::json to_json(const cluster_view& v) {
   return {{"cluster_id", v.cluster_id},
           {"epoch", v.epoch},
           {"nodes", nodes},
-          {"pending_demands", nlohmann::json::array()}};
+          {"pending_demands", demands_json(cluster_demands(v))}};
 }
 
 std::string short_id(const std::string& id) {
@@ -137,7 +170,30 @@ void print_status(const cluster_view& v) {
     std::cout << " " << format_amount(k, used) << "/" << format_amount(k, x) << " " << k
               << "\n";
   }
-  std::cout << "\nDemands:\n (no resource demands)\n";
+  std::cout << "\nObject stores\n" << rule << "\n";
+  for (auto* n : alive)
+    std::cout << " " << short_id(n->node_id) << "  " << n->name << ": "
+              << format_amount("memory", static_cast<double>(n->object_store_used)) << " / "
+              << format_amount("memory", static_cast<double>(n->object_store_capacity))
+              << " in memory, " << n->object_count << " objects"
+              << (n->object_store_spilled
+                    ? ", " + format_amount("memory", static_cast<double>(n->object_store_spilled))
+                        + " spilled to disk"
+                    : std::string{})
+              << "; " << n->leases << " leases, " << n->workers << " worker processes\n";
+  std::cout << "\nDemands:\n";
+  auto demands = cluster_demands(v);
+  if (demands.empty())
+    std::cout << " (no resource demands)\n";
+  for (auto& d : demands) {
+    std::cout << " {";
+    bool first = true;
+    for (auto& [k, x] : d.shape) {
+      std::cout << (first ? "" : ", ") << k << ": " << format_amount(k, x);
+      first = false;
+    }
+    std::cout << "}: " << d.count << " pending\n";
+  }
 }
 
 /// Connects, runs `f` with the client, and maps errors to exit code 1.

@@ -44,6 +44,9 @@ int main(int argc, char** argv) {
   app.add_option("--num-cpus", o.num_cpus, "CPU resource (default: detected cores)");
   app.add_option("--num-gpus", o.num_gpus, "GPU resource (default: detected, else 0)");
   app.add_option("--memory", o.memory, "memory resource in bytes (default: physical memory)");
+  app.add_option("--object-store-memory", o.object_store_memory,
+                 "Bytes of memory this node's object store may use before objects "
+                 "spill to disk under the session dir (default: 30 % of memory)");
   app.add_option("--resources", o.resources_json,
                  "Custom resources as JSON, e.g. '{\"ssd\": 2}'")
     ->default_val("{}");

@@ -55,6 +55,14 @@ struct Node {
   deathReason @9 :Text;
   startTimeMs @10 :Int64;
   deathTimeMs @11 :Int64;
+  # Soft state from the node's last report:
+  pendingDemands @12 :List(ResourceDemand);
+  objectStoreUsed @13 :UInt64;
+  objectStoreSpilled @14 :UInt64;
+  objectStoreCapacity @15 :UInt64;
+  objectCount @16 :UInt64;
+  leases @17 :UInt32;
+  workers @18 :UInt32;
 }
 
 struct ResourceDemand {

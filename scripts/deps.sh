@@ -8,7 +8,7 @@ packages=(
   libcaf-dev capnproto libcapnp-dev librocksdb-dev
   libboost-test-dev libcli11-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libarchive-dev libssl-dev
+  libarchive-dev libssl-dev libmsgpack-cxx-dev
   iproute2 procps
 )
 

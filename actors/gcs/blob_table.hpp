@@ -22,9 +22,10 @@ namespace rayd::gcs {
 class blob_table {
 public:
   static constexpr std::size_t chunk_bytes = 1024 * 1024;
-  /// The largest blob accepted. Default 100 MiB (the working_dir limit).
+  /// The largest blob accepted. Default 1 GiB (task code can be big; the
+  /// 100 MiB working_dir limit is rayctl's and the API's).
   explicit blob_table(persistence::store& db,
-                      std::size_t max_bytes = std::size_t{100} << 20);
+                      std::size_t max_bytes = std::size_t{1} << 30);
 
   /// Stores `data` under `hash`, which must be its SHA-256 (lower-case hex).
   /// Returns false if it was there already. Errors: errc::invalid_argument

@@ -56,6 +56,12 @@ gcs_gate_actor spawn_gate(caf::actor_system& sys, std::string token,
         return self->delegate(to.logs, atoms::log_append::value, std::move(id),
                               offset, std::move(data));
       },
+      [self, token, to, refused](atoms::report, std::string& presented,
+                                 node_report& r) -> caf::result<std::vector<peer_view>> {
+        if (!token_matches(token, presented))
+          return refused("node report");
+        return self->delegate(to.nodes, atoms::report::value, std::move(r));
+      },
       [self, token, to, refused](atoms::blob_read, std::string& presented,
                                  std::string& hash, uint64_t offset,
                                  uint64_t max_bytes) -> caf::result<std::string> {

@@ -31,6 +31,8 @@ using gcs_node_actor = caf::typed_actor<
   caf::replies_to<atoms::nodes>::with<cluster_view>,
   /// A node leaves on purpose (rayd stop): DEAD with reason "stopped".
   caf::replies_to<atoms::leave, std::string>::with<bool>,
+  /// A node's periodic report (soft state) → the cluster for spillback.
+  caf::replies_to<atoms::report, node_report>::with<std::vector<peer_view>>,
   /// The handle a live node joined with. Errors: errc::not_found.
   caf::replies_to<atoms::lookup, std::string>::with<node_manager_actor>,
   /// Subscribes to node events until the listener terminates.
@@ -52,6 +54,8 @@ using gcs_gate_actor = caf::typed_actor<
   /// A job supervisor ships log bytes (token, id, offset, bytes) → the
   /// length the GCS holds afterwards (empty bytes: just ask).
   caf::replies_to<atoms::log_append, std::string, std::string, uint64_t, std::string>::with<uint64_t>,
+  /// A node's periodic report (token, report) → the cluster's nodes.
+  caf::replies_to<atoms::report, std::string, node_report>::with<std::vector<peer_view>>,
   /// A node fetches a package (token, sha256, offset, max bytes) → bytes.
   caf::replies_to<atoms::blob_read, std::string, std::string, uint64_t, uint64_t>::with<std::string>>;
 

@@ -127,6 +127,16 @@ gcs_node_actor::behavior_type node_behavior(node_actor_t self) {
       declare_dead(self, id, "stopped by its operator (SIGTERM / rayd stop)");
       return true;
     },
+    [self](atoms::report, node_report& r) {
+      auto& st = self->state;
+      st.table->apply_report(r);
+      std::vector<peer_view> out;
+      for (auto& n : st.table->rows())
+        if (n.get_state() == node_state::alive)
+          out.push_back({n.node_id, n.address, true, n.resources_total,
+                         n.resources_available, n.labels});
+      return out;
+    },
     [self](atoms::lookup, std::string& id) -> caf::result<node_manager_actor> {
       auto& st = self->state;
       auto h = st.handles.find(id);

@@ -134,6 +134,22 @@ caf::error node_table::trim_dead() {
   return caf::none;
 }
 
+bool node_table::apply_report(const node_report& r) {
+  auto i = rows_.find(r.node_id);
+  if (i == rows_.end() || i->second.get_state() != node_state::alive)
+    return false;
+  auto& n = i->second;
+  n.resources_available = r.available;
+  n.pending_demands = r.demands;
+  n.object_store_used = r.object_store_used;
+  n.object_store_spilled = r.object_store_spilled;
+  n.object_store_capacity = r.object_store_capacity;
+  n.object_count = r.object_count;
+  n.leases = r.leases;
+  n.workers = r.workers;
+  return true;
+}
+
 const node_info* node_table::find(const std::string& node_id) const {
   auto i = rows_.find(node_id);
   return i == rows_.end() ? nullptr : &i->second;

@@ -39,6 +39,11 @@ public:
 
   const node_info* find(const std::string& node_id) const;
 
+  /// Applies a node's periodic report to its row in memory only (soft
+  /// state: available resources, demands, object store). False for an
+  /// unknown or dead node.
+  bool apply_report(const node_report& r);
+
   /// Ids of the rows in state ALIVE.
   std::vector<std::string> alive_ids() const;
 

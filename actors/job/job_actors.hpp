@@ -73,8 +73,9 @@ using job_agent_actor = caf::typed_actor<
   caf::replies_to<atoms::job_stop, std::string, int64_t>::with<bool>,
   /// From the node manager after every (re-)join: the gate and API address.
   caf::reacts_to<atoms::head_changed, gcs_gate_actor, std::string>,
-  /// A working_dir URI → a local directory. Errors: errc::not_found,
-  /// errc::invalid_argument (unpack failure).
+  /// A working_dir URI → a local directory, or a code URI
+  /// ("code://<sha256>/<name>") → a local executable file. Errors:
+  /// errc::not_found, errc::invalid_argument (corrupt, unpack failure).
   caf::replies_to<atoms::prepare, std::string>::with<std::string>>;
 
 /// One job supervisor per job, on the node running its entrypoint.

@@ -1,14 +1,18 @@
 // The job agent (every node): starts one supervisor per job the head hands
-// this node, passes stops and head changes on, and prepares working_dir
-// packages. A package is fetched from the GCS in chunks through the gate,
+// this node, passes stops and head changes on, and makes blobs of the GCS
+// local: working_dir packages and the code of task workers
+// ("code://<sha256>/<name>", an executable file). A package is fetched from the GCS in chunks through the gate,
 // checked against its SHA-256 name, unpacked once per node into
 // <session>/runtime/packages/<sha256>/ (concurrent jobs wanting the same
 // package wait for the one fetch), and reused by later jobs.
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -27,7 +31,8 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 constexpr uint64_t fetch_chunk_bytes = 4u << 20;
-constexpr uint64_t max_package_bytes = uint64_t{100} << 20;
+/// Larger than the working_dir limit: code (a driver's executable) may be big.
+constexpr uint64_t max_blob_bytes = uint64_t{1} << 30;
 
 struct agent_state_t {
   job_agent_config cfg;
@@ -35,7 +40,7 @@ struct agent_state_t {
   std::string api_address;
   std::map<std::string, job_supervisor_actor> supervisors;
   std::map<caf::actor_addr, std::string> by_addr;
-  /// Packages being fetched, with everyone waiting for them.
+  /// Blobs being fetched (by destination), with everyone waiting for them.
   std::map<std::string, std::vector<caf::typed_response_promise<std::string>>>
     fetching;
   static inline const char* name = "rayd.job.agent";
@@ -43,14 +48,19 @@ struct agent_state_t {
 
 using agent_actor_t = job_agent_actor::stateful_pointer<agent_state_t>;
 
-std::string package_dir(agent_actor_t self, const std::string& hash) {
-  return self->state.cfg.session_dir + "/runtime/packages/" + hash;
-}
+/// What a fetched blob becomes on this node: an unpacked working_dir
+/// package (a directory) or a code file (an executable file).
+struct blob_target {
+  std::string hash;
+  std::string uri;  // as the caller named it
+  std::string dest; // the directory or file it ends up as
+  bool code = false;
+};
 
-void package_done(agent_actor_t self, const std::string& hash,
-                  caf::expected<std::string> result) {
-  auto waiting = std::move(self->state.fetching[hash]);
-  self->state.fetching.erase(hash);
+void target_done(agent_actor_t self, const std::string& dest,
+                 caf::expected<std::string> result) {
+  auto waiting = std::move(self->state.fetching[dest]);
+  self->state.fetching.erase(dest);
   for (auto& rp : waiting) {
     if (result)
       rp.deliver(*result);
@@ -59,73 +69,101 @@ void package_done(agent_actor_t self, const std::string& hash,
   }
 }
 
-/// Verifies and unpacks on a thread of its own (it may take a while), then
-/// moves the tree into place atomically.
-void unpack(agent_actor_t self, const std::string& hash,
-            std::shared_ptr<std::string> bytes) {
-  auto dest = package_dir(self, hash);
-  auto worker = self->spawn<caf::detached>([](caf::event_based_actor* w) -> caf::behavior {
-    return {[w](const std::string& hash, const std::string& dest,
-                const std::string& bytes) -> caf::result<std::string> {
-      w->quit();
-      if (sha256_hex(bytes) != hash)
-        return make_error(errc::invalid_argument,
-                          "package " + gcs::package_uri(hash)
-                            + " arrived corrupted (its SHA-256 differs)");
-      std::error_code ec;
-      fs::create_directories(fs::path{dest}.parent_path(), ec);
-      auto tmp = dest + ".tmp." + random_hex(6);
-      if (auto err = unpack_archive(bytes, tmp))
-        return make_error(errc::invalid_argument,
-                          describe(err) + " (" + gcs::package_uri(hash) + ")");
-      fs::rename(tmp, dest, ec);
-      if (ec) {
-        fs::remove_all(tmp, ec);
-        if (!fs::is_directory(dest))
-          return make_error(errc::storage_error,
-                            "cannot move the unpacked package to " + dest);
-      }
-      return dest;
-    }};
-  });
-  self->request(worker, caf::infinite, hash, dest, std::move(*bytes))
-    .then([self, hash](std::string& dir) { package_done(self, hash, dir); },
-          [self, hash](caf::error& err) { package_done(self, hash, err); });
+/// Verifies the bytes and moves them into place atomically, on a thread of
+/// its own (unpacking may take a while): a package is unpacked, a code file
+/// written with mode 0755.
+caf::expected<std::string> materialize(const blob_target& t, const std::string& bytes) {
+  if (sha256_hex(bytes) != t.hash)
+    return make_error(errc::invalid_argument,
+                      t.uri + " arrived corrupted (its SHA-256 differs)");
+  std::error_code ec;
+  fs::create_directories(fs::path{t.dest}.parent_path(), ec);
+  auto tmp = t.dest + ".tmp." + random_hex(6);
+  if (t.code) {
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+    bool ok = fd >= 0
+              && ::write(fd, bytes.data(), bytes.size())
+                   == static_cast<ssize_t>(bytes.size());
+    if (fd >= 0)
+      ::close(fd);
+    if (!ok) {
+      fs::remove(tmp, ec);
+      return make_error(errc::storage_error, "cannot write " + tmp);
+    }
+  } else if (auto err = unpack_archive(bytes, tmp)) {
+    return make_error(errc::invalid_argument, describe(err) + " (" + t.uri + ")");
+  }
+  fs::rename(tmp, t.dest, ec);
+  if (ec) {
+    fs::remove_all(tmp, ec);
+    if (!fs::exists(t.dest))
+      return make_error(errc::storage_error, "cannot move " + t.uri + " to " + t.dest);
+  }
+  return t.dest;
 }
 
-void fetch(agent_actor_t self, const std::string& hash,
-           std::shared_ptr<std::string> bytes) {
+void finish_fetch(agent_actor_t self, blob_target t, std::shared_ptr<std::string> bytes) {
+  auto worker = self->spawn<caf::detached>([](caf::event_based_actor* w) -> caf::behavior {
+    return {[w](const std::string& hash, const std::string& uri, const std::string& dest,
+                bool code, const std::string& bytes) -> caf::result<std::string> {
+      w->quit();
+      auto r = materialize(blob_target{hash, uri, dest, code}, bytes);
+      if (!r)
+        return r.error();
+      return *r;
+    }};
+  });
+  auto dest = t.dest;
+  self->request(worker, caf::infinite, t.hash, t.uri, t.dest, t.code, std::move(*bytes))
+    .then([self, dest](std::string& out) { target_done(self, dest, out); },
+          [self, dest](caf::error& err) { target_done(self, dest, err); });
+}
+
+void fetch(agent_actor_t self, blob_target t, std::shared_ptr<std::string> bytes) {
   auto& st = self->state;
   if (!st.gate) {
-    package_done(self, hash,
-                 make_error(errc::unavailable, "the head is not reachable"));
+    target_done(self, t.dest, make_error(errc::unavailable, "the head is not reachable"));
     return;
   }
-  self->request(st.gate, 60s, atoms::blob_read::value, st.cfg.token, hash,
+  self->request(st.gate, 60s, atoms::blob_read::value, st.cfg.token, t.hash,
                 static_cast<uint64_t>(bytes->size()), fetch_chunk_bytes)
     .then(
-      [self, hash, bytes](std::string& chunk) {
+      [self, t, bytes](std::string& chunk) {
         if (chunk.empty()) {
-          unpack(self, hash, bytes);
+          finish_fetch(self, t, bytes);
           return;
         }
         bytes->append(chunk);
-        if (bytes->size() > max_package_bytes) {
-          package_done(self, hash,
-                       make_error(errc::invalid_argument,
-                                  "package " + gcs::package_uri(hash)
-                                    + " is larger than 100 MiB"));
+        if (bytes->size() > max_blob_bytes) {
+          target_done(self, t.dest,
+                      make_error(errc::invalid_argument,
+                                 t.uri + " is larger than the blob limit"));
           return;
         }
-        fetch(self, hash, bytes);
+        fetch(self, t, bytes);
       },
-      [self, hash](caf::error& err) {
+      [self, t](caf::error& err) {
         if (code_of(err) == errc::not_found)
-          err = make_error(errc::not_found,
-                           "working_dir package " + gcs::package_uri(hash)
-                             + " is not in the GCS (was it uploaded?)");
-        package_done(self, hash, err);
+          err = make_error(errc::not_found, (t.code ? "code " : "working_dir package ")
+                                              + t.uri
+                                              + " is not in the GCS (was it uploaded?)");
+        target_done(self, t.dest, err);
       });
+}
+
+/// "code://<sha256>/<file name>" → its target; nullopt for anything else.
+std::optional<blob_target> code_target(agent_actor_t self, const std::string& uri) {
+  const std::string scheme = "code://";
+  if (uri.rfind(scheme, 0) != 0 || uri.size() < scheme.size() + 66)
+    return std::nullopt;
+  auto hash = uri.substr(scheme.size(), 64);
+  auto name = uri.substr(scheme.size() + 65);
+  if (uri[scheme.size() + 64] != '/' || name.empty() || name.find('/') != std::string::npos
+      || name == "." || name == ".." || !gcs::package_hash("gcs://" + hash + ".tar.gz"))
+    return std::nullopt;
+  return blob_target{hash, uri,
+                     self->state.cfg.session_dir + "/runtime/code/" + hash + "/" + name,
+                     true};
 }
 
 caf::result<std::string> prepare(agent_actor_t self, const std::string& uri) {
@@ -138,19 +176,23 @@ caf::result<std::string> prepare(agent_actor_t self, const std::string& uri) {
                           + self->state.cfg.node_name);
     return dir;
   }
-  auto hash = gcs::package_hash(uri);
-  if (!hash)
-    return make_error(errc::invalid_argument, "unsupported working_dir " + uri);
-  auto dir = package_dir(self, *hash);
+  std::optional<blob_target> t;
+  if (auto hash = gcs::package_hash(uri))
+    t = blob_target{*hash, uri,
+                    self->state.cfg.session_dir + "/runtime/packages/" + *hash, false};
+  else
+    t = code_target(self, uri);
+  if (!t)
+    return make_error(errc::invalid_argument, "unsupported URI " + uri);
   std::error_code ec;
-  if (fs::is_directory(dir, ec))
-    return dir;
+  if (fs::exists(t->dest, ec))
+    return t->dest;
   auto rp = self->make_response_promise<std::string>();
-  auto& waiting = self->state.fetching[*hash];
+  auto& waiting = self->state.fetching[t->dest];
   waiting.push_back(rp);
   if (waiting.size() == 1) {
-    spdlog::info("fetching working_dir package {}", uri);
-    fetch(self, *hash, std::make_shared<std::string>());
+    spdlog::info("fetching {}", uri);
+    fetch(self, *t, std::make_shared<std::string>());
   }
   return rp;
 }

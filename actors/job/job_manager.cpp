@@ -276,19 +276,21 @@ void admit(jm_actor_t self) {
     }
     auto row = *found;
     bool zero = wants_nothing(row.spec.resources);
+    auto p = place_entrypoint(row.spec.resources, caps);
+    // Infeasible fails at once, even behind a blocked queue: waiting could
+    // not make it fit.
+    if (p.kind == placement::infeasible) {
+      finish(self, row, job_state::failed, p.reason);
+      continue;
+    }
     if (blocked && !zero) {
       st.pending_reason[id] = "queued behind earlier jobs that wait for resources";
       continue;
     }
-    auto p = place_entrypoint(row.spec.resources, caps);
     if (p.kind == placement::busy) {
       st.pending_reason[id] = p.reason;
       if (!zero)
         blocked = true;
-      continue;
-    }
-    if (p.kind == placement::infeasible) {
-      finish(self, row, job_state::failed, p.reason);
       continue;
     }
     st.queue.erase({seq, id});
@@ -504,7 +506,13 @@ void on_tick(jm_actor_t self) {
              + " did not report the job again after the head restarted");
     st.awaiting_report.erase(id);
   }
-  if (st.retention_due || now - st.last_retention > 60s)
+  // Ended jobs age out without any event: check at least every 60 s, and as
+  // often as the age bound when that is shorter.
+  auto period = std::chrono::duration_cast<clock_type::duration>(60s);
+  if (st.cfg.retention.max_age_ms > 0)
+    period = std::min(period, std::chrono::duration_cast<clock_type::duration>(
+                                std::chrono::milliseconds{st.cfg.retention.max_age_ms}));
+  if (st.retention_due || now - st.last_retention >= period)
     run_retention(self);
 }
 

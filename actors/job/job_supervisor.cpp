@@ -61,6 +61,10 @@ struct sup_state_t {
   uint64_t shipped = 0;
   bool synced = true;
   bool ship_in_flight = false;
+  /// Bumped at every head change. A request to a head that died may never be
+  /// answered (it only times out), so answers of an older gate are ignored
+  /// and nothing waits for them.
+  uint64_t gate_epoch = 0;
   bool ship_timer = false;
   bool retry_timer = false;
   static inline const char* name = "rayd.job.supervisor";
@@ -107,21 +111,26 @@ void ship(sup_actor_t self) {
   if (st.ship_in_flight || !st.cfg.gate || st.abandoned)
     return;
   auto id = st.job.submission_id;
+  auto epoch = st.gate_epoch;
   if (!st.synced) {
     // Learn what the (possibly restarted) head holds: an empty append.
     st.ship_in_flight = true;
     self->request(st.cfg.gate, 10s, atoms::log_append::value, st.cfg.token, id,
                   uint64_t{0}, std::string{})
       .then(
-        [self](uint64_t len) {
+        [self, epoch](uint64_t len) {
           auto& st = self->state;
+          if (epoch != st.gate_epoch)
+            return;
           st.ship_in_flight = false;
           st.synced = true;
           st.shipped = len;
           ship(self);
           send_report(self);
         },
-        [self](caf::error& err) {
+        [self, epoch](caf::error& err) {
+          if (epoch != self->state.gate_epoch)
+            return;
           self->state.ship_in_flight = false;
           spdlog::debug("job {}: head unreachable for logs: {}",
                         self->state.job.submission_id, describe(err));
@@ -145,14 +154,18 @@ void ship(sup_actor_t self) {
   self->request(st.cfg.gate, 30s, atoms::log_append::value, st.cfg.token, id,
                 offset, std::move(*data))
     .then(
-      [self](uint64_t len) {
+      [self, epoch](uint64_t len) {
         auto& st = self->state;
+        if (epoch != st.gate_epoch)
+          return;
         st.ship_in_flight = false;
         st.shipped = len;
         ship(self);
       },
-      [self](caf::error& err) {
+      [self, epoch](caf::error& err) {
         auto& st = self->state;
+        if (epoch != st.gate_epoch)
+          return;
         st.ship_in_flight = false;
         if (code_of(err) == errc::unauthenticated)
           spdlog::error("job {}: head refused the log: {}", st.job.submission_id,
@@ -185,10 +198,13 @@ void send_report(sup_actor_t self) {
   st.report->log_bytes = st.shipped;
   st.report_in_flight = true;
   auto sent = *st.report;
+  auto epoch = st.gate_epoch;
   self->request(st.cfg.gate, 10s, atoms::job_report::value, st.cfg.token, sent)
     .then(
-      [self, sent](bool keep) {
+      [self, sent, epoch](bool keep) {
         auto& st = self->state;
+        if (epoch != st.gate_epoch)
+          return;
         st.report_in_flight = false;
         bool still_current = st.report && st.report->kind == sent.kind;
         if (sent.kind != job_report::running) {
@@ -208,7 +224,9 @@ void send_report(sup_actor_t self) {
         else
           send_report(self); // the final report came meanwhile
       },
-      [self](caf::error& err) {
+      [self, epoch](caf::error& err) {
+        if (epoch != self->state.gate_epoch)
+          return;
         self->state.report_in_flight = false;
         spdlog::debug("job {}: report not delivered: {}",
                       self->state.job.submission_id, describe(err));
@@ -363,6 +381,9 @@ job_supervisor_actor spawn_supervisor(caf::actor_system& sys,
         st.cfg.api_address = std::move(api);
         st.synced = false; // the new head tells what log it holds
         st.report_acked = false;
+        ++st.gate_epoch; // forget requests to the old gate
+        st.ship_in_flight = false;
+        st.report_in_flight = false;
         ship(self);
       },
       [self](atoms::proc_event, uint8_t kind, int32_t pid, int32_t code,

@@ -1,6 +1,7 @@
 #include "actors/node/node_manager.hpp"
 
 #include <chrono>
+#include <optional>
 
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
@@ -32,12 +33,58 @@ struct nm_state_t {
   caf::strong_actor_ptr lost_gate;
   bool joined = false;
   bool attempt_running = false;
+  bool report_in_flight = false;
+  std::optional<node_report> last_report;
+  clock_type::time_point last_report_time;
   clock_type::time_point lost_since = clock_type::now();
   milliseconds backoff = min_backoff;
   static inline const char* name = "rayd.node_manager";
 };
 
 using nm_actor_t = node_manager_actor::stateful_pointer<nm_state_t>;
+
+bool same(const node_report& a, const node_report& b) {
+  auto demands_equal = [](auto& x, auto& y) {
+    if (x.size() != y.size())
+      return false;
+    for (std::size_t i = 0; i < x.size(); ++i)
+      if (x[i].shape != y[i].shape || x[i].count != y[i].count)
+        return false;
+    return true;
+  };
+  return a.available == b.available && demands_equal(a.demands, b.demands)
+         && a.object_store_used == b.object_store_used
+         && a.object_store_spilled == b.object_store_spilled
+         && a.object_count == b.object_count && a.leases == b.leases
+         && a.workers == b.workers;
+}
+
+/// Sends the snapshot when it changed, else once a second.
+void report(nm_actor_t self) {
+  auto& st = self->state;
+  if (!st.cfg.snapshot || !st.joined || !st.gate || st.report_in_flight)
+    return;
+  auto r = st.cfg.snapshot();
+  r.node_id = st.cfg.self.node_id;
+  auto now = clock_type::now();
+  if (st.last_report && same(*st.last_report, r)
+      && now - st.last_report_time < std::chrono::seconds{1})
+    return;
+  st.report_in_flight = true;
+  st.last_report = r;
+  st.last_report_time = now;
+  self->request(st.gate, std::chrono::seconds{2}, atoms::report::value, st.cfg.token, r)
+    .then(
+      [self](std::vector<peer_view>& peers) {
+        self->state.report_in_flight = false;
+        if (self->state.cfg.on_peers)
+          self->state.cfg.on_peers(std::move(peers));
+      },
+      [self](caf::error&) {
+        self->state.report_in_flight = false;
+        self->state.last_report.reset(); // send again soon
+      });
+}
 
 void fatal(nm_actor_t self, const caf::error& err) {
   spdlog::error("{}", describe(err));
@@ -68,6 +115,7 @@ void join(nm_actor_t self, gcs_gate_actor gate) {
         st.lost_gate = nullptr;
         st.joined = true;
         st.attempt_running = false;
+        st.last_report.reset(); // a (new) head hears the state at once
         st.backoff = min_backoff;
         if (st.cfg.head)
           self->monitor(gate);
@@ -151,6 +199,8 @@ node_manager_actor spawn_node_manager(caf::actor_system& sys,
     auto& st = self->state;
     st.cfg = cfg;
     st.lost_since = clock_type::now();
+    if (st.cfg.snapshot)
+      self->send(self, atoms::report::value);
     self->set_down_handler([self](caf::down_msg& dm) {
       auto& st = self->state;
       if (dm.source != st.gate.address())
@@ -176,6 +226,10 @@ node_manager_actor spawn_node_manager(caf::actor_system& sys,
                              atoms::give_up::value);
       },
       [self](atoms::connect) { connect(self); },
+      [self](atoms::report) {
+        report(self);
+        self->delayed_send(self, self->state.cfg.report_interval, atoms::report::value);
+      },
       [self](atoms::job_start, job_launch& job) -> caf::result<bool> {
         if (!self->state.cfg.job_agent)
           return make_error(errc::unavailable, "this node runs no jobs");

@@ -43,6 +43,14 @@ struct node_manager_config {
   /// This node's job agent: gets job_start/job_stop from the head and the
   /// gate after every (re-)join. REQUIRED.
   job_agent_actor job_agent;
+  /// What this node reports to the GCS (its task server's snapshot); called
+  /// on an actor thread every `report_interval`. Unset: nothing is reported.
+  std::function<node_report()> snapshot;
+  /// Receives the cluster as the GCS answered the last report.
+  std::function<void(std::vector<peer_view>)> on_peers;
+  /// How often the snapshot is checked; an unchanged one is sent once a
+  /// second. Default 100 ms.
+  caf::timespan report_interval = std::chrono::milliseconds{100};
   /// Called (on an actor thread) after every successful join and re-join.
   std::function<void(const join_reply&)> on_joined;
   /// Called (on an actor thread) when the node must exit: refused, or the

@@ -27,14 +27,12 @@ using node_manager_actor = caf::typed_actor<
   /// From the head's job manager: stop a job (submission id, grace in ms);
   /// false if this node does not run it.
   caf::replies_to<atoms::job_stop, std::string, int64_t>::with<bool>,
+  /// Internal: report resources, demands and the object store to the GCS.
+  caf::reacts_to<atoms::report>,
   /// Internal: (re)connect to the head and join. Sent by the actor itself.
   caf::reacts_to<atoms::connect>,
   /// Internal: exit if the head stayed unreachable past the deadline.
   caf::reacts_to<atoms::give_up>>;
 
-/// What a node publishes on its own port (--node-port): for now only a
-/// liveness probe. The node manager itself is never published, so its
-/// control messages (start, leave) cannot be sent by peers.
-using node_gate_actor = caf::typed_actor<caf::replies_to<atoms::ping>::with<std::string>>;
 
 } // namespace rayd

@@ -60,6 +60,7 @@ struct fixture {
         [](atoms::leave) { return true; },
         [](atoms::job_start, job_launch&) { return false; },
         [](atoms::job_stop, std::string&, int64_t) { return false; },
+        [](atoms::report) {},
       };
     });
   }

@@ -1,0 +1,56 @@
+#include "actors/node/lease_policy.hpp"
+
+#include "actors/job/placement.hpp"
+
+namespace rayd::node {
+
+bool labels_match(const label_map& selector, const label_map& labels) {
+  for (auto& [k, v] : selector) {
+    auto i = labels.find(k);
+    if (i == labels.end() || i->second != v)
+      return false;
+  }
+  return true;
+}
+
+lease_decision decide_lease(const resource_map& shape, const label_map& selector,
+                            const peer_capacity& self,
+                            const std::vector<peer_capacity>& peers, bool spilled) {
+  bool self_ok = labels_match(selector, self.labels);
+  if (self_ok && job::fits(shape, self.available))
+    return {lease_decision::grant, "", "", ""};
+  bool feasible = self_ok && job::fits(shape, self.total);
+  const peer_capacity* best = nullptr;
+  double best_cpu = -1;
+  for (auto& p : peers) {
+    if (p.node_id == self.node_id || !p.alive || !labels_match(selector, p.labels))
+      continue;
+    if (!job::fits(shape, p.total))
+      continue;
+    feasible = true;
+    if (!job::fits(shape, p.available))
+      continue;
+    auto i = p.available.find("CPU");
+    double cpu = i == p.available.end() ? 0 : i->second;
+    if (best == nullptr || cpu > best_cpu || (cpu == best_cpu && p.node_id < best->node_id)) {
+      best = &p;
+      best_cpu = cpu;
+    }
+  }
+  if (!feasible) {
+    std::string why = "no alive node can ever run a task needing "
+                      + job::describe_shape(shape);
+    if (!selector.empty()) {
+      why += " on a node labelled";
+      for (auto& [k, v] : selector)
+        why += " " + k + "=" + v;
+    }
+    return {lease_decision::infeasible, "", "", why};
+  }
+  if (best != nullptr && !spilled)
+    return {lease_decision::spill, best->node_id, best->address, ""};
+  return {lease_decision::queue, "", "",
+          "waiting for " + job::describe_shape(shape) + " to be free"};
+}
+
+} // namespace rayd::node

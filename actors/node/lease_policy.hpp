@@ -1,0 +1,46 @@
+#pragma once
+// Where a lease request goes (docs/tasks.md): a pure function of the shape,
+// this node's free resources, and this node's view of the cluster, so it is
+// unit-tested without sockets.
+//
+//   fits here now ─────────────────────────────► grant
+//   fits on another alive node now (not spilled before) ─► spill there (most free CPU)
+//   fits on some alive node when idle (here or elsewhere) ► queue (FIFO here)
+//   fits nowhere, ever ──────────────────────────► infeasible
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/util.hpp"
+
+namespace rayd::node {
+
+struct peer_capacity {
+  std::string node_id;
+  std::string address; // node port
+  bool alive = true;
+  resource_map total;
+  resource_map available;
+  label_map labels;
+};
+
+struct lease_decision {
+  enum kind_t { grant, spill, queue, infeasible };
+  kind_t kind = queue;
+  std::string node_id; // spill
+  std::string address; // spill
+  std::string reason;  // queue / infeasible
+};
+
+/// Whether a node with `labels` satisfies `selector` (every key equal).
+bool labels_match(const label_map& selector, const label_map& labels);
+
+/// `self` is this node (its `available` is what is free here now); `peers`
+/// the rest of the cluster as last reported (this node may appear there too:
+/// it is skipped by id). `spilled` requests are never spilled again.
+lease_decision decide_lease(const resource_map& shape, const label_map& selector,
+                            const peer_capacity& self,
+                            const std::vector<peer_capacity>& peers, bool spilled);
+
+} // namespace rayd::node

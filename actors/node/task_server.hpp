@@ -1,0 +1,86 @@
+#pragma once
+// The task server: what answers on a node's port (docs/tasks.md). It
+// authenticates drivers and peer nodes with the cluster token, grants
+// resource leases by handing the leased socket to a worker process of the
+// job, queues or spills what does not fit, runs the worker processes, and
+// serves the node's object store (PUT, GET, FREE; pulls from other nodes for
+// its workers).
+//
+// Threads: one event loop (epoll) owns every connection and worker; long
+// transfers (serving a GET, pulling from a peer, fetching code) run on
+// helper threads and post their outcome back to the loop. Public members are
+// thread-safe.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "actors/node/lease_policy.hpp"
+#include "actors/node/object_store.hpp"
+#include "common/net.hpp"
+#include "common/util.hpp"
+
+namespace rayd::node {
+
+struct task_server_config {
+  std::string node_id;     // REQUIRED
+  std::string address;     // REQUIRED: the advertised node port, host:port
+  std::string token;       // REQUIRED
+  listener socket;         // REQUIRED: the node port (owned)
+  resource_map total;      // this node's resources
+  label_map labels;
+  std::string session_dir; // REQUIRED: worker logs go to <dir>/workers
+  object_store* store = nullptr; // REQUIRED; outlives the server
+  /// Makes a code URI ("code://<sha256>/<name>") available as a local file
+  /// and returns its path. Blocking; called on a helper thread. REQUIRED.
+  std::function<caf::expected<std::string>(const std::string& uri)> fetch_code;
+  /// A worker process without leases for this long is told to exit.
+  /// Default 10 s.
+  std::chrono::milliseconds idle_worker_timeout{10000};
+};
+
+/// A pending lease demand: a shape and how many requests wait for it.
+struct demand {
+  resource_map shape;
+  uint64_t count = 0;
+};
+
+/// What the node reports to the GCS.
+struct task_server_snapshot {
+  resource_map available;
+  std::vector<demand> demands;
+  uint64_t store_used = 0;
+  uint64_t store_spilled = 0;
+  uint64_t store_capacity = 0;
+  uint64_t store_objects = 0;
+  uint32_t leases = 0;
+  uint32_t workers = 0;
+};
+
+class task_server {
+public:
+  /// Starts the event loop on its own thread.
+  static caf::expected<std::unique_ptr<task_server>> start(task_server_config cfg);
+
+  /// Stops the loop and closes every socket: worker processes see their
+  /// control socket close and exit.
+  ~task_server();
+
+  task_server_snapshot snapshot() const;
+
+  /// The cluster as the GCS last described it (for spillback).
+  void set_peers(std::vector<peer_capacity> peers);
+
+  struct impl;
+
+private:
+  task_server() = default;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace rayd::node
