@@ -27,6 +27,10 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<node_report>("rayd::node_report");
   cfg.add_message_type<peer_view>("rayd::peer_view");
   cfg.add_message_type<std::vector<peer_view>>("std::vector<rayd::peer_view>");
+  cfg.add_message_type<task_event>("rayd::task_event");
+  cfg.add_message_type<std::vector<task_event>>("std::vector<rayd::task_event>");
+  cfg.add_message_type<task_counts>("rayd::task_counts");
+  cfg.add_message_type<task_list_reply>("rayd::task_list_reply");
   cfg.add_message_type<job_launch>("rayd::job_launch");
   cfg.add_message_type<job_report>("rayd::job_report");
   cfg.add_message_type<job_submission>("rayd::job_submission");

@@ -34,6 +34,8 @@ using leave = caf::atom_constant<caf::atom("r_leave")>;
 using lookup = caf::atom_constant<caf::atom("r_lookup")>;
 using tick = caf::atom_constant<caf::atom("r_tick")>;
 using report = caf::atom_constant<caf::atom("r_report")>;
+using task_report = caf::atom_constant<caf::atom("r_treport")>;
+using task_list = caf::atom_constant<caf::atom("r_tlist")>;
 // jobs
 using job_submit = caf::atom_constant<caf::atom("r_jsubmit")>;
 using job_get = caf::atom_constant<caf::atom("r_jget")>;
@@ -137,6 +139,47 @@ typename Inspector::result_type inspect(Inspector& f, node_report& x) {
   return f(caf::meta::type_name("rayd::node_report"), x.node_id, x.available,
            x.demands, x.object_store_used, x.object_store_spilled,
            x.object_store_capacity, x.object_count, x.leases, x.workers);
+}
+
+/// The latest state of one task, as its driver reported it.
+struct task_event {
+  std::string task_id;
+  std::string function;
+  std::string state; // PENDING, RUNNING, FINISHED, FAILED
+  std::string node_id;
+  uint32_t attempt = 0;
+  std::string error;
+  int64_t update_time_ms = 0;
+  std::string job_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_event& x) {
+  return f(caf::meta::type_name("rayd::task_event"), x.task_id, x.function,
+           x.state, x.node_id, x.attempt, x.error, x.update_time_ms, x.job_id);
+}
+
+struct task_counts {
+  uint64_t pending = 0;
+  uint64_t running = 0;
+  uint64_t finished = 0;
+  uint64_t failed = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_counts& x) {
+  return f(caf::meta::type_name("rayd::task_counts"), x.pending, x.running,
+           x.finished, x.failed);
+}
+
+struct task_list_reply {
+  std::vector<task_event> tasks;
+  task_counts counts;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_list_reply& x) {
+  return f(caf::meta::type_name("rayd::task_list_reply"), x.tasks, x.counts);
 }
 
 /// A node as another node sees it for spillback.

@@ -387,6 +387,7 @@ std::string listen_failure(const caf::error& err, const std::string& host,
   gcs_gate_actor gate;
   job_manager_actor gateway_jobs;
   gcs_blob_actor gateway_blobs;
+  gcs_task_actor gateway_tasks;
   std::string cluster_address;
   std::string api_address;
   if (o.head) {
@@ -410,6 +411,7 @@ std::string listen_failure(const caf::error& err, const std::string& host,
     }
     auto kv = gcs::spawn_kv_actor(sys, *db);
     auto blobs = gcs::spawn_blob_actor(sys, *db);
+    gateway_tasks = gcs::spawn_task_actor(sys);
     auto log_tbl = std::make_shared<job::log_table>(*db);
     if (auto err = log_tbl->load()) {
       ::close(api_sock->fd);
@@ -457,6 +459,7 @@ std::string listen_failure(const caf::error& err, const std::string& host,
     gcfg.kv = kv;
     gcfg.jobs = gateway_jobs;
     gcfg.blobs = gateway_blobs;
+    gcfg.tasks = gateway_tasks;
     gcfg.token = meta.token;
     gcfg.socket = *api_sock;
     auto gw = api::gateway::start(std::move(gcfg));

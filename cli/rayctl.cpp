@@ -212,15 +212,63 @@ caf::error missing(const std::string& ns, const std::string& key) {
 
 } // namespace
 
+nlohmann::json counts_json(const task_counts& c) {
+  return {{"pending", c.pending}, {"running", c.running}, {"finished", c.finished},
+          {"failed", c.failed}};
+}
+
 int rayctl_status(const rayctl_target& t, bool json) {
   return with_client(t, [json](api::client& c) {
     auto v = c.status();
     if (!v)
       return fail(v.error());
-    if (json)
-      std::cout << to_json(*v).dump(2) << std::endl;
-    else
+    auto tasks = c.task_list(0);
+    if (!tasks)
+      return fail(tasks.error());
+    if (json) {
+      auto j = to_json(*v);
+      j["tasks"] = counts_json(tasks->counts);
+      std::cout << j.dump(2) << std::endl;
+    } else {
       print_status(*v);
+      auto& n = tasks->counts;
+      std::cout << "\nTasks (drivers connected now):\n " << n.running << " running, "
+                << n.pending << " pending, " << n.finished << " finished, " << n.failed
+                << " failed" << std::endl;
+    }
+    return 0;
+  });
+}
+
+int rayctl_tasks(const rayctl_target& t, uint32_t limit, bool json) {
+  return with_client(t, [limit, json](api::client& c) {
+    auto r = c.task_list(limit);
+    if (!r)
+      return fail(r.error());
+    if (json) {
+      auto arr = nlohmann::json::array();
+      for (auto& e : r->tasks)
+        arr.push_back({{"task_id", e.task_id},
+                       {"function", e.function},
+                       {"state", e.state},
+                       {"node_id", e.node_id},
+                       {"attempt", e.attempt},
+                       {"error", e.error},
+                       {"update_time_ms", e.update_time_ms},
+                       {"job_id", e.job_id}});
+      std::cout << nlohmann::json{{"tasks", arr}, {"counts", counts_json(r->counts)}}.dump(2)
+                << std::endl;
+      return 0;
+    }
+    std::cout << std::left << std::setw(26) << "TASK_ID" << std::setw(20) << "FUNCTION"
+              << std::setw(10) << "STATE" << std::setw(14) << "NODE" << std::setw(8)
+              << "ATTEMPT"
+              << "ERROR\n";
+    for (auto& e : r->tasks)
+      std::cout << std::left << std::setw(26) << e.task_id << std::setw(20) << e.function
+                << std::setw(10) << e.state << std::setw(14) << short_id(e.node_id)
+                << std::setw(8) << e.attempt << e.error << "\n";
+    std::cout.flush();
     return 0;
   });
 }

@@ -31,6 +31,7 @@ int fail(const caf::error& err);
 /// Each returns the process exit code: 0 ok, 1 failure (one line on stderr).
 int rayctl_status(const rayctl_target& t, bool json);
 int rayctl_nodes(const rayctl_target& t, bool json);
+int rayctl_tasks(const rayctl_target& t, uint32_t limit, bool json);
 int rayctl_kv_put(const rayctl_target& t, const std::string& ns,
                   const std::string& key, const std::string& value);
 int rayctl_kv_get(const rayctl_target& t, const std::string& ns,

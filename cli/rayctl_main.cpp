@@ -26,6 +26,13 @@ int main(int argc, char** argv) {
   auto* nodes = app.add_subcommand("nodes", "List the nodes");
   nodes->add_flag("--json", json, "Machine-readable output");
 
+  uint32_t task_limit = 100;
+  auto* tasks = app.add_subcommand("tasks", "List recent tasks (id, function, state, node, "
+                                            "attempt, error)");
+  tasks->add_option("--limit", task_limit, "At most this many, newest first")
+    ->capture_default_str();
+  tasks->add_flag("--json", json, "Machine-readable output");
+
   std::string ns, key, value, prefix;
   auto* kv = app.add_subcommand("kv", "The cluster's internal key-value store");
   kv->require_subcommand(1);
@@ -110,6 +117,8 @@ int main(int argc, char** argv) {
     return rayctl_status(t, json);
   if (nodes->parsed())
     return rayctl_nodes(t, json);
+  if (tasks->parsed())
+    return rayctl_tasks(t, task_limit, json);
   if (put->parsed())
     return rayctl_kv_put(t, ns, key, value);
   if (get->parsed())

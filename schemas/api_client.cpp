@@ -15,6 +15,7 @@ struct client::impl {
   schema::ClusterService::Client cluster = nullptr;
   schema::KvService::Client kv = nullptr;
   schema::JobService::Client jobs = nullptr;
+  schema::TaskService::Client tasks = nullptr;
 
   impl(const std::string& addr, std::chrono::milliseconds t)
     : address(addr), timeout(t.count() * kj::MILLISECONDS), rpc(addr) {
@@ -78,13 +79,14 @@ client::connect(const std::string& address, const std::string& token,
   req.setToken(token);
   auto services = p->wait(req.send().then([](auto resp) {
     auto s = resp.getServices();
-    return std::make_tuple(s.getCluster(), s.getKv(), s.getJobs());
+    return std::make_tuple(s.getCluster(), s.getKv(), s.getJobs(), s.getTasks());
   }));
   if (!services)
     return services.error();
   p->cluster = std::get<0>(*services);
   p->kv = std::get<1>(*services);
   p->jobs = std::get<2>(*services);
+  p->tasks = std::get<3>(*services);
   return std::unique_ptr<client>{new client(std::move(p))};
 }
 
@@ -197,6 +199,32 @@ caf::expected<std::string> client::upload_package(const std::string& bytes) {
   auto extra = std::chrono::milliseconds{bytes.size() / (10 << 20) * 1000};
   return impl_->wait(req.send().then([](auto r) { return to_std(r.getUri()); }),
                      extra);
+}
+
+caf::expected<void> client::task_report(const std::string& job_id, const task_counts& counts,
+                                        const std::vector<task_event>& events) {
+  auto req = impl_->tasks.reportRequest();
+  req.setJobId(job_id);
+  fill(req.initCounts(), counts);
+  auto out = req.initEvents(static_cast<unsigned>(events.size()));
+  for (unsigned i = 0; i < events.size(); ++i)
+    fill(out[i], events[i]);
+  auto r = impl_->wait(req.send().then([](auto) { return true; }));
+  if (!r)
+    return r.error();
+  return caf::unit;
+}
+
+caf::expected<task_list_reply> client::task_list(uint32_t limit) {
+  auto req = impl_->tasks.listRequest();
+  req.setLimit(limit);
+  return impl_->wait(req.send().then([](auto r) {
+    task_list_reply out;
+    for (auto e : r.getTasks())
+      out.tasks.push_back(from_capnp(e));
+    out.counts = from_capnp(r.getCounts());
+    return out;
+  }));
 }
 
 caf::expected<bool> client::has_package(const std::string& uri) {

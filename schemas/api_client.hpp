@@ -56,6 +56,11 @@ public:
   caf::expected<std::string> upload_package(const std::string& bytes);
   caf::expected<bool> has_package(const std::string& uri);
 
+  // -- tasks (see TaskService) ------------------------------------------------
+  caf::expected<void> task_report(const std::string& job_id, const task_counts& counts,
+                                  const std::vector<task_event>& events);
+  caf::expected<task_list_reply> task_list(uint32_t limit);
+
   struct impl;
 
 private:

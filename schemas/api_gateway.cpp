@@ -239,6 +239,43 @@ private:
   const gateway_config& cfg_;
 };
 
+class tasks_impl final : public schema::TaskService::Server {
+public:
+  explicit tasks_impl(const gateway_config& cfg) : cfg_(cfg) {
+  }
+
+  kj::Promise<void> report(ReportContext ctx) override {
+    auto p = ctx.getParams();
+    std::vector<task_event> events;
+    auto in = p.getEvents();
+    if (in.size() > 100000)
+      throw_error(make_error(errc::invalid_argument, "too many task events in one report"));
+    events.reserve(in.size());
+    for (auto e : in)
+      events.push_back(from_capnp(e));
+    caf::anon_send(cfg_.tasks, atoms::task_report::value, to_std(p.getJobId()),
+                   from_capnp(p.getCounts()), std::move(events));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> list(ListContext ctx) override {
+    auto limit = std::min<uint32_t>(ctx.getParams().getLimit(), 10000);
+    return ask<task_list_reply>(*cfg_.sys, cfg_.tasks, atoms::task_list::value, limit)
+      .then([ctx](caf::expected<task_list_reply> r) mutable {
+        if (!r)
+          throw_error(r.error());
+        auto res = ctx.getResults();
+        auto out = res.initTasks(static_cast<unsigned>(r->tasks.size()));
+        for (unsigned i = 0; i < r->tasks.size(); ++i)
+          fill(out[i], r->tasks[i]);
+        fill(res.initCounts(), r->counts);
+      });
+  }
+
+private:
+  const gateway_config& cfg_;
+};
+
 /// The bootstrap capability: nothing but the version and authenticate().
 class gate_impl final : public schema::Gate::Server {
 public:
@@ -246,7 +283,8 @@ public:
     : cfg_(cfg),
       cluster_(kj::heap<cluster_impl>(cfg)),
       kv_(kj::heap<kv_impl>(cfg)),
-      jobs_(kj::heap<jobs_impl>(cfg)) {
+      jobs_(kj::heap<jobs_impl>(cfg)),
+      tasks_(kj::heap<tasks_impl>(cfg)) {
   }
 
   kj::Promise<void> apiVersion(ApiVersionContext ctx) override {
@@ -265,6 +303,7 @@ public:
     services.setCluster(cluster_);
     services.setKv(kv_);
     services.setJobs(jobs_);
+    services.setTasks(tasks_);
     return kj::READY_NOW;
   }
 
@@ -273,6 +312,7 @@ private:
   schema::ClusterService::Client cluster_;
   schema::KvService::Client kv_;
   schema::JobService::Client jobs_;
+  schema::TaskService::Client tasks_;
 };
 
 } // namespace

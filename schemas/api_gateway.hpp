@@ -26,6 +26,7 @@ struct gateway_config {
   gcs_kv_actor kv;                  // REQUIRED
   job_manager_actor jobs;           // REQUIRED
   gcs_blob_actor blobs;             // REQUIRED
+  gcs_task_actor tasks;             // REQUIRED
   std::string token;                // REQUIRED: the cluster token
   listener socket;                  // REQUIRED: a listening socket (owned)
 };

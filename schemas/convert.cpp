@@ -122,6 +122,41 @@ job_info from_capnp(schema::JobInfo::Reader in) {
   return out;
 }
 
+void fill(schema::TaskEvent::Builder out, const task_event& in) {
+  out.setTaskId(in.task_id);
+  out.setFunction(in.function);
+  out.setState(in.state);
+  out.setNodeId(in.node_id);
+  out.setAttempt(in.attempt);
+  out.setError(in.error);
+  out.setUpdateTimeMs(in.update_time_ms);
+  out.setJobId(in.job_id);
+}
+
+task_event from_capnp(schema::TaskEvent::Reader in) {
+  task_event out;
+  out.task_id = to_std(in.getTaskId());
+  out.function = to_std(in.getFunction());
+  out.state = to_std(in.getState());
+  out.node_id = to_std(in.getNodeId());
+  out.attempt = in.getAttempt();
+  out.error = to_std(in.getError());
+  out.update_time_ms = in.getUpdateTimeMs();
+  out.job_id = to_std(in.getJobId());
+  return out;
+}
+
+void fill(schema::TaskCounts::Builder out, const task_counts& in) {
+  out.setPending(in.pending);
+  out.setRunning(in.running);
+  out.setFinished(in.finished);
+  out.setFailed(in.failed);
+}
+
+task_counts from_capnp(schema::TaskCounts::Reader in) {
+  return {in.getPending(), in.getRunning(), in.getFinished(), in.getFailed()};
+}
+
 void fill(schema::ClusterStatus::Builder out, const cluster_view& in) {
   out.setClusterId(in.cluster_id);
   out.setEpoch(in.epoch);

@@ -32,6 +32,10 @@ job_state from_capnp(schema::JobState x);
 void fill(schema::JobSubmission::Builder out, const job_submission& in);
 job_submission from_capnp(schema::JobSubmission::Reader in);
 void fill(schema::JobInfo::Builder out, const job_info& in);
+void fill(schema::TaskEvent::Builder out, const task_event& in);
+task_event from_capnp(schema::TaskEvent::Reader in);
+void fill(schema::TaskCounts::Builder out, const task_counts& in);
+task_counts from_capnp(schema::TaskCounts::Reader in);
 job_info from_capnp(schema::JobInfo::Reader in);
 
 } // namespace rayd::api

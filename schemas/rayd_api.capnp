@@ -21,6 +21,7 @@ struct Services {
   cluster @0 :ClusterService;
   kv @1 :KvService;
   jobs @2 :JobService;
+  tasks @3 :TaskService;
 }
 
 interface ClusterService {
@@ -158,4 +159,32 @@ interface JobService {
   # Stores a working_dir package (tar.gz, at most 100 MiB) by the SHA-256 of
   # its bytes; returns its URI "gcs://<sha256>.tar.gz".
   hasPackage @9 (uri :Text) -> (present :Bool);
+}
+
+struct TaskEvent {
+  taskId @0 :Text;
+  function @1 :Text;
+  state @2 :Text;
+  # PENDING (waiting for arguments or a lease), RUNNING, FINISHED, FAILED
+  nodeId @3 :Text;
+  attempt @4 :UInt32;
+  error @5 :Text;
+  updateTimeMs @6 :Int64;
+  jobId @7 :Text;
+}
+
+struct TaskCounts {
+  pending @0 :UInt64;
+  running @1 :UInt64;
+  finished @2 :UInt64;
+  failed @3 :UInt64;
+}
+
+interface TaskService {
+  # Drivers report their tasks; rayctl reads them. The head keeps the most
+  # recent events (bounded) and each live driver's counts.
+  report @0 (jobId :Text, counts :TaskCounts, events :List(TaskEvent)) -> ();
+  list @1 (limit :UInt32) -> (tasks :List(TaskEvent), counts :TaskCounts);
+  # The newest `limit` events (at most 10,000), and the counts summed over
+  # drivers that reported within the last 10 s.
 }

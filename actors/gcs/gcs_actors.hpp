@@ -74,6 +74,13 @@ using gcs_kv_actor = caf::typed_actor<
   /// Internal: commit the staged writes.
   caf::reacts_to<atoms::flush>>;
 
+/// Task events reported by drivers (soft state, in memory, bounded).
+using gcs_task_actor = caf::typed_actor<
+  /// (job id, counts, newest events) from a driver.
+  caf::reacts_to<atoms::task_report, std::string, task_counts, std::vector<task_event>>,
+  /// limit → (the newest `limit` events, counts over live drivers).
+  caf::replies_to<atoms::task_list, uint32_t>::with<task_list_reply>>;
+
 /// Content-addressed blobs (working_dir packages). Errors:
 /// errc::invalid_argument (bad name, hash mismatch, too large),
 /// errc::not_found, errc::storage_error.

@@ -32,6 +32,9 @@ gcs_kv_actor spawn_kv_actor(caf::actor_system& sys, persistence::store& db);
 
 gcs_blob_actor spawn_blob_actor(caf::actor_system& sys, persistence::store& db);
 
+/// Keeps at most `max_events` task events (newest first out of the list).
+gcs_task_actor spawn_task_actor(caf::actor_system& sys, std::size_t max_events = 10000);
+
 /// Where the gate forwards each kind of message once the token checked out.
 struct gate_targets {
   gcs_node_actor nodes;   // REQUIRED

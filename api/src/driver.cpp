@@ -274,7 +274,24 @@ struct task_rec {
   // while in flight:
   uint64_t lease = 0;
   uint64_t wire_id = 0;
+  uint8_t reported = 255; // the last state recorded for `rayctl tasks`
 };
+
+/// One task state change for `rayctl tasks`: compact, since it is recorded
+/// on the hot path; turned into strings only when reported.
+struct event_rec {
+  uint64_t seq = 0;
+  uint8_t state = 0;
+  uint32_t attempt = 0;
+  uint32_t function = 0; // index into interned names
+  uint32_t node = 0;     // index into interned node ids
+  int64_t time_ms = 0;
+};
+
+enum task_state : uint8_t { st_pending = 0, st_running = 1, st_finished = 2, st_failed = 3 };
+
+constexpr std::size_t max_recorded_events = 2000;
+constexpr auto report_interval = 500ms;
 
 struct lease_conn {
   uint64_t id = 0;
@@ -394,7 +411,8 @@ public:
     t.args = std::move(args);
     auto seq = t.seq;
     bool ready = t.deps_missing == 0;
-    tasks_.emplace(seq, std::move(t));
+    auto& stored = tasks_.emplace(seq, std::move(t)).first->second;
+    note(stored, st_pending, "");
     if (ready)
       make_ready(seq);
     return id;
@@ -771,6 +789,12 @@ private:
     auto t = tasks_.find(seq);
     if (t == tasks_.end())
       return;
+    if (auto o = objects_.find(t->second.result); o != objects_.end()) {
+      bool failed = o->second.state == object_entry::failed;
+      note(t->second, failed ? st_failed : st_finished,
+           o->second.node_id,
+           failed ? o->second.error_type + ": " + o->second.error_message : std::string{});
+    }
     auto args = std::move(t->second.args);
     auto result = t->second.result;
     tasks_.erase(t);
@@ -784,6 +808,78 @@ private:
         maybe_forget(it);
     }
     resolved(result);
+  }
+
+  // -- task events (rayctl tasks) -----------------------------------------------------
+
+  uint32_t intern(std::vector<std::string>& table, const std::string& s) {
+    for (uint32_t i = 0; i < table.size(); ++i)
+      if (table[i] == s)
+        return i;
+    table.push_back(s);
+    return static_cast<uint32_t>(table.size() - 1);
+  }
+
+  /// Records a state change and keeps the counts. REQUIRES: mtx_ held.
+  void note(task_rec& t, task_state state, const std::string& node,
+            const std::string& error = {}) {
+    if (t.reported != 255) {
+      auto& c = counts_[t.reported];
+      if (c > 0)
+        --c;
+    }
+    ++counts_[state];
+    t.reported = state;
+    if (node_names_.size() < 4096 && function_names_.size() < 4096) {
+      events_.push_back({t.seq, static_cast<uint8_t>(state), static_cast<uint32_t>(t.attempt),
+                         intern(function_names_, t.function), intern(node_names_, node),
+                         now_ms()});
+      if (events_.size() > max_recorded_events)
+        events_.pop_front();
+    }
+    if (!error.empty()) {
+      errors_[t.seq] = error;
+      if (errors_.size() > max_recorded_events)
+        errors_.erase(errors_.begin());
+    }
+    events_dirty_ = true;
+  }
+
+  /// Sends what changed to the head (from the background thread).
+  void report_events(std::unique_lock<std::mutex>& lock) {
+    static const char* names[] = {"PENDING", "RUNNING", "FINISHED", "FAILED"};
+    std::vector<task_event> out;
+    std::map<uint64_t, std::size_t> latest;
+    for (auto& e : events_) {
+      task_event te;
+      te.task_id = job_prefix_ + "-" + std::to_string(e.seq);
+      te.function = function_names_[e.function];
+      te.state = names[e.state];
+      te.node_id = node_names_[e.node];
+      te.attempt = e.attempt;
+      te.update_time_ms = e.time_ms;
+      if (auto i = errors_.find(e.seq); i != errors_.end() && e.state == st_failed)
+        te.error = i->second;
+      if (auto l = latest.find(e.seq); l != latest.end())
+        out[l->second] = std::move(te);
+      else {
+        latest[e.seq] = out.size();
+        out.push_back(std::move(te));
+      }
+    }
+    events_.clear();
+    events_dirty_ = false;
+    task_counts counts{counts_[st_pending], counts_[st_running], counts_[st_finished],
+                       counts_[st_failed]};
+    lock.unlock();
+    if (!report_client_) {
+      auto c = api::client::connect(address_, token_);
+      if (c)
+        report_client_ = std::move(*c);
+    }
+    if (report_client_ && !report_client_->task_report(job_id_, counts, out))
+      report_client_.reset(); // reconnect next time (e.g. the head restarted)
+    lock.lock();
   }
 
   // -- dispatch ---------------------------------------------------------------------
@@ -846,6 +942,7 @@ private:
       t.wire_id = wid;
       best->inflight[wid] = seq;
       best->out += wire::encode(wire::msg::task, to_wire(t, wid));
+      note(t, st_running, best->node_id);
       // Write at once when nothing else is queued: the fast path.
       if (pool.ready.empty() || best->out.size() > 256 * 1024)
         flush(*best);
@@ -938,6 +1035,7 @@ private:
       auto& t = tasks_.at(seq);
       if (t.attempt < t.max_retries) {
         ++t.attempt;
+        note(t, st_pending, "");
         retry.push_back(seq);
       } else {
         fail_object(objects_[t.result], "rayd::worker_died",
@@ -1238,6 +1336,11 @@ private:
   void background_loop() {
     std::unique_lock<std::mutex> lock{mtx_};
     while (!quitting_) {
+      if (events_dirty_ && clock_type::now() - last_report_ > report_interval) {
+        last_report_ = clock_type::now();
+        report_events(lock);
+        continue;
+      }
       if (!free_later_.empty()) {
         auto frees = std::move(free_later_);
         free_later_.clear();
@@ -1248,7 +1351,7 @@ private:
         continue;
       }
       if (!outstanding()) {
-        bg_cv_.wait_for(lock, 250ms);
+        bg_cv_.wait_for(lock, events_dirty_ ? report_interval : 250ms);
         if (!quitting_ && !driving_ && !outstanding())
           housekeeping();
         continue;
@@ -1263,6 +1366,12 @@ private:
         continue;
       drive_once(lock, clock_type::now() + 200ms);
     }
+    if (events_dirty_)
+      report_events(lock); // the final states of a short program
+    // A kj client belongs to the thread that made it: destroy it here.
+    auto client = std::move(report_client_);
+    lock.unlock();
+    client.reset();
   }
 
   // -- state ---------------------------------------------------------------------------
@@ -1295,6 +1404,15 @@ private:
   std::map<uint64_t, lease_request> requests_;
   std::vector<wire::object_loc> frees_;
   std::vector<wire::object_loc> free_later_;
+  // rayctl tasks
+  std::deque<event_rec> events_;
+  std::map<uint64_t, std::string> errors_;
+  std::vector<std::string> function_names_;
+  std::vector<std::string> node_names_;
+  uint64_t counts_[4] = {0, 0, 0, 0};
+  bool events_dirty_ = false;
+  clock_type::time_point last_report_;
+  std::unique_ptr<api::client> report_client_; // the background thread's
   std::thread background_;
 };
 
