@@ -708,8 +708,11 @@ private:
   void send_free(const wire::object_loc& loc) {
     auto* s = session_for(loc.address);
     std::lock_guard<std::mutex> guard{s->mtx};
-    if (s->fd < 0)
-      return; // never talked to that node: nothing to free there from here
+    try {
+      ensure_session(*s, loc.address);
+    } catch (const error&) {
+      return; // the node is gone, and the object with it
+    }
     if (wire::write_all(s->fd, wire::encode(wire::msg::free,
                                             wire::free_request{{loc.object_id}}))) {
       ::close(s->fd);
@@ -1141,6 +1144,12 @@ private:
         if (pool.ready.empty())
           l.idle_since = clock_type::now();
         pool.leases.push_back(l.id);
+        // Results this job leaves on that node are freed when our session
+        // with it closes: make sure there is one.
+        if (sessions_open_.insert(l.address).second) {
+          sessions_wanted_.push_back(l.address);
+          bg_cv_.notify_one();
+        }
         leases_.emplace(l.id, std::move(l));
         // The node granted one lease; if work still waits, ask for more.
         dispatch(pool);
@@ -1341,6 +1350,21 @@ private:
         report_events(lock);
         continue;
       }
+      if (!sessions_wanted_.empty()) {
+        auto wanted = std::move(sessions_wanted_);
+        sessions_wanted_.clear();
+        lock.unlock();
+        for (auto& address : wanted) {
+          auto* s = session_for(address);
+          std::lock_guard<std::mutex> guard{s->mtx};
+          try {
+            ensure_session(*s, address);
+          } catch (const error&) {
+          }
+        }
+        lock.lock();
+        continue;
+      }
       if (!free_later_.empty()) {
         auto frees = std::move(free_later_);
         free_later_.clear();
@@ -1404,6 +1428,8 @@ private:
   std::map<uint64_t, lease_request> requests_;
   std::vector<wire::object_loc> frees_;
   std::vector<wire::object_loc> free_later_;
+  std::set<std::string> sessions_open_;
+  std::vector<std::string> sessions_wanted_;
   // rayctl tasks
   std::deque<event_rec> events_;
   std::map<uint64_t, std::string> errors_;
