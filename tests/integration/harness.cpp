@@ -712,4 +712,128 @@ bool current_test_failed() {
   }
 }
 
+// --- files, foreign processes, raw sockets ---------------------------------
+
+bool write_file(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  out.close();
+  return static_cast<bool>(out);
+}
+
+uint64_t process_start_ticks(pid_t pid) {
+  if (pid <= 0)
+    return 0;
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  auto rp = stat.rfind(')');
+  if (rp == std::string::npos)
+    return 0;
+  // Fields after "(comm)": 3 state, 4 ppid, ... 22 starttime.
+  std::istringstream in(stat.substr(rp + 2));
+  std::string field;
+  for (int i = 3; i <= 22; ++i)
+    if (!(in >> field))
+      return 0;
+  try {
+    return std::stoull(field);
+  } catch (...) {
+    return 0;
+  }
+}
+
+stray_guard::~stray_guard() {
+  for (const auto& [pid, ticks] : procs_)
+    if (pid_alive(pid) && process_start_ticks(pid) == ticks)
+      ::kill(pid, SIGKILL);
+}
+
+void stray_guard::add(pid_t pid) {
+  uint64_t ticks = process_start_ticks(pid);
+  if (pid > 0 && ticks != 0)
+    procs_.emplace_back(pid, ticks);
+}
+
+int tcp_connect(const std::string& address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos)
+    return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port_of(address));
+  if (::inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) != 1)
+    return -1;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool send_all(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// --- job helpers -----------------------------------------------------------
+
+std::optional<json> try_job_status(const cluster& c, const std::string& id) {
+  exec_result r = c.rayctl({"job", "status", id, "--json"});
+  if (r.exit_code != 0)
+    return std::nullopt;
+  json j = json::parse(r.out, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("status"))
+    return std::nullopt;
+  return j;
+}
+
+std::optional<json> wait_job(const cluster& c, const std::string& id,
+                             const std::function<bool(const json&)>& pred, milliseconds timeout,
+                             json* last) {
+  std::optional<json> hit;
+  wait_until(
+      [&] {
+        auto st = try_job_status(c, id);
+        if (st && last != nullptr)
+          *last = *st;
+        if (st && pred(*st)) {
+          hit = std::move(st);
+          return true;
+        }
+        return false;
+      },
+      timeout, 20ms);
+  return hit;
+}
+
+std::optional<json> wait_job_state(const cluster& c, const std::string& id,
+                                   const std::string& state, milliseconds timeout, json* last) {
+  return wait_job(
+      c, id, [&state](const json& j) { return j.value("status", std::string()) == state; },
+      timeout, last);
+}
+
+std::optional<std::vector<std::string>> try_job_ids(const cluster& c) {
+  exec_result r = c.rayctl({"job", "list", "--json"});
+  if (r.exit_code != 0)
+    return std::nullopt;
+  json j = json::parse(r.out, nullptr, false);
+  if (j.is_discarded() || !j.is_array())
+    return std::nullopt;
+  std::vector<std::string> ids;
+  for (const auto& e : j)
+    ids.push_back(e.value("submission_id", std::string()));
+  return ids;
+}
+
 }  // namespace rayd::integration

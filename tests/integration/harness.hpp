@@ -276,4 +276,53 @@ struct three_nodes {
 // True when the running Boost.Test case has recorded a failure.
 bool current_test_failed();
 
+// --- files, foreign processes, raw sockets ---------------------------------
+
+// Writes `content` to `path` (created or truncated, mode 0644); false on failure.
+bool write_file(const std::string& path, const std::string& content);
+
+// The start time of `pid` in clock ticks since boot (field 22 of
+// /proc/<pid>/stat); 0 if there is no such process. Pid + start time name one
+// process unambiguously, whatever pid reuse does.
+uint64_t process_start_ticks(pid_t pid);
+
+// A safety net for processes the test did not spawn (a job's entrypoint, its
+// children): on destruction, SIGKILLs each one that is still the same live
+// process (pid and start time). Tests assert such processes are gone before;
+// this only keeps a failing test from leaking them.
+class stray_guard {
+ public:
+  stray_guard() = default;
+  ~stray_guard();
+  stray_guard(const stray_guard&) = delete;
+  stray_guard& operator=(const stray_guard&) = delete;
+  // Remembers `pid` if it runs now (no-op for pid <= 0).
+  void add(pid_t pid);
+
+ private:
+  std::vector<std::pair<pid_t, uint64_t>> procs_;
+};
+
+// A blocking TCP connection to "HOST:PORT" (numeric IPv4); -1 on failure.
+// The caller closes the descriptor.
+int tcp_connect(const std::string& address);
+// Writes all of `data` (SIGPIPE-safe); false once the peer is gone.
+bool send_all(int fd, const std::string& data);
+
+// --- job helpers (rayctl job ... --json, docs/jobs.md) ---------------------
+
+// `rayctl job status ID --json`, parsed; nullopt on any failure.
+std::optional<json> try_job_status(const cluster& c, const std::string& id);
+// Polls the job's status until `pred` holds; returns that status, or nullopt
+// after `timeout` (then `last`, if given, holds the last status seen).
+std::optional<json> wait_job(const cluster& c, const std::string& id,
+                             const std::function<bool(const json&)>& pred, milliseconds timeout,
+                             json* last = nullptr);
+// As wait_job, until its "status" is `state` ("RUNNING", "SUCCEEDED", ...).
+std::optional<json> wait_job_state(const cluster& c, const std::string& id,
+                                   const std::string& state, milliseconds timeout,
+                                   json* last = nullptr);
+// The submission ids of `rayctl job list --json`, in its order; nullopt on failure.
+std::optional<std::vector<std::string>> try_job_ids(const cluster& c);
+
 }  // namespace rayd::integration
