@@ -1,0 +1,72 @@
+// The installed CMake package: `cmake --install` the build, then build
+// examples/pi as an outside project with find_package(rayd) and run it. With
+// no cluster around it starts the embedded one from the installed binaries,
+// computes, and leaves no rayd process behind.
+#define BOOST_TEST_MODULE package
+#include <boost/test/unit_test.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "tests/integration/harness.hpp"
+
+using namespace rayd::integration;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string env_or_skip(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+/// Processes whose command line mentions `needle`.
+std::vector<int> processes_mentioning(const std::string& needle) {
+  std::vector<int> out;
+  for (auto& e : fs::directory_iterator("/proc")) {
+    auto name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    auto cmd = read_file(e.path().string() + "/cmdline");
+    for (auto& c : cmd)
+      if (c == '\0')
+        c = ' ';
+    if (cmd.find(needle) != std::string::npos)
+      out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(an_outside_project_builds_and_runs_against_the_installed_package) {
+  auto src = env_or_skip("RAYD_SOURCE_DIR");
+  auto build = env_or_skip("RAYD_BUILD_DIR");
+  BOOST_REQUIRE_MESSAGE(!src.empty() && !build.empty(),
+                        "RAYD_SOURCE_DIR and RAYD_BUILD_DIR must be set (CTest does)");
+  temp_dir tmp{"rayd_pkg"};
+  auto prefix = tmp.sub("prefix");
+  auto install = run({"cmake", "--install", build, "--prefix", prefix}, {}, 120s);
+  BOOST_REQUIRE_MESSAGE(install.exit_code == 0, install.describe());
+  BOOST_REQUIRE(file_exists(prefix + "/lib/cmake/rayd/raydConfig.cmake"));
+  BOOST_REQUIRE(file_exists(prefix + "/include/rayd/rayd.hpp"));
+
+  auto out = tmp.sub("pi-build");
+  auto configure = run({"cmake", "-S", src + "/examples/pi", "-B", out,
+                        "-DCMAKE_PREFIX_PATH=" + prefix, "-DCMAKE_BUILD_TYPE=Release"},
+                       {}, 120s);
+  BOOST_REQUIRE_MESSAGE(configure.exit_code == 0, configure.describe());
+  auto compile = run({"cmake", "--build", out}, {}, 300s);
+  BOOST_REQUIRE_MESSAGE(compile.exit_code == 0, compile.describe());
+
+  // No cluster: RAYD_TMPDIR is empty, RAYD_ADDRESS unset (the harness strips
+  // RAYD_* from children), so init() starts the installed rayd.
+  auto rt = tmp.sub("rt");
+  auto pi = run({out + "/pi", "8", "20000"},
+                {{"RAYD_TMPDIR", rt}, {"RAYD_BIN_DIR", prefix + "/bin"}}, 120s);
+  BOOST_REQUIRE_MESSAGE(pi.exit_code == 0, pi.describe());
+  BOOST_CHECK_MESSAGE(pi.out.find("pi ~= 3.1") != std::string::npos, pi.out);
+  // The embedded head ran from the installed bin directory and is gone.
+  BOOST_CHECK(wait_until([&] { return processes_mentioning(prefix + "/bin/rayd").empty(); },
+                         10s));
+}
