@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The run command: installs what is missing, builds, starts a local cluster
 # (a head and two worker nodes, on OS-picked ports, in a private $RAYD_TMPDIR),
-# uses it (the durable KV, two jobs), prints `rayctl status`, and stops it
-# cleanly.
+# uses it (the durable KV, two jobs, C++ tasks: pi and a word count), prints
+# `rayctl status`, and stops it cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -42,6 +42,15 @@ echo "== a job that asks for the ssd resource only worker-1 has"
 "$bin/rayctl" job submit --entrypoint-resources '{"ssd": 1}' -- \
   'echo "running on $(hostname) as node $RAYD_NODE_ID"'
 "$bin/rayctl" job list
+
+echo "== tasks from C++: Monte-Carlo pi over 100 tasks, spread over the three nodes"
+build/examples/pi/pi 100 500000
+
+echo "== map-reduce word count (texts as objects, merge tasks take object refs)"
+build/examples/wordcount/wordcount examples/jobs/wordcount/texts 5
+
+echo "== rayctl tasks (newest first)"
+"$bin/rayctl" tasks --limit 5
 
 echo "== rayctl status"
 "$bin/rayctl" status
