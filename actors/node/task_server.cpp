@@ -243,6 +243,9 @@ struct task_server::impl {
   struct queued_request {
     uint64_t conn_id;
     wire::lease_request req;
+    /// When the LEASE arrived: only a cluster view received later may call it
+    /// infeasible (an older one may predate the node that can hold it).
+    clock_type::time_point arrived = clock_type::now();
   };
 
   task_server_config cfg;
@@ -265,6 +268,7 @@ struct task_server::impl {
   mutable std::mutex mtx;
   std::vector<std::function<void()>> posted;
   std::vector<peer_capacity> peers;
+  clock_type::time_point peers_at{}; // when `peers` arrived
   task_server_snapshot snap;
 
   // -- plumbing ---------------------------------------------------------------
@@ -542,8 +546,10 @@ struct task_server::impl {
 
   // -- leases ------------------------------------------------------------------
 
-  std::vector<peer_capacity> peers_now() const {
+  std::vector<peer_capacity> peers_now(clock_type::time_point* at = nullptr) const {
     std::lock_guard<std::mutex> guard{mtx};
+    if (at != nullptr)
+      *at = peers_at;
     return peers;
   }
 
@@ -558,6 +564,12 @@ struct task_server::impl {
     }
     auto d = decide_lease(req.shape, req.label_selector, self_capacity(), peers_now(),
                           !req.spilled_from.empty());
+    // The view of the cluster may predate a node that joined since (it comes
+    // with the reply to the next resource report, which the demand below
+    // triggers): wait for a newer one before calling the request infeasible.
+    if (d.kind == lease_decision::infeasible)
+      d = {lease_decision::queue, "", "", "checking whether a node can hold "
+                                            + job::describe_shape(req.shape)};
     switch (d.kind) {
       case lease_decision::grant:
         grant(id, std::move(req));
@@ -588,7 +600,8 @@ struct task_server::impl {
   void run_queue() {
     if (queue.empty())
       return;
-    auto peers_copy = peers_now();
+    clock_type::time_point view_at;
+    auto peers_copy = peers_now(&view_at);
     std::deque<queued_request> keep;
     auto pending = std::move(queue);
     queue.clear();
@@ -607,7 +620,7 @@ struct task_server::impl {
         send_frame(c.fd, wire::encode(wire::msg::spillback,
                                       wire::spillback{q.req.request_id, d.node_id,
                                                       d.address}));
-      } else if (d.kind == lease_decision::infeasible) {
+      } else if (d.kind == lease_decision::infeasible && view_at > q.arrived) {
         c.queued = false;
         send_frame(c.fd, wire::encode(wire::msg::refused,
                                       wire::refused{q.req.request_id,
@@ -1077,6 +1090,7 @@ void task_server::set_peers(std::vector<peer_capacity> peers) {
   {
     std::lock_guard<std::mutex> guard{impl_->mtx};
     impl_->peers = std::move(peers);
+    impl_->peers_at = clock_type::now();
   }
   auto* d = impl_.get();
   d->post([d] { d->run_queue(); });

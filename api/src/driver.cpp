@@ -67,6 +67,14 @@ using namespace std::chrono_literals;
 
 /// Tasks in flight per leased thread before more leases are asked for.
 constexpr std::size_t inflight_per_thread = 256;
+/// Tasks that run shorter than this (on average, round trip included) are
+/// pipelined: sent to a lease whose threads are all busy. Above it, the
+/// round trip a pipelined task saves is a few percent of its run time.
+constexpr double pipeline_below_us = 1000;
+/// A lease request that broke without an answer is asked of the home node
+/// again after this, at most this many times in a row.
+constexpr auto request_retry_delay = 100ms;
+constexpr int max_request_retries = 50;
 /// A lease without work for this long is given back.
 constexpr auto lease_idle_timeout = 1000ms;
 /// How long a caller-less background thread waits before driving.
@@ -274,6 +282,7 @@ struct task_rec {
   // while in flight:
   uint64_t lease = 0;
   uint64_t wire_id = 0;
+  clock_type::time_point sent{}; // when sent to a free thread (else epoch)
   uint8_t reported = 255; // the last state recorded for `rayctl tasks`
 };
 
@@ -325,6 +334,12 @@ struct pool_t {
   std::deque<uint64_t> ready; // task seqs
   std::vector<uint64_t> leases;
   uint64_t requesting = 0; // a lease_request id, 0 if none
+  /// Mean run time (µs, moving average, as seen from here) of the pool's
+  /// tasks that found a free thread; < 0 until one came back.
+  double run_us = -1;
+  /// A lease request broke without an answer: no new one before this.
+  clock_type::time_point retry_at{};
+  int broken_requests = 0; // in a row
 };
 
 /// A node this driver talks to for objects (GET, PUT, FREE): one
@@ -934,12 +949,22 @@ private:
       if (best == nullptr)
         break;
       // Spread: a lease with a task per thread already gets more only if no
-      // new lease is coming.
-      if (best->inflight.size() >= best->threads && pool.requesting == 0)
-        request_lease(pool, home_address_, "");
+      // new lease is coming, or if the pool's tasks are short (pipelining
+      // them is what makes many small tasks fast). A longer task waits here
+      // for a free thread or a new lease, rather than queue behind a busy
+      // one while other nodes have room; waiting, it is pending demand.
+      bool behind = best->inflight.size() >= best->threads;
+      if (behind) {
+        if (pool.requesting == 0 && clock_type::now() >= pool.retry_at)
+          request_lease(pool, home_address_, "");
+        bool short_tasks = pool.run_us >= 0 && pool.run_us < pipeline_below_us;
+        if (!short_tasks)
+          break;
+      }
       auto seq = pool.ready.front();
       pool.ready.pop_front();
       auto& t = tasks_.at(seq);
+      t.sent = behind ? clock_type::time_point{} : clock_type::now();
       auto wid = best->next_wire_id++;
       t.lease = best->id;
       t.wire_id = wid;
@@ -953,7 +978,7 @@ private:
     for (auto lid : pool.leases)
       if (!leases_.at(lid).out.empty())
         flush(leases_.at(lid));
-    if (!pool.ready.empty() && pool.requesting == 0)
+    if (!pool.ready.empty() && pool.requesting == 0 && clock_type::now() >= pool.retry_at)
       request_lease(pool, home_address_, "");
   }
 
@@ -981,7 +1006,10 @@ private:
     std::string why;
     int fd = connect_tcp(address, why);
     if (fd < 0) {
-      fail_pool(pool, "rayd::unavailable", why);
+      // The home node unreachable is final; a node it spilled to may have
+      // died without the home node knowing yet.
+      if (spilled_from.empty() || !retry_later(pool))
+        fail_pool(pool, "rayd::unavailable", why);
       return;
     }
     lease_request r;
@@ -1001,7 +1029,8 @@ private:
                               wire::hello{wire::magic, token_, "driver", job_id_});
     if (wire::write_all(fd, hello + wire::encode(wire::msg::lease, req))) {
       ::close(fd);
-      fail_pool(pool, "rayd::unavailable", "node " + address + " closed the connection");
+      if (!retry_later(pool))
+        fail_pool(pool, "rayd::unavailable", "node " + address + " closed the connection");
       return;
     }
     set_nonblocking(fd);
@@ -1009,6 +1038,20 @@ private:
     requests_.emplace(r.id, std::move(r));
     wake();
     bg_cv_.notify_one(); // the answer must be read even if nobody calls get()
+  }
+
+  /// A lease request broke without an answer: the node spilled to died (the
+  /// home node may not know yet), or the worker the lease was handed to died
+  /// before taking it. No task was sent on it: true if the pool asks the
+  /// home node again in a moment, false when it is time to give up.
+  bool retry_later(pool_t& pool) {
+    if (++pool.broken_requests > max_request_retries) {
+      pool.broken_requests = 0;
+      return false;
+    }
+    pool.retry_at = clock_type::now() + request_retry_delay;
+    bg_cv_.notify_one();
+    return true;
   }
 
   /// Fails every task waiting in the pool (no lease can be had).
@@ -1065,6 +1108,11 @@ private:
     if (l.inflight.empty())
       l.idle_since = clock_type::now();
     auto& t = tasks_.at(seq);
+    if (t.sent != clock_type::time_point{}) {
+      auto& pool = pools_.at(l.pool);
+      double us = std::chrono::duration<double, std::micro>(clock_type::now() - t.sent).count();
+      pool.run_us = pool.run_us < 0 ? us : 0.8 * pool.run_us + 0.2 * us;
+    }
     auto& obj = objects_[t.result];
     switch (r.kind) {
       case wire::task_result::value:
@@ -1081,6 +1129,9 @@ private:
     }
     obj.node_id = r.node_id;
     finish_task(seq);
+    // Room on this lease again: tasks waiting in its pool may go.
+    if (auto& pool = pools_.at(l.pool); !pool.ready.empty())
+      dispatch(pool);
   }
 
   /// Reads what arrived on a lease. False when it broke.
@@ -1129,6 +1180,7 @@ private:
       case wire::msg::granted: {
         auto g = wire::decode<wire::granted>(f.payload);
         done();
+        pool.broken_requests = 0;
         lease_conn l;
         l.id = next_seq_++;
         l.fd = r.fd;
@@ -1193,7 +1245,8 @@ private:
       auto& pool = pools_.at(r.pool);
       if (pool.requesting == r.id)
         pool.requesting = 0;
-      fail_pool(pool, "rayd::unavailable", "node " + r.address + " closed the connection");
+      if (!retry_later(pool))
+        fail_pool(pool, "rayd::unavailable", "node " + r.address + " closed the connection");
       return false;
     }
     if (n > 0)
@@ -1320,6 +1373,9 @@ private:
                         pool.leases.end());
       leases_.erase(id);
     }
+    for (auto& [_, pool] : pools_) // a lease request broke: ask again
+      if (!pool.ready.empty() && pool.requesting == 0 && now >= pool.retry_at)
+        dispatch(pool);
     for (auto it = requests_.begin(); it != requests_.end();) {
       auto& pool = pools_.at(it->second.pool);
       if (pool.ready.empty() && pool.requesting == it->first) {
