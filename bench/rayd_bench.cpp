@@ -7,6 +7,7 @@
 //   rayd-bench kv [--clients 16] [--seconds 5]
 //   rayd-bench failure-detect [--runs 5]
 //   rayd-bench jobs [--runs 30] [--queued 1000] [--compare-slurm]
+//   rayd-bench micro [--seconds 2] [--clients 4] [--compare-dask]
 //   rayd-bench all            (every workload; a JSON array)
 //
 // Common flags: --bin-dir (where rayd lives), --tmp-root, --keep-temp, --pretty.
@@ -112,12 +113,41 @@ int main(int argc, char** argv) {
   jobs->add_option("--python", jb.python, "Python for the Slurm script");
   jobs->add_option("--slurm-script", jb.slurm_script, "Path of slurm_jobs.py");
 
+  micro_options mo;
+  auto* micro = app.add_subcommand(
+    "micro", "Ray's microbenchmarks (single_client_tasks_sync, ...) through "
+             "rayd-micro-driver, a loopback TCP ping-pong floor, optionally Dask");
+  micro->add_option("--seconds", mo.seconds, "Timed window of each workload")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  micro->add_option("--clients", mo.clients,
+                    "Driver processes of multi_client_tasks_async")
+    ->capture_default_str()
+    ->check(CLI::Range(1, 64));
+  micro->add_option("--transfer-runs", mo.transfer_runs,
+                    "Samples of object_transfer_gbps (1 GiB each; median reported)")
+    ->capture_default_str()
+    ->check(CLI::Range(1, 20));
+  micro->add_option("--pingpong-seconds", mo.pingpong_seconds,
+                    "Duration of each tcp_pingpong sample")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  micro->add_flag("--compare-dask", mo.compare_dask,
+                  "Also run the task workloads on Dask (bench/dask_micro.py; needs "
+                  "python3-distributed)");
+  micro->add_option("--python", mo.python,
+                    "Python for the Dask comparison (default: python3, then "
+                    "/usr/bin/python3)");
+  micro->add_option("--dask-script", mo.dask_script, "Path of dask_micro.py");
+  micro->add_option("--driver", mo.driver,
+                    "Path of rayd-micro-driver (default: next to rayd-bench)");
+
   bool all_dask = false;
   auto* all = app.add_subcommand(
     "all", "Every workload with its defaults (kv with 16 and with 1 client); "
            "a JSON array");
   all->add_flag("--compare-dask", all_dask,
-                "Include the Dask comparison in cluster-start");
+                "Include the Dask comparisons (cluster-start, micro)");
   all->add_option("--nodes", jo.nodes, "join: worker nodes")
     ->capture_default_str();
 
@@ -168,6 +198,11 @@ int main(int argc, char** argv) {
       print(j);
       return failed(j) ? 1 : 0;
     }
+    if (*micro) {
+      auto j = run_micro(s, mo);
+      print(j);
+      return failed(j) ? 1 : 0;
+    }
     if (*all) {
       auto out = nlohmann::json::array();
       cs.compare_dask = all_dask;
@@ -179,6 +214,8 @@ int main(int argc, char** argv) {
       out.push_back(run_kv(s, one));
       out.push_back(run_failure_detect(s, fo));
       out.push_back(run_jobs(s, jb));
+      mo.compare_dask = all_dask;
+      out.push_back(run_micro(s, mo));
       print(out);
       for (auto& j : out)
         if (failed(j))

@@ -51,6 +51,23 @@ struct jobs_options {
 
 nlohmann::json run_jobs(const settings& s, const jobs_options& o);
 
+/// `micro`: Ray's microbenchmarks (ray/_private/ray_perf.py names) through
+/// rayd-micro-driver on a head (--num-cpus 2) and one worker node
+/// (--num-cpus 1, resource "far"), a loopback TCP ping-pong floor measured in
+/// the same run, and optionally the task workloads on Dask (dask_micro.py).
+struct micro_options {
+  double seconds = 2;          // timed window of each workload
+  int clients = 4;             // multi_client_tasks_async driver processes
+  int transfer_runs = 3;       // object_transfer_gbps samples (median reported)
+  double pingpong_seconds = 2; // each tcp_pingpong sample
+  bool compare_dask = false;
+  std::string python;      // empty: try python3, then /usr/bin/python3
+  std::string dask_script; // empty: <source dir>/dask_micro.py
+  std::string driver;      // empty: rayd-micro-driver next to rayd-bench
+};
+
+nlohmann::json run_micro(const settings& s, const micro_options& o);
+
 nlohmann::json run_cluster_start(const settings& s, const cluster_start_options& o);
 nlohmann::json run_join(const settings& s, const join_options& o);
 nlohmann::json run_kv(const settings& s, const kv_options& o);
