@@ -302,6 +302,15 @@ public:
     return buf_.size() - pos_;
   }
 
+  /// Removes and returns those bytes (for a caller that reads the rest of
+  /// the stream itself, e.g. straight into an object's pages).
+  std::string take_buffered() {
+    std::string out = buf_.substr(pos_);
+    buf_.clear();
+    pos_ = 0;
+    return out;
+  }
+
 private:
   std::string buf_;
   std::size_t pos_ = 0;

@@ -9,6 +9,7 @@
 #include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -133,6 +134,73 @@ caf::error stream_object(int sock, const std::string& id, int fd, uint64_t size)
   return caf::none;
 }
 
+/// Receives `size` bytes of CHUNK frames straight into the destination's
+/// pages (a shared mapping of its descriptor): no buffer in between, one
+/// recv per piece the kernel has, whatever the frame boundaries.
+caf::error receive_chunks(int sock, wire::frame_reader& reader, int dest, uint64_t size) {
+  if (size == 0)
+    return caf::none;
+  auto* map = static_cast<char*>(
+    ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, dest, 0));
+  if (map == MAP_FAILED)
+    return make_error(errc::storage_error,
+                      std::string{"object store full: cannot map: "} + std::strerror(errno));
+  uint64_t got = 0;      // object bytes received
+  uint64_t in_frame = 0; // payload bytes left in the current CHUNK
+  char header[5];
+  std::size_t header_got = 0;
+  caf::error err;
+  // Bytes the reader already holds come first, then the socket.
+  std::string pending = reader.take_buffered();
+  std::size_t pending_pos = 0;
+  auto next_bytes = [&](char* into, std::size_t want) -> ssize_t {
+    if (pending_pos < pending.size()) {
+      auto n = std::min(want, pending.size() - pending_pos);
+      std::memcpy(into, pending.data() + pending_pos, n);
+      pending_pos += n;
+      return static_cast<ssize_t>(n);
+    }
+    for (;;) {
+      auto n = ::recv(sock, into, want, 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      return n;
+    }
+  };
+  while (got < size) {
+    if (in_frame == 0) {
+      auto n = next_bytes(header + header_got, sizeof header - header_got);
+      if (n <= 0) {
+        err = make_error(errc::unavailable, "the transfer broke off");
+        break;
+      }
+      header_got += static_cast<std::size_t>(n);
+      if (header_got < sizeof header)
+        continue;
+      header_got = 0;
+      uint32_t len = 0;
+      for (int i = 0; i < 4; ++i)
+        len |= static_cast<uint32_t>(static_cast<unsigned char>(header[i])) << (8 * i);
+      if (static_cast<wire::msg>(header[4]) != wire::msg::chunk || len < 1
+          || len - 1 > size - got) {
+        err = make_error(errc::invalid_argument, "malformed object stream");
+        break;
+      }
+      in_frame = len - 1;
+      continue;
+    }
+    auto n = next_bytes(map + got, static_cast<std::size_t>(in_frame));
+    if (n <= 0) {
+      err = make_error(errc::unavailable, "the transfer broke off");
+      break;
+    }
+    got += static_cast<uint64_t>(n);
+    in_frame -= static_cast<uint64_t>(n);
+  }
+  ::munmap(map, size);
+  return err;
+}
+
 /// Pulls an object from another node into `store`.
 caf::error pull_object(const wire::object_loc& loc, const std::string& token,
                        const std::string& job_id, object_store& store) {
@@ -171,22 +239,9 @@ caf::error pull_object(const wire::object_loc& loc, const std::string& token,
   auto p = store.begin(loc.object_id, hdr->size, job_id);
   if (!p)
     return fail(p.error());
-  uint64_t got = 0;
-  while (got < hdr->size) {
-    auto c = wire::read_frame(fd, reader, 30000);
-    if (!c || c->type != wire::msg::chunk || got + c->payload.size() > hdr->size) {
-      store.abort(*p);
-      return fail(c ? make_error(errc::invalid_argument, "malformed object stream")
-                    : c.error());
-    }
-    if (::pwrite(p->fd, c->payload.data(), c->payload.size(), static_cast<off_t>(got))
-        != static_cast<ssize_t>(c->payload.size())) {
-      auto err = make_error(errc::storage_error, std::string{"object store full: "}
-                                                   + std::strerror(errno));
-      store.abort(*p);
-      return fail(err);
-    }
-    got += c->payload.size();
+  if (auto err = receive_chunks(fd, reader, p->fd, hdr->size)) {
+    store.abort(*p);
+    return fail(err);
   }
   close_fd();
   return store.commit(*p);

@@ -720,16 +720,17 @@ private:
     return out;
   }
 
-  void send_free(const wire::object_loc& loc) {
-    auto* s = session_for(loc.address);
+  /// Sends one FREE with `ids` to the node at `address`.
+  void send_free(const std::string& address, std::vector<std::string> ids) {
+    auto* s = session_for(address);
     std::lock_guard<std::mutex> guard{s->mtx};
     try {
-      ensure_session(*s, loc.address);
+      ensure_session(*s, address);
     } catch (const error&) {
-      return; // the node is gone, and the object with it
+      return; // the node is gone, and the objects with it
     }
     if (wire::write_all(s->fd, wire::encode(wire::msg::free,
-                                            wire::free_request{{loc.object_id}}))) {
+                                            wire::free_request{std::move(ids)}))) {
       ::close(s->fd);
       s->fd = -1;
     }
@@ -1422,11 +1423,19 @@ private:
         continue;
       }
       if (!free_later_.empty()) {
-        auto frees = std::move(free_later_);
+        // An object may have been copied to any node that ran a task on it
+        // (pulled there): every node this driver works with hears the FREE.
+        std::map<std::string, std::vector<std::string>> by_node;
+        for (auto& loc : free_later_) {
+          by_node[loc.address].push_back(loc.object_id);
+          for (auto& address : sessions_open_)
+            if (address != loc.address)
+              by_node[address].push_back(loc.object_id);
+        }
         free_later_.clear();
         lock.unlock();
-        for (auto& loc : frees)
-          send_free(loc);
+        for (auto& [address, ids] : by_node)
+          send_free(address, std::move(ids));
         lock.lock();
         continue;
       }
