@@ -110,6 +110,9 @@ int main(int argc, char** argv) {
     ->capture_default_str();
   jobs->add_flag("--compare-slurm", jb.compare_slurm,
                  "Also run bench/slurm_jobs.py (a private single-node Slurm)");
+  jobs->add_option("--slurm-queued", jb.slurm_queued,
+                   "Jobs in Slurm's drain (stock Slurm runs ~1 job/s here)")
+    ->capture_default_str();
   jobs->add_option("--python", jb.python, "Python for the Slurm script");
   jobs->add_option("--slurm-script", jb.slurm_script, "Path of slurm_jobs.py");
 

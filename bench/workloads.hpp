@@ -45,6 +45,7 @@ struct jobs_options {
   int queued = 1000;     // jobs submitted at once and drained
   int submitters = 4;    // client threads submitting the queued jobs
   bool compare_slurm = false;
+  int slurm_queued = 100; // jobs in Slurm's drain (it runs ~1 job/s stock)
   std::string python;       // empty: python3
   std::string slurm_script; // empty: <source dir>/slurm_jobs.py
 };
