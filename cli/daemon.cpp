@@ -553,25 +553,9 @@ std::string listen_failure(const caf::error& err, const std::string& host,
   if (!tasks)
     fail("rayd: " + describe(tasks.error()));
   auto* task_srv = tasks->release();
-  ncfg.snapshot = [task_srv] {
-    auto s = task_srv->snapshot();
-    node_report r;
-    r.available = s.available;
-    for (auto& d : s.demands)
-      r.demands.push_back({d.shape, d.count});
-    r.object_store_used = s.store_used;
-    r.object_store_spilled = s.store_spilled;
-    r.object_store_capacity = s.store_capacity;
-    r.object_count = s.store_objects;
-    r.leases = s.leases;
-    r.workers = s.workers;
-    return r;
-  };
+  ncfg.snapshot = [task_srv] { return task_srv->snapshot(); };
   ncfg.on_peers = [task_srv](std::vector<peer_view> peers) {
-    std::vector<node::peer_capacity> out;
-    for (auto& p : peers)
-      out.push_back({p.node_id, p.address, p.alive, p.total, p.available, p.labels});
-    task_srv->set_peers(std::move(out));
+    task_srv->set_peers(std::move(peers));
   };
   auto nm = node::spawn_node_manager(sys, ncfg);
   caf::anon_send(nm, atoms::start::value, node_address);

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "common/util.hpp"
 
 namespace rayd {
 
@@ -88,6 +90,39 @@ std::string local_address_towards(const std::string& host, uint16_t port) {
     ::close(fd);
   freeaddrinfo(res);
   return result;
+}
+
+caf::expected<int> connect_tcp(const std::string& address, const std::string& what) {
+  auto hp = parse_host_port(address, what + " address");
+  if (!hp)
+    return hp.error();
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(hp->host.c_str(), std::to_string(hp->port).c_str(), &hints, &res) != 0
+      || res == nullptr)
+    return make_error(errc::unavailable, "cannot resolve " + what + " " + address);
+  int fd = -1;
+  int last_errno = 0;
+  for (auto* ai = res; ai != nullptr; ai = ai->ai_next) {
+    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      last_errno = errno;
+      continue;
+    }
+    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+      break;
+    last_errno = errno;
+    ::close(fd);
+    fd = -1;
+  }
+  ::freeaddrinfo(res);
+  if (fd < 0)
+    return make_error(errc::unavailable, "cannot connect to " + what + " " + address + ": "
+                                           + std::strerror(last_errno));
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
 }
 
 } // namespace rayd

@@ -24,6 +24,11 @@ caf::expected<listener> listen_tcp_preferring(const std::string& host,
                                               uint16_t preferred, uint16_t port,
                                               const std::string& what);
 
+/// Connects to `address` (HOST:PORT) with TCP_NODELAY and CLOEXEC set;
+/// returns the blocking socket. Errors: errc::invalid_argument (bad
+/// address), errc::unavailable "cannot connect to <what> HOST:PORT: <errno>".
+caf::expected<int> connect_tcp(const std::string& address, const std::string& what = "node");
+
 /// The local address the kernel would use to reach `host:port` (no packet is
 /// sent); "127.0.0.1" if that cannot be determined.
 std::string local_address_towards(const std::string& host, uint16_t port);

@@ -12,18 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "actors/types.hpp"
 #include "common/util.hpp"
 
 namespace rayd::node {
 
-struct peer_capacity {
-  std::string node_id;
-  std::string address; // node port
-  bool alive = true;
-  resource_map total;
-  resource_map available;
-  label_map labels;
-};
+/// A node as this node last heard of it from the GCS (address = node port).
+using peer_capacity = peer_view;
 
 struct lease_decision {
   enum kind_t { grant, spill, queue, infeasible };

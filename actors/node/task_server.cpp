@@ -70,36 +70,6 @@ void send_frame(int fd, const std::string& bytes) {
   (void) wire::write_all(fd, bytes);
 }
 
-caf::error connect_to(const std::string& address, int& fd_out) {
-  auto hp = parse_host_port(address, "node address");
-  if (!hp)
-    return hp.error();
-  int fd = -1;
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (::getaddrinfo(hp->host.c_str(), std::to_string(hp->port).c_str(), &hints, &res) != 0
-      || res == nullptr)
-    return make_error(errc::unavailable, "cannot resolve " + address);
-  for (auto* ai = res; ai != nullptr; ai = ai->ai_next) {
-    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0)
-      continue;
-    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-      break;
-    ::close(fd);
-    fd = -1;
-  }
-  ::freeaddrinfo(res);
-  if (fd < 0)
-    return make_error(errc::unavailable, "cannot connect to node " + address + ": "
-                                           + std::strerror(errno));
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  fd_out = fd;
-  return caf::none;
-}
-
 /// Streams an object: OBJECT header, then CHUNK frames straight from the
 /// object's descriptor (sendfile, no copy through user space).
 caf::error stream_object(int sock, const std::string& id, int fd, uint64_t size) {
@@ -204,9 +174,10 @@ caf::error receive_chunks(int sock, wire::frame_reader& reader, int dest, uint64
 /// Pulls an object from another node into `store`.
 caf::error pull_object(const wire::object_loc& loc, const std::string& token,
                        const std::string& job_id, object_store& store) {
-  int fd = -1;
-  if (auto err = connect_to(loc.address, fd))
-    return err;
+  auto sock = connect_tcp(loc.address);
+  if (!sock)
+    return sock.error();
+  int fd = *sock;
   auto close_fd = [fd] { ::close(fd); };
   wire::frame_reader reader;
   auto fail = [&](caf::error err) {
@@ -324,7 +295,7 @@ struct task_server::impl {
   std::vector<std::function<void()>> posted;
   std::vector<peer_capacity> peers;
   clock_type::time_point peers_at{}; // when `peers` arrived
-  task_server_snapshot snap;
+  node_report snap;
 
   // -- plumbing ---------------------------------------------------------------
 
@@ -357,9 +328,10 @@ struct task_server::impl {
   }
 
   void refresh_snapshot() {
-    task_server_snapshot s;
+    node_report s;
+    s.node_id = cfg.node_id;
     s.available = available();
-    std::vector<demand> ds;
+    std::vector<resource_demand> ds;
     for (auto& q : queue) {
       auto it = std::find_if(ds.begin(), ds.end(),
                              [&](auto& d) { return d.shape == q.req.shape; });
@@ -369,10 +341,10 @@ struct task_server::impl {
         ++it->count;
     }
     s.demands = std::move(ds);
-    s.store_used = cfg.store->memory_used();
-    s.store_spilled = cfg.store->spilled_bytes();
-    s.store_capacity = cfg.store->capacity();
-    s.store_objects = cfg.store->count();
+    s.object_store_used = cfg.store->memory_used();
+    s.object_store_spilled = cfg.store->spilled_bytes();
+    s.object_store_capacity = cfg.store->capacity();
+    s.object_count = cfg.store->count();
     s.leases = static_cast<uint32_t>(leases.size());
     s.workers = static_cast<uint32_t>(workers.size());
     std::lock_guard<std::mutex> guard{mtx};
@@ -1136,12 +1108,12 @@ task_server::~task_server() {
   ::close(impl_->event_fd);
 }
 
-task_server_snapshot task_server::snapshot() const {
+node_report task_server::snapshot() const {
   std::lock_guard<std::mutex> guard{impl_->mtx};
   return impl_->snap;
 }
 
-void task_server::set_peers(std::vector<peer_capacity> peers) {
+void task_server::set_peers(std::vector<peer_view> peers) {
   {
     std::lock_guard<std::mutex> guard{impl_->mtx};
     impl_->peers = std::move(peers);

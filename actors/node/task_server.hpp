@@ -44,24 +44,6 @@ struct task_server_config {
   std::chrono::milliseconds idle_worker_timeout{10000};
 };
 
-/// A pending lease demand: a shape and how many requests wait for it.
-struct demand {
-  resource_map shape;
-  uint64_t count = 0;
-};
-
-/// What the node reports to the GCS.
-struct task_server_snapshot {
-  resource_map available;
-  std::vector<demand> demands;
-  uint64_t store_used = 0;
-  uint64_t store_spilled = 0;
-  uint64_t store_capacity = 0;
-  uint64_t store_objects = 0;
-  uint32_t leases = 0;
-  uint32_t workers = 0;
-};
-
 class task_server {
 public:
   /// Starts the event loop on its own thread.
@@ -71,10 +53,12 @@ public:
   /// control socket close and exit.
   ~task_server();
 
-  task_server_snapshot snapshot() const;
+  /// What the node reports to the GCS: free resources, waiting lease
+  /// shapes, object store use, leases and worker processes.
+  node_report snapshot() const;
 
   /// The cluster as the GCS last described it (for spillback).
-  void set_peers(std::vector<peer_capacity> peers);
+  void set_peers(std::vector<peer_view> peers);
 
   struct impl;
 

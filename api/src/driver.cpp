@@ -48,6 +48,7 @@
 
 #include "common/archive.hpp"
 #include "common/error.hpp"
+#include "common/net.hpp"
 #include "common/session.hpp"
 #include "common/token.hpp"
 #include "common/util.hpp"
@@ -91,37 +92,14 @@ std::string shape_key(const std::map<std::string, double>& shape,
   return out.str();
 }
 
-int connect_tcp(const std::string& address, std::string& why) {
-  auto hp = parse_host_port(address, "node address");
-  if (!hp) {
-    why = describe(hp.error());
+/// connect_tcp() with the reason in `why` and -1 on failure.
+int connect_node(const std::string& address, std::string& why) {
+  auto fd = connect_tcp(address);
+  if (!fd) {
+    why = describe(fd.error());
     return -1;
   }
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (::getaddrinfo(hp->host.c_str(), std::to_string(hp->port).c_str(), &hints, &res) != 0
-      || res == nullptr) {
-    why = "cannot resolve " + address;
-    return -1;
-  }
-  int fd = -1;
-  for (auto* ai = res; ai != nullptr; ai = ai->ai_next) {
-    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0)
-      continue;
-    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-      break;
-    why = std::string{"cannot connect to node "} + address + ": " + std::strerror(errno);
-    ::close(fd);
-    fd = -1;
-  }
-  ::freeaddrinfo(res);
-  if (fd >= 0) {
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  return fd;
+  return *fd;
 }
 
 void set_nonblocking(int fd) {
@@ -631,7 +609,7 @@ private:
     if (s.fd >= 0)
       return;
     std::string why;
-    int fd = connect_tcp(address, why);
+    int fd = connect_node(address, why);
     if (fd < 0)
       throw object_lost(why);
     s.reader = wire::frame_reader{};
@@ -1005,7 +983,7 @@ private:
   void request_lease(pool_t& pool, const std::string& address,
                      const std::string& spilled_from) {
     std::string why;
-    int fd = connect_tcp(address, why);
+    int fd = connect_node(address, why);
     if (fd < 0) {
       // The home node unreachable is final; a node it spilled to may have
       // died without the home node knowing yet.
