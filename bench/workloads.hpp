@@ -59,7 +59,7 @@ nlohmann::json run_jobs(const settings& s, const jobs_options& o);
 struct micro_options {
   double seconds = 2;          // timed window of each workload
   int clients = 4;             // multi_client_tasks_async driver processes
-  int transfer_runs = 3;       // object_transfer_gbps samples (median reported)
+  int transfer_runs = 5;       // object_transfer_gbps samples (median reported)
   double pingpong_seconds = 2; // each tcp_pingpong sample
   bool compare_dask = false;
   std::string python;      // empty: try python3, then /usr/bin/python3

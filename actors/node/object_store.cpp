@@ -16,6 +16,9 @@ namespace rayd::node {
 
 namespace {
 
+/// Objects smaller than this are not worth pooling.
+constexpr uint64_t pool_min_bytes = uint64_t{1} << 20;
+
 caf::error full(const std::string& why) {
   return make_error(errc::storage_error, "object store full: " + why);
 }
@@ -42,17 +45,37 @@ object_store::~object_store() {
   std::lock_guard<std::mutex> guard{mtx_};
   for (auto& [_, e] : objects_)
     drop(e);
+  for (auto& [_, fd] : pool_)
+    ::close(fd);
 }
 
 void object_store::drop(entry& e) {
-  if (e.fd >= 0)
-    ::close(e.fd);
-  e.fd = -1;
   if (!e.spill_path.empty()) {
+    if (e.fd >= 0)
+      ::close(e.fd);
     ::unlink(e.spill_path.c_str());
     spilled_ -= e.size;
   } else {
     memory_used_ -= e.size;
+    // Keep large memfds for reuse while the pool stays within a quarter of
+    // the bound; a new object overwrites every byte before anyone reads it.
+    if (e.fd >= 0 && e.size >= pool_min_bytes
+        && pooled_ + e.size <= opts_.memory_bytes / 4) {
+      pool_.emplace(e.size, e.fd);
+      pooled_ += e.size;
+    } else if (e.fd >= 0) {
+      ::close(e.fd);
+    }
+  }
+  e.fd = -1;
+}
+
+void object_store::trim_pool(uint64_t need) {
+  while (!pool_.empty() && memory_used_ + reserved_ + pooled_ + need > opts_.memory_bytes) {
+    auto last = std::prev(pool_.end());
+    ::close(last->second);
+    pooled_ -= last->first;
+    pool_.erase(last);
   }
 }
 
@@ -64,11 +87,29 @@ object_store::begin(const std::string& id, uint64_t size, const std::string& job
   p.job_id = job_id;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (memory_used_ + reserved_ + size <= opts_.memory_bytes) {
+    // A pooled memfd of about this size (at most twice it) is reused.
+    auto reuse = size >= pool_min_bytes ? pool_.lower_bound(size) : pool_.end();
+    if (reuse != pool_.end() && reuse->first <= 2 * size) {
+      p.fd = reuse->second;
+      pooled_ -= reuse->first;
+      pool_.erase(reuse);
+    }
+    trim_pool(size);
+    if (memory_used_ + reserved_ + pooled_ + size <= opts_.memory_bytes) {
       reserved_ += size;
     } else {
       p.spill_path = opts_.spill_dir + "/" + id;
+      if (p.fd >= 0) {
+        ::close(p.fd);
+        p.fd = -1;
+      }
     }
+  }
+  if (p.spill_path.empty() && p.fd >= 0) {
+    if (::ftruncate(p.fd, static_cast<off_t>(size)) == 0)
+      return p;
+    ::close(p.fd); // fall back to a fresh one
+    p.fd = -1;
   }
   if (p.spill_path.empty()) {
     p.fd = ::memfd_create("rayd-object", MFD_CLOEXEC);
@@ -134,7 +175,8 @@ caf::error object_store::put_fd(const std::string& id, int fd, uint64_t size,
       ::close(fd);
       return caf::none;
     }
-    if (memory_used_ + reserved_ + size <= opts_.memory_bytes) {
+    trim_pool(size);
+    if (memory_used_ + reserved_ + pooled_ + size <= opts_.memory_bytes) {
       memory_used_ += size;
       objects_[id] = entry{fd, size, job_id, ""};
       return caf::none;

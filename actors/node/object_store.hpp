@@ -85,12 +85,22 @@ private:
 
   void drop(entry& e);
 
+  /// Closes pooled descriptors until `need` more bytes fit in memory.
+  /// REQUIRES: mtx_ held.
+  void trim_pool(uint64_t need);
+
   object_store_options opts_;
   std::mutex mtx_;
   std::map<std::string, entry> objects_;
   uint64_t memory_used_ = 0;
   uint64_t reserved_ = 0; // begun, not yet committed, in memory
   uint64_t spilled_ = 0;
+  /// Freed in-memory objects' memfds (size → fd), reused by begin(): their
+  /// pages exist already, so the next large object is written at memory
+  /// speed instead of paying a page fault and a kernel page clear per 4 KiB.
+  /// Counted against the memory bound; evicted first when space is needed.
+  std::multimap<uint64_t, int> pool_;
+  uint64_t pooled_ = 0;
 };
 
 } // namespace rayd::node

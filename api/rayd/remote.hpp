@@ -13,11 +13,14 @@
 // the same names.
 //
 // Supported: free functions (and static member functions) with parameters
-// by value, const T& or T&& of msgpack-packable types that own their data.
+// by value, const T& or T&& of msgpack-packable types that own their data,
+// and std::string_view: a view of the argument's bytes where they lie (for
+// an object from a node's store, its mapped pages), valid only during the
+// call — the zero-copy way to read a large string or binary argument.
 // Not supported: overloaded functions (the name must denote one function:
 // the macro does not compile otherwise), function templates unless named
-// with their arguments, lambdas, non-static member functions, parameters of
-// pointer or std::string_view type.
+// with their arguments, lambdas, non-static member functions, pointer
+// parameters.
 
 #include <cxxabi.h>
 
@@ -52,9 +55,9 @@ struct function_traits<R (*)(A...) noexcept> : function_traits<R (*)(A...)> {};
 template <class A>
 constexpr void check_parameter() {
   using T = std::decay_t<A>;
-  static_assert(!std::is_pointer_v<T> && !std::is_same_v<T, std::string_view>,
-                "a remote function's parameters must own their data: take std::string or "
-                "a container, not a pointer or std::string_view");
+  static_assert(!std::is_pointer_v<T>,
+                "a remote function's parameters must not be pointers: take std::string, "
+                "std::string_view (valid during the call) or a container");
 }
 
 /// The !ok result for arguments that do not fit `fn`'s parameters.

@@ -100,6 +100,15 @@ RAYD_REMOTE(add, mid, noop);
 RAYD_REMOTE(join, at_index, throws_int, negate, geo::area);
 RAYD_REMOTE(pair_sum<int, long>);
 
+// Where a string_view argument's bytes lie: inside the packed argument
+// (zero copy) or elsewhere.
+const char* last_view_data = nullptr;
+uint64_t view_size(std::string_view v) {
+  last_view_data = v.data();
+  return v.size();
+}
+RAYD_REMOTE(view_size);
+
 using namespace rayd;
 using detail::pack;
 
@@ -255,6 +264,20 @@ BOOST_AUTO_TEST_CASE(invoker_computes_the_result) {
   BOOST_CHECK_EQUAL(
     result_of<double>(call("geo::area", {pack(std::map<std::string, int>{{"w", 2}, {"h", 3}})})),
     6);
+}
+
+BOOST_AUTO_TEST_CASE(string_view_parameters_read_the_argument_without_copying) {
+  std::string big(3 << 20, 'z');
+  std::vector<std::string> args{pack(big)};
+  auto r = call("view_size", args);
+  BOOST_CHECK_EQUAL(result_of<uint64_t>(r), big.size());
+  // The view points into the packed argument itself: no copy was made.
+  const char* begin = args[0].data();
+  BOOST_CHECK(last_view_data >= begin && last_view_data < begin + args[0].size());
+  // A non-string argument is a clear mismatch.
+  auto bad = call("view_size", {pack(42)});
+  BOOST_CHECK(!bad.ok);
+  BOOST_CHECK_EQUAL(bad.error_type, "rayd::type_mismatch");
 }
 
 BOOST_AUTO_TEST_CASE(invoker_takes_const_ref_parameters) {

@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -182,6 +183,39 @@ BOOST_AUTO_TEST_CASE(a_job_s_objects_go_when_its_driver_goes) {
   BOOST_CHECK(!store.contains("a1") && !store.contains("a2"));
   BOOST_CHECK(store.contains("b1"));
   BOOST_CHECK_EQUAL(store.count(), 1u);
+}
+
+BOOST_AUTO_TEST_CASE(freed_memory_is_reused_for_the_next_large_object) {
+  temp_dir tmp;
+  object_store store{{64 << 20, tmp.path}};
+  const uint64_t size = 4 << 20;
+  auto p = store.begin("first", size, "j");
+  BOOST_REQUIRE(p);
+  int first_fd = p->fd;
+  BOOST_REQUIRE_EQUAL(::pwrite(p->fd, std::string(size, 'a').data(), size, 0),
+                      static_cast<ssize_t>(size));
+  BOOST_REQUIRE(!store.commit(*p));
+  store.free("first");
+  BOOST_CHECK_EQUAL(store.memory_used(), 0u);
+  // The same memfd (its pages already there) takes the next object, whose
+  // bytes then replace the old ones entirely.
+  auto q = store.begin("second", size - 1000, "j");
+  BOOST_REQUIRE(q);
+  BOOST_CHECK_EQUAL(q->fd, first_fd);
+  std::string second(size - 1000, 'b');
+  BOOST_REQUIRE_EQUAL(::pwrite(q->fd, second.data(), second.size(), 0),
+                      static_cast<ssize_t>(second.size()));
+  BOOST_REQUIRE(!store.commit(*q));
+  auto obj = store.open("second");
+  BOOST_REQUIRE(obj);
+  BOOST_CHECK_EQUAL(obj->second, second.size());
+  BOOST_CHECK(read_all(obj->first, obj->second) == second);
+  struct stat sb {};
+  BOOST_REQUIRE_EQUAL(::fstat(obj->first, &sb), 0);
+  BOOST_CHECK_EQUAL(static_cast<uint64_t>(sb.st_size), second.size());
+  ::close(obj->first);
+  // Small objects and a full bound are not pooled: memory stays bounded.
+  BOOST_CHECK_EQUAL(store.memory_used(), second.size());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
