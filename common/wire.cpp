@@ -59,6 +59,7 @@ const char* to_string(msg x) {
     case msg::fetched: return "FETCHED";
     case msg::exit: return "EXIT";
     case msg::control_error: return "CONTROL_ERROR";
+    case msg::drain: return "DRAIN";
   }
   return "UNKNOWN";
 }

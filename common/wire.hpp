@@ -68,6 +68,10 @@ enum class msg : uint8_t {
   fetched = 46, // node → worker, with a memfd (read-only use)
   exit = 47,    // node → worker: no leases for a while, exit
   control_error = 48, // node → worker: a STORE or FETCH failed
+  /// node → worker (lease_done_msg): another job waits; the worker passes it
+  /// on to the driver on the leased socket (empty payload), which sends no
+  /// more tasks there and gives the lease back once its results are in.
+  drain = 49,
 };
 
 const char* to_string(msg x);

@@ -42,6 +42,8 @@ using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr auto handshake_timeout = 10s;
+/// How long a lease request waits before another job's lease is asked back.
+constexpr auto fairness_delay = 100ms;
 constexpr uint64_t tag_listener = 1;
 constexpr uint64_t tag_event = 2;
 constexpr uint64_t tag_conn = 3;
@@ -264,6 +266,7 @@ struct task_server::impl {
   struct lease {
     resource_map shape;
     uint64_t worker_id = 0;
+    bool draining = false; // asked back for another job
   };
 
   struct queued_request {
@@ -659,6 +662,7 @@ struct task_server::impl {
       }
     }
     queue = std::move(keep);
+    rebalance();
     refresh_snapshot();
   }
 
@@ -1007,7 +1011,50 @@ struct task_server::impl {
 
   // -- the loop ------------------------------------------------------------------
 
+  /// Fairness between jobs: a request that has waited a while, of a job
+  /// holding fewer leases here than another job holds minus one, gets one of
+  /// that job's leases (of a shape it fits in) asked back: the worker tells
+  /// its driver, which sends no more tasks there and gives the lease back
+  /// once its results are in. Shares converge to within one lease.
+  void rebalance() {
+    if (queue.empty())
+      return;
+    auto now = clock_type::now();
+    std::map<std::string, int> held;
+    auto job_of = [this](const lease& l) -> const std::string* {
+      auto w = workers.find(l.worker_id);
+      return w == workers.end() ? nullptr : &w->second->job_id;
+    };
+    for (auto& [_, l] : leases)
+      if (auto* job = job_of(l); job && !l.draining)
+        ++held[*job];
+    for (auto& q : queue) {
+      if (now - q.arrived < fairness_delay)
+        continue;
+      uint64_t victim = 0;
+      int most = 0;
+      for (auto& [id, l] : leases) {
+        auto* job = job_of(l);
+        if (!job || l.draining || *job == q.req.job_id || !job::fits(q.req.shape, l.shape))
+          continue;
+        if (held[*job] > most) {
+          most = held[*job];
+          victim = id;
+        }
+      }
+      if (victim == 0 || most <= held[q.req.job_id] + 1)
+        continue;
+      auto& l = leases.at(victim);
+      l.draining = true;
+      --held[*job_of(l)];
+      ++held[q.req.job_id]; // as if it went to this request
+      auto& w = *workers.at(l.worker_id);
+      send_frame(w.ctrl, wire::encode(wire::msg::drain, wire::lease_done_msg{victim}));
+    }
+  }
+
   void housekeeping() {
+    rebalance();
     auto now = clock_type::now();
     std::vector<uint64_t> stale;
     for (auto& [id, c] : conns)
@@ -1044,7 +1091,7 @@ struct task_server::impl {
     epoll_event evs[64];
     auto last = clock_type::now();
     while (!quitting.load()) {
-      int n = ::epoll_wait(epfd, evs, 64, 500);
+      int n = ::epoll_wait(epfd, evs, 64, 100);
       for (int i = 0; i < n; ++i) {
         auto kind = evs[i].data.u64 >> 56;
         auto id = evs[i].data.u64 & ((uint64_t{1} << 56) - 1);
@@ -1066,7 +1113,7 @@ struct task_server::impl {
           on_worker_readable(id);
         }
       }
-      if (clock_type::now() - last > 500ms) {
+      if (clock_type::now() - last > 100ms) {
         last = clock_type::now();
         housekeeping();
       }

@@ -291,6 +291,9 @@ struct lease_conn {
   std::string out; // frames the socket did not take yet
   std::map<uint64_t, uint64_t> inflight; // wire task id → task seq
   uint64_t next_wire_id = 1;
+  /// The node asked for the lease back (another job waits): no new tasks;
+  /// given back once the ones in flight are answered.
+  bool draining = false;
   clock_type::time_point idle_since = clock_type::now();
 };
 
@@ -920,7 +923,7 @@ private:
       lease_conn* best = nullptr;
       for (auto lid : pool.leases) {
         auto& l = leases_.at(lid);
-        if (l.inflight.size() >= l.threads * inflight_per_thread)
+        if (l.draining || l.inflight.size() >= l.threads * inflight_per_thread)
           continue;
         if (best == nullptr || l.inflight.size() < best->inflight.size())
           best = &l;
@@ -1136,6 +1139,10 @@ private:
         return false;
       if (!*f)
         return true;
+      if ((*f)->type == wire::msg::drain) {
+        l.draining = true;
+        continue;
+      }
       if ((*f)->type != wire::msg::result)
         return false;
       auto r = wire::decode<wire::task_result>((*f)->payload);
@@ -1341,8 +1348,9 @@ private:
     auto now = clock_type::now();
     std::vector<uint64_t> idle;
     for (auto& [id, l] : leases_)
-      if (l.inflight.empty() && l.out.empty() && pools_.at(l.pool).ready.empty()
-          && now - l.idle_since > lease_idle_timeout)
+      if (l.inflight.empty() && l.out.empty()
+          && (l.draining
+              || (pools_.at(l.pool).ready.empty() && now - l.idle_since > lease_idle_timeout)))
         idle.push_back(id);
     for (auto id : idle) {
       auto& l = leases_.at(id);

@@ -444,9 +444,17 @@ std::string reply_to(lease& l, const wire::frame& f) {
 
 /// A thread's exit from serving; the last one out closes the socket and
 /// tells the node.
+/// The leases this process serves, by id (for DRAIN).
+std::mutex active_mu;
+std::map<uint64_t, std::weak_ptr<lease>> active;
+
 void stop_serving(const std::shared_ptr<lease>& l) {
   if (--l->serving > 0)
     return;
+  {
+    std::lock_guard<std::mutex> guard{active_mu};
+    active.erase(l->adopt.lease_id);
+  }
   {
     std::lock_guard<std::mutex> guard{l->write_mu};
     flush_locked(*l);
@@ -488,6 +496,21 @@ void serve(std::shared_ptr<lease> l) {
   stop_serving(l);
 }
 
+/// Passes the node's DRAIN on to the lease's driver.
+void drain(uint64_t lease_id) {
+  std::shared_ptr<lease> l;
+  {
+    std::lock_guard<std::mutex> guard{active_mu};
+    if (auto i = active.find(lease_id); i != active.end())
+      l = i->second.lock();
+  }
+  if (!l)
+    return;
+  std::lock_guard<std::mutex> guard{l->write_mu};
+  l->out += wire::encode_raw(wire::msg::drain, {});
+  flush_locked(*l);
+}
+
 void adopt(int fd, const wire::adopt_msg& msg, control_channel& ctl) {
   auto l = std::make_shared<lease>();
   l->adopt = msg;
@@ -496,6 +519,10 @@ void adopt(int fd, const wire::adopt_msg& msg, control_channel& ctl) {
   auto threads = std::clamp<uint32_t>(msg.threads, 1, 1024);
   wire::granted g{msg.request_id, static_cast<int32_t>(::getpid()), threads, msg.node_id};
   l->serving = threads;
+  {
+    std::lock_guard<std::mutex> guard{active_mu};
+    active[msg.lease_id] = l;
+  }
   if (auto err = wire::write_all(fd, wire::encode(wire::msg::granted, g))) {
     l->serving = 1;
     stop_serving(l);
@@ -573,6 +600,12 @@ void handle_control(wire::frame& f, std::deque<int>& fds, control_channel& ctl) 
       if (!msg)
         return bad(msg.error());
       return ctl.deliver(msg->object_id, {f.type, std::move(f.payload), unique_fd{}});
+    }
+    case wire::msg::drain: {
+      auto msg = wire::decode<wire::lease_done_msg>(f.payload);
+      if (!msg)
+        return bad(msg.error());
+      return drain(msg->lease_id);
     }
     case wire::msg::exit:
       leave(0);
