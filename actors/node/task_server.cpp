@@ -1021,9 +1021,10 @@ struct task_server::impl {
       return;
     auto now = clock_type::now();
     std::map<std::string, int> held;
+    // Only leases a running worker serves can be asked back.
     auto job_of = [this](const lease& l) -> const std::string* {
       auto w = workers.find(l.worker_id);
-      return w == workers.end() ? nullptr : &w->second->job_id;
+      return w == workers.end() || !w->second->ready ? nullptr : &w->second->job_id;
     };
     for (auto& [_, l] : leases)
       if (auto* job = job_of(l); job && !l.draining)
