@@ -6,7 +6,7 @@
 // Created in the constructor (ready() says whether it worked, why_not() why
 // not), deleted in the destructor, also when the test fails. Declare it
 // before the cluster whose processes live in it, so it outlives them.
-// (netns_test.cpp carries the same class, with link cut/restore helpers.)
+// `tag` keeps the names of tests that may run at once apart.
 
 #include <string>
 #include <vector>
@@ -19,17 +19,16 @@ namespace rayd::integration {
 
 class netns_link {
  public:
-  netns_link() {
+  explicit netns_link(const std::string& tag) {
     if (::geteuid() != 0) {
       why_ = "not root";
       return;
     }
-    // Distinct from netns_test's names (which use the pid alone), so both
-    // may run at once.
     const std::string id = std::to_string(::getpid());
-    ns_ = "raydtt" + id;
-    host_if_ = "rtth" + id;
-    ns_if_ = "rttn" + id;
+    ns_ = "rayd" + tag + id;
+    host_if_ = "r" + tag + "h" + id;
+    ns_if_ = "r" + tag + "n" + id;
+    // A /24 not already on this host (another test may hold one).
     std::string addrs = run({"ip", "-4", "addr"}).out;
     for (int i = 0; i < 250; ++i) {
       int x = (::getpid() * 7 + i) % 250 + 1;
@@ -87,6 +86,17 @@ class netns_link {
   const std::string& ns() const { return ns_; }
   std::string host_ip() const { return subnet_ + "1"; }
   std::string ns_ip() const { return subnet_ + "2"; }
+
+  // Cuts (false) or restores (true) the namespace's side of the link.
+  exec_result set_ns_link(bool up) const {
+    return run({"ip", "-n", ns_, "link", "set", ns_if_, up ? "up" : "down"});
+  }
+  // After `up`: the ns address is still there (re-added if it was dropped).
+  void ensure_ns_address() const {
+    std::string a = run({"ip", "-n", ns_, "-4", "addr", "show", "dev", ns_if_}).out;
+    if (a.find(ns_ip() + "/") == std::string::npos)
+      run({"ip", "-n", ns_, "addr", "add", ns_ip() + "/24", "dev", ns_if_});
+  }
 
  private:
   std::string ns_, host_if_, ns_if_, subnet_, why_;

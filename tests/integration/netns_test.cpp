@@ -4,100 +4,13 @@
 #include <unistd.h>
 
 #include "tests/integration/harness.hpp"
+#include "tests/integration/netns_link.hpp"
 
 using namespace rayd::integration;
 
-namespace {
-
-// A network namespace joined to the host by a veth pair:
-//   host: <host_if> 10.213.X.1/24  <-->  ns <ns>: <ns_if> 10.213.X.2/24 (+ lo up)
-// Created in the constructor (ready() says whether it worked), deleted in the
-// destructor, also when the test fails.
-class netns_link {
- public:
-  netns_link() {
-    if (::geteuid() != 0) {
-      why_ = "not root";
-      return;
-    }
-    const std::string id = std::to_string(::getpid());
-    ns_ = "raydt" + id;
-    host_if_ = "rdh" + id;
-    ns_if_ = "rdn" + id;
-    // A /24 not already on this host.
-    std::string addrs = run({"ip", "-4", "addr"}).out;
-    for (int i = 0; i < 250; ++i) {
-      int x = (::getpid() + i) % 250 + 1;
-      if (addrs.find("10.213." + std::to_string(x) + ".") == std::string::npos) {
-        subnet_ = "10.213." + std::to_string(x) + ".";
-        break;
-      }
-    }
-    if (subnet_.empty()) {
-      why_ = "no free 10.213.x.0/24";
-      return;
-    }
-    exec_result add = run({"ip", "netns", "add", ns_});
-    if (add.exit_code != 0) {
-      why_ = "ip netns add failed: " + trim(add.err);
-      return;
-    }
-    ns_created_ = true;
-    exec_result veth = run({"ip", "link", "add", host_if_, "type", "veth", "peer", "name", ns_if_});
-    if (veth.exit_code != 0) {
-      why_ = "cannot create a veth pair: " + trim(veth.err);
-      return;
-    }
-    link_created_ = true;
-    for (const auto& cmd : std::vector<std::vector<std::string>>{
-             {"ip", "link", "set", ns_if_, "netns", ns_},
-             {"ip", "addr", "add", host_ip() + "/24", "dev", host_if_},
-             {"ip", "link", "set", host_if_, "up"},
-             {"ip", "-n", ns_, "addr", "add", ns_ip() + "/24", "dev", ns_if_},
-             {"ip", "-n", ns_, "link", "set", ns_if_, "up"},
-             {"ip", "-n", ns_, "link", "set", "lo", "up"},
-         }) {
-      exec_result r = run(cmd);
-      if (r.exit_code != 0) {
-        why_ = "network setup step failed: " + r.describe();
-        return;
-      }
-    }
-    ready_ = true;
-  }
-
-  ~netns_link() {
-    if (link_created_)  // deleting one end deletes its peer, wherever it is
-      run({"ip", "link", "del", host_if_});
-    if (ns_created_)
-      run({"ip", "netns", "del", ns_});
-  }
-
-  bool ready() const { return ready_; }
-  const std::string& why_not() const { return why_; }
-  const std::string& ns() const { return ns_; }
-  std::string host_ip() const { return subnet_ + "1"; }
-  std::string ns_ip() const { return subnet_ + "2"; }
-
-  exec_result set_ns_link(bool up) const {
-    return run({"ip", "-n", ns_, "link", "set", ns_if_, up ? "up" : "down"});
-  }
-  // After `up`: the ns address is still there (re-added if it was dropped).
-  void ensure_ns_address() const {
-    std::string a = run({"ip", "-n", ns_, "-4", "addr", "show", "dev", ns_if_}).out;
-    if (a.find(ns_ip() + "/") == std::string::npos)
-      run({"ip", "-n", ns_, "addr", "add", ns_ip() + "/24", "dev", ns_if_});
-  }
-
- private:
-  std::string ns_, host_if_, ns_if_, subnet_, why_;
-  bool ns_created_ = false, link_created_ = false, ready_ = false;
-};
-
-}  // namespace
 
 BOOST_AUTO_TEST_CASE(worker_in_a_network_namespace_cut_and_restored) {
-  netns_link net;  // declared first: destroyed after the cluster's processes
+  netns_link net{"n"};  // declared first: destroyed after the cluster's processes
   if (!net.ready()) {
     BOOST_TEST_MESSAGE("netns test skipped: " << net.why_not());
     return;

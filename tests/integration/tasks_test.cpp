@@ -47,7 +47,7 @@ BOOST_AUTO_TEST_SUITE(tasks)
 // Case 1: tasks forced onto each of 3 nodes (one in its own network namespace
 // when root) run there; a fan-out of plain tasks spills beyond the head.
 BOOST_AUTO_TEST_CASE(placement_across_three_nodes_and_spillback) {
-  netns_link net;  // first: outlives the cluster's processes
+  netns_link net{"t"};  // first: outlives the cluster's processes
   const bool ns = net.ready();
   if (!ns)
     BOOST_TEST_MESSAGE("network-namespace part skipped (" << net.why_not()
