@@ -122,6 +122,28 @@ void reply_after_commit(jm_actor_t self, Promise rp, std::string id) {
   });
 }
 
+void wake_waiters(jm_actor_t self, const std::string& id);
+
+/// Answers true once the staged changes are durable (or the error).
+caf::result<bool> true_after_commit(jm_actor_t self) {
+  auto rp = self->make_response_promise<bool>();
+  then(self, [rp](const caf::error& err) mutable {
+    if (err)
+      rp.deliver(err);
+    else
+      rp.deliver(true);
+  });
+  return rp;
+}
+
+/// Deletes an ended job and its log (staged; durable with the next commit).
+void erase_job(jm_actor_t self, const std::string& id) {
+  self->state.table->stage_erase(id);
+  self->send(self->state.cfg.logs, atoms::log_drop::value, id);
+  wake_waiters(self, id);
+  schedule_flush(self);
+}
+
 void wake_waiters(jm_actor_t self, const std::string& id) {
   auto& st = self->state;
   auto* row = st.table->find(id);
@@ -432,14 +454,7 @@ caf::result<bool> on_report(jm_actor_t self, job_report& r) {
     auto state = final_state(row, r, message);
     finish(self, row, state, std::move(message));
   }
-  auto rp = self->make_response_promise<bool>();
-  then(self, [rp](const caf::error& err) mutable {
-    if (err)
-      rp.deliver(err);
-    else
-      rp.deliver(true);
-  });
-  return rp;
+  return true_after_commit(self);
 }
 
 void run_retention(jm_actor_t self) {
@@ -447,15 +462,11 @@ void run_retention(jm_actor_t self) {
   st.retention_due = false;
   st.last_retention = clock_type::now();
   auto victims = st.table->retention_victims(st.cfg.retention, now_ms());
-  for (auto& id : victims) {
-    st.table->stage_erase(id);
-    self->send(st.cfg.logs, atoms::log_drop::value, id);
-  }
-  if (!victims.empty()) {
+  for (auto& id : victims)
+    erase_job(self, id);
+  if (!victims.empty())
     spdlog::info("retention: deleted {} finished job(s) and their logs",
                  victims.size());
-    schedule_flush(self);
-  }
 }
 
 void on_tick(jm_actor_t self) {
@@ -629,17 +640,8 @@ job_manager_actor::behavior_type jm_behavior(jm_actor_t self) {
         return make_error(errc::invalid_argument,
                           "job " + id + " is " + to_string(row->state)
                             + ": only ended jobs can be deleted (stop it first)");
-      st.table->stage_erase(id);
-      self->send(st.cfg.logs, atoms::log_drop::value, id);
-      wake_waiters(self, id);
-      auto rp = self->make_response_promise<bool>();
-      then(self, [rp](const caf::error& err) mutable {
-        if (err)
-          rp.deliver(err);
-        else
-          rp.deliver(true);
-      });
-      return rp;
+      erase_job(self, id);
+      return true_after_commit(self);
     },
     [self](atoms::job_logs, std::string& id, uint64_t offset, uint64_t max_bytes,
            int64_t wait_ms) -> caf::result<log_slice> {

@@ -106,59 +106,41 @@ bool log_complete(sup_actor_t self) {
 
 void send_report(sup_actor_t self);
 
+/// Sends the next piece of the log. One append is in flight at a time; its
+/// answer is the length the head holds, which is where the next one starts.
+/// Until that length is known for the current gate (a head may have
+/// restarted), the append is empty: it only asks.
 void ship(sup_actor_t self) {
   auto& st = self->state;
   if (st.ship_in_flight || !st.cfg.gate || st.abandoned)
     return;
   auto id = st.job.submission_id;
-  auto epoch = st.gate_epoch;
-  if (!st.synced) {
-    // Learn what the (possibly restarted) head holds: an empty append.
-    st.ship_in_flight = true;
-    self->request(st.cfg.gate, 10s, atoms::log_append::value, st.cfg.token, id,
-                  uint64_t{0}, std::string{})
-      .then(
-        [self, epoch](uint64_t len) {
-          auto& st = self->state;
-          if (epoch != st.gate_epoch)
-            return;
-          st.ship_in_flight = false;
-          st.synced = true;
-          st.shipped = len;
-          ship(self);
-          send_report(self);
-        },
-        [self, epoch](caf::error& err) {
-          if (epoch != self->state.gate_epoch)
-            return;
-          self->state.ship_in_flight = false;
-          spdlog::debug("job {}: head unreachable for logs: {}",
-                        self->state.job.submission_id, describe(err));
-          retry_later(self);
-        });
-    return;
-  }
-  auto size = file_size(st.log_path);
-  if (st.shipped >= size) {
-    send_report(self); // a final report may have waited for the log
-    return;
-  }
-  auto data = read_at(st.log_path, st.shipped,
-                      std::min<uint64_t>(ship_chunk_bytes, size - st.shipped));
-  if (!data || data->empty()) {
-    spdlog::warn("job {}: {}", id, data ? "log shrank" : describe(data.error()));
-    return;
+  std::string data;
+  if (st.synced) {
+    auto size = file_size(st.log_path);
+    if (st.shipped >= size) {
+      send_report(self); // a final report may have waited for the log
+      return;
+    }
+    auto chunk = read_at(st.log_path, st.shipped,
+                         std::min<uint64_t>(ship_chunk_bytes, size - st.shipped));
+    if (!chunk || chunk->empty()) {
+      spdlog::warn("job {}: {}", id, chunk ? "log shrank" : describe(chunk.error()));
+      return;
+    }
+    data = std::move(*chunk);
   }
   st.ship_in_flight = true;
-  auto offset = st.shipped;
+  auto epoch = st.gate_epoch;
   self->request(st.cfg.gate, 30s, atoms::log_append::value, st.cfg.token, id,
-                offset, std::move(*data))
+                st.synced ? st.shipped : uint64_t{0}, std::move(data))
     .then(
       [self, epoch](uint64_t len) {
         auto& st = self->state;
         if (epoch != st.gate_epoch)
-          return;
+          return; // an answer of a head that is gone
         st.ship_in_flight = false;
+        st.synced = true;
         st.shipped = len;
         ship(self);
       },
@@ -169,6 +151,9 @@ void ship(sup_actor_t self) {
         st.ship_in_flight = false;
         if (code_of(err) == errc::unauthenticated)
           spdlog::error("job {}: head refused the log: {}", st.job.submission_id,
+                        describe(err));
+        else
+          spdlog::debug("job {}: head unreachable for logs: {}", st.job.submission_id,
                         describe(err));
         retry_later(self);
       });
