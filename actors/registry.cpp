@@ -24,6 +24,7 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<node_listener_actor>("rayd::node_listener_actor");
   cfg.add_message_type<resource_demand>("rayd::resource_demand");
   cfg.add_message_type<std::vector<resource_demand>>("std::vector<rayd::resource_demand>");
+  cfg.add_message_type<node_load>("rayd::node_load");
   cfg.add_message_type<node_report>("rayd::node_report");
   cfg.add_message_type<peer_view>("rayd::peer_view");
   cfg.add_message_type<std::vector<peer_view>>("std::vector<rayd::peer_view>");

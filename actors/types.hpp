@@ -85,6 +85,28 @@ typename Inspector::result_type inspect(Inspector& f, resource_demand& x) {
   return f(caf::meta::type_name("rayd::resource_demand"), x.shape, x.count);
 }
 
+/// What a node is doing, from its periodic report (soft state: never
+/// persisted, refreshed every few hundred milliseconds).
+struct node_load {
+  /// Lease shapes waiting for resources, and how many of each.
+  std::vector<resource_demand> demands;
+  uint64_t object_store_used = 0;
+  uint64_t object_store_spilled = 0;
+  uint64_t object_store_capacity = 0;
+  uint64_t object_count = 0;
+  uint32_t leases = 0;
+  uint32_t workers = 0;
+};
+
+bool operator==(const node_load& a, const node_load& b);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_load& x) {
+  return f(caf::meta::type_name("rayd::node_load"), x.demands, x.object_store_used,
+           x.object_store_spilled, x.object_store_capacity, x.object_count, x.leases,
+           x.workers);
+}
+
 /// One row of the GCS node table.
 struct node_info {
   std::string node_id;
@@ -99,14 +121,8 @@ struct node_info {
   std::string death_reason;
   int64_t start_time_ms = 0;
   int64_t death_time_ms = 0;
-  // Soft state from the node's periodic report (not persisted):
-  std::vector<resource_demand> pending_demands;
-  uint64_t object_store_used = 0;
-  uint64_t object_store_spilled = 0;
-  uint64_t object_store_capacity = 0;
-  uint64_t object_count = 0;
-  uint32_t leases = 0;
-  uint32_t workers = 0;
+  /// From the node's last report (not persisted).
+  node_load load;
 
   node_state get_state() const { return static_cast<node_state>(state); }
 };
@@ -116,29 +132,22 @@ typename Inspector::result_type inspect(Inspector& f, node_info& x) {
   return f(caf::meta::type_name("rayd::node_info"), x.node_id, x.name,
            x.address, x.is_head, x.pid, x.resources_total,
            x.resources_available, x.labels, x.state, x.death_reason,
-           x.start_time_ms, x.death_time_ms, x.pending_demands,
-           x.object_store_used, x.object_store_spilled, x.object_store_capacity,
-           x.object_count, x.leases, x.workers);
+           x.start_time_ms, x.death_time_ms, x.load);
 }
+
+/// The cluster's demand: the same shape waiting on several alive nodes adds up.
+std::vector<resource_demand> cluster_demands(const std::vector<node_info>& nodes);
 
 /// What a node manager reports every few hundred milliseconds.
 struct node_report {
   std::string node_id;
   resource_map available;
-  std::vector<resource_demand> demands;
-  uint64_t object_store_used = 0;
-  uint64_t object_store_spilled = 0;
-  uint64_t object_store_capacity = 0;
-  uint64_t object_count = 0;
-  uint32_t leases = 0;
-  uint32_t workers = 0;
+  node_load load;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_report& x) {
-  return f(caf::meta::type_name("rayd::node_report"), x.node_id, x.available,
-           x.demands, x.object_store_used, x.object_store_spilled,
-           x.object_store_capacity, x.object_count, x.leases, x.workers);
+  return f(caf::meta::type_name("rayd::node_report"), x.node_id, x.available, x.load);
 }
 
 /// The latest state of one task, as its driver reported it.

@@ -93,32 +93,15 @@ nlohmann::json to_json(const node_info& n) {
           {"death_reason", n.death_reason},
           {"start_time_ms", n.start_time_ms},
           {"death_time_ms", n.death_time_ms},
-          {"pending_demands", demands_json(n.pending_demands)},
-          {"object_store", {{"used_bytes", n.object_store_used},
-                            {"spilled_bytes", n.object_store_spilled},
-                            {"capacity_bytes", n.object_store_capacity},
-                            {"objects", n.object_count}}},
-          {"leases", n.leases},
-          {"workers", n.workers}};
+          {"pending_demands", demands_json(n.load.demands)},
+          {"object_store", {{"used_bytes", n.load.object_store_used},
+                            {"spilled_bytes", n.load.object_store_spilled},
+                            {"capacity_bytes", n.load.object_store_capacity},
+                            {"objects", n.load.object_count}}},
+          {"leases", n.load.leases},
+          {"workers", n.load.workers}};
 }
 
-/// The same shape waiting on several nodes adds up.
-std::vector<resource_demand> cluster_demands(const cluster_view& v) {
-  std::vector<resource_demand> out;
-  for (auto& n : v.nodes) {
-    if (n.get_state() != node_state::alive)
-      continue;
-    for (auto& d : n.pending_demands) {
-      auto it = std::find_if(out.begin(), out.end(),
-                             [&](auto& t) { return t.shape == d.shape; });
-      if (it == out.end())
-        out.push_back(d);
-      else
-        it->count += d.count;
-    }
-  }
-  return out;
-}
 
 nlohmann::json to_json(const cluster_view& v) {
   auto nodes = nlohmann::json::array();
@@ -127,7 +110,7 @@ nlohmann::json to_json(const cluster_view& v) {
   return {{"cluster_id", v.cluster_id},
           {"epoch", v.epoch},
           {"nodes", nodes},
-          {"pending_demands", demands_json(cluster_demands(v))}};
+          {"pending_demands", demands_json(cluster_demands(v.nodes))}};
 }
 
 std::string short_id(const std::string& id) {
@@ -173,16 +156,16 @@ void print_status(const cluster_view& v) {
   std::cout << "\nObject stores\n" << rule << "\n";
   for (auto* n : alive)
     std::cout << " " << short_id(n->node_id) << "  " << n->name << ": "
-              << format_amount("memory", static_cast<double>(n->object_store_used)) << " / "
-              << format_amount("memory", static_cast<double>(n->object_store_capacity))
-              << " in memory, " << n->object_count << " objects"
-              << (n->object_store_spilled
-                    ? ", " + format_amount("memory", static_cast<double>(n->object_store_spilled))
+              << format_amount("memory", static_cast<double>(n->load.object_store_used)) << " / "
+              << format_amount("memory", static_cast<double>(n->load.object_store_capacity))
+              << " in memory, " << n->load.object_count << " objects"
+              << (n->load.object_store_spilled
+                    ? ", " + format_amount("memory", static_cast<double>(n->load.object_store_spilled))
                         + " spilled to disk"
                     : std::string{})
-              << "; " << n->leases << " leases, " << n->workers << " worker processes\n";
+              << "; " << n->load.leases << " leases, " << n->load.workers << " worker processes\n";
   std::cout << "\nDemands:\n";
-  auto demands = cluster_demands(v);
+  auto demands = cluster_demands(v.nodes);
   if (demands.empty())
     std::cout << " (no resource demands)\n";
   for (auto& d : demands) {

@@ -186,33 +186,20 @@ void fill(schema::ClusterStatus::Builder out, const cluster_view& in) {
     b.setDeathReason(n.death_reason);
     b.setStartTimeMs(n.start_time_ms);
     b.setDeathTimeMs(n.death_time_ms);
-    auto ds = b.initPendingDemands(static_cast<unsigned>(n.pending_demands.size()));
-    for (unsigned j = 0; j < n.pending_demands.size(); ++j) {
-      auto& d = n.pending_demands[j];
+    auto ds = b.initPendingDemands(static_cast<unsigned>(n.load.demands.size()));
+    for (unsigned j = 0; j < n.load.demands.size(); ++j) {
+      auto& d = n.load.demands[j];
       fill_resources(ds[j].initShape(static_cast<unsigned>(d.shape.size())), d.shape);
       ds[j].setCount(d.count);
     }
-    b.setObjectStoreUsed(n.object_store_used);
-    b.setObjectStoreSpilled(n.object_store_spilled);
-    b.setObjectStoreCapacity(n.object_store_capacity);
-    b.setObjectCount(n.object_count);
-    b.setLeases(n.leases);
-    b.setWorkers(n.workers);
+    b.setObjectStoreUsed(n.load.object_store_used);
+    b.setObjectStoreSpilled(n.load.object_store_spilled);
+    b.setObjectStoreCapacity(n.load.object_store_capacity);
+    b.setObjectCount(n.load.object_count);
+    b.setLeases(n.load.leases);
+    b.setWorkers(n.load.workers);
   }
-  // Cluster-wide demand: the same shape waiting on several nodes adds up.
-  std::vector<resource_demand> total;
-  for (auto& n : in.nodes) {
-    if (n.get_state() != node_state::alive)
-      continue;
-    for (auto& d : n.pending_demands) {
-      auto it = std::find_if(total.begin(), total.end(),
-                             [&](auto& t) { return t.shape == d.shape; });
-      if (it == total.end())
-        total.push_back(d);
-      else
-        it->count += d.count;
-    }
-  }
+  auto total = cluster_demands(in.nodes);
   auto pd = out.initPendingDemands(static_cast<unsigned>(total.size()));
   for (unsigned j = 0; j < total.size(); ++j) {
     fill_resources(pd[j].initShape(static_cast<unsigned>(total[j].shape.size())),
@@ -243,13 +230,13 @@ cluster_view from_capnp(schema::ClusterStatus::Reader in) {
     n.start_time_ms = b.getStartTimeMs();
     n.death_time_ms = b.getDeathTimeMs();
     for (auto d : b.getPendingDemands())
-      n.pending_demands.push_back({read_resources(d.getShape()), d.getCount()});
-    n.object_store_used = b.getObjectStoreUsed();
-    n.object_store_spilled = b.getObjectStoreSpilled();
-    n.object_store_capacity = b.getObjectStoreCapacity();
-    n.object_count = b.getObjectCount();
-    n.leases = b.getLeases();
-    n.workers = b.getWorkers();
+      n.load.demands.push_back({read_resources(d.getShape()), d.getCount()});
+    n.load.object_store_used = b.getObjectStoreUsed();
+    n.load.object_store_spilled = b.getObjectStoreSpilled();
+    n.load.object_store_capacity = b.getObjectStoreCapacity();
+    n.load.object_count = b.getObjectCount();
+    n.load.leases = b.getLeases();
+    n.load.workers = b.getWorkers();
     out.nodes.push_back(std::move(n));
   }
   return out;

@@ -140,13 +140,7 @@ bool node_table::apply_report(const node_report& r) {
     return false;
   auto& n = i->second;
   n.resources_available = r.available;
-  n.pending_demands = r.demands;
-  n.object_store_used = r.object_store_used;
-  n.object_store_spilled = r.object_store_spilled;
-  n.object_store_capacity = r.object_store_capacity;
-  n.object_count = r.object_count;
-  n.leases = r.leases;
-  n.workers = r.workers;
+  n.load = r.load;
   return true;
 }
 

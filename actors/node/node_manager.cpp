@@ -44,19 +44,7 @@ struct nm_state_t {
 using nm_actor_t = node_manager_actor::stateful_pointer<nm_state_t>;
 
 bool same(const node_report& a, const node_report& b) {
-  auto demands_equal = [](auto& x, auto& y) {
-    if (x.size() != y.size())
-      return false;
-    for (std::size_t i = 0; i < x.size(); ++i)
-      if (x[i].shape != y[i].shape || x[i].count != y[i].count)
-        return false;
-    return true;
-  };
-  return a.available == b.available && demands_equal(a.demands, b.demands)
-         && a.object_store_used == b.object_store_used
-         && a.object_store_spilled == b.object_store_spilled
-         && a.object_count == b.object_count && a.leases == b.leases
-         && a.workers == b.workers;
+  return a.available == b.available && a.load == b.load;
 }
 
 /// Sends the snapshot when it changed, else once a second.

@@ -343,13 +343,13 @@ struct task_server::impl {
       else
         ++it->count;
     }
-    s.demands = std::move(ds);
-    s.object_store_used = cfg.store->memory_used();
-    s.object_store_spilled = cfg.store->spilled_bytes();
-    s.object_store_capacity = cfg.store->capacity();
-    s.object_count = cfg.store->count();
-    s.leases = static_cast<uint32_t>(leases.size());
-    s.workers = static_cast<uint32_t>(workers.size());
+    s.load.demands = std::move(ds);
+    s.load.object_store_used = cfg.store->memory_used();
+    s.load.object_store_spilled = cfg.store->spilled_bytes();
+    s.load.object_store_capacity = cfg.store->capacity();
+    s.load.object_count = cfg.store->count();
+    s.load.leases = static_cast<uint32_t>(leases.size());
+    s.load.workers = static_cast<uint32_t>(workers.size());
     std::lock_guard<std::mutex> guard{mtx};
     snap = std::move(s);
   }
