@@ -426,24 +426,13 @@ bool has_flag(const std::vector<std::string>& args, const std::string& flag) {
   return false;
 }
 
-pid_t parent_of(pid_t pid) {
-  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  auto rp = stat.rfind(')');
-  if (rp == std::string::npos)
-    return -1;
-  std::istringstream in(stat.substr(rp + 2));
-  char state;
-  pid_t ppid = -1;
-  in >> state >> ppid;
-  return ppid;
-}
 
 // `pid` is `ancestor` or one of its descendants (e.g. rayd under `ip netns exec`).
 bool descends_from(pid_t pid, pid_t ancestor) {
   for (int i = 0; i < 6 && pid > 1; ++i) {
     if (pid == ancestor)
       return true;
-    pid = parent_of(pid);
+    pid = parent_pid(pid);
   }
   return false;
 }
@@ -834,6 +823,28 @@ std::optional<std::vector<std::string>> try_job_ids(const cluster& c) {
   for (const auto& e : j)
     ids.push_back(e.value("submission_id", std::string()));
   return ids;
+}
+
+pid_t parent_pid(pid_t pid) {
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  auto rp = stat.rfind(')');
+  if (rp == std::string::npos)
+    return -1;
+  std::istringstream in(stat.substr(rp + 2));
+  char state;
+  pid_t ppid = -1;
+  in >> state >> ppid;
+  return ppid;
+}
+
+json require_job_state(const cluster& c, const std::string& id, const std::string& state,
+                       milliseconds timeout) {
+  json last;
+  auto st = wait_job_state(c, id, state, timeout, &last);
+  BOOST_REQUIRE_MESSAGE(st.has_value(), "job " << id << " not " << state << " within "
+                                               << timeout.count() << " ms; last status: "
+                                               << (last.is_null() ? "none" : last.dump(2)));
+  return *st;
 }
 
 }  // namespace rayd::integration

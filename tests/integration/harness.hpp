@@ -322,6 +322,13 @@ std::optional<json> wait_job(const cluster& c, const std::string& id,
 std::optional<json> wait_job_state(const cluster& c, const std::string& id,
                                    const std::string& state, milliseconds timeout,
                                    json* last = nullptr);
+// wait_job_state, but a failed BOOST_REQUIRE (with the last status) on timeout.
+json require_job_state(const cluster& c, const std::string& id, const std::string& state,
+                       milliseconds timeout);
+
+// The parent pid of `pid` (-1 if unknown).
+pid_t parent_pid(pid_t pid);
+
 // The submission ids of `rayctl job list --json`, in its order; nullopt on failure.
 std::optional<std::vector<std::string>> try_job_ids(const cluster& c);
 

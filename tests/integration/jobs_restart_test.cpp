@@ -29,16 +29,6 @@ json job_status(const cluster& c, const std::string& id) {
   return j;
 }
 
-json require_state(const cluster& c, const std::string& id, const std::string& state,
-                   milliseconds timeout) {
-  json last;
-  auto st = wait_job_state(c, id, state, timeout, &last);
-  BOOST_REQUIRE_MESSAGE(st.has_value(), "job " << id << " not " << state << " within "
-                                               << timeout.count() << " ms; last status: "
-                                               << (last.is_null() ? "none" : last.dump(2)));
-  return *st;
-}
-
 exec_result submit(const cluster& c, const std::string& id, std::vector<std::string> args,
                    milliseconds timeout = 30s) {
   std::vector<std::string> argv{"job", "submit", "--submission-id", id};
@@ -76,7 +66,7 @@ BOOST_AUTO_TEST_CASE(job_on_a_sigkilled_worker_fails_and_its_process_is_gone,
   stray_guard strays;
 
   submit_no_wait(c, "onw", {"--entrypoint-resources", wnode, "--", "echo on-worker; sleep 120"});
-  json st = require_state(c, "onw", "RUNNING", 10s);
+  json st = require_job_state(c, "onw", "RUNNING", 10s);
   pid_t pid = st.value("pid", 0);
   strays.add(pid);
   BOOST_CHECK_EQUAL(st.value("node_id", std::string()), w.node_id());
@@ -89,7 +79,7 @@ BOOST_AUTO_TEST_CASE(job_on_a_sigkilled_worker_fails_and_its_process_is_gone,
 
   w.proc->signal(SIGKILL);
   BOOST_REQUIRE(w.proc->wait_exit(5s).has_value());
-  st = require_state(c, "onw", "FAILED", 10s);
+  st = require_job_state(c, "onw", "FAILED", 10s);
   std::string msg = st.value("message", std::string());
   BOOST_CHECK_MESSAGE(contains_ci(msg, "died"), st.dump(2));
   BOOST_CHECK_MESSAGE(msg.find("it-w1") != std::string::npos ||
@@ -130,14 +120,14 @@ BOOST_AUTO_TEST_CASE(head_kill9_and_restart_with_jobs_running_and_finished,
   submit_no_wait(c, "onw", {"--entrypoint-resources", wnode, "--",
                             "echo before-kill; " + wait_for_file_sh(go) +
                                 "; echo while-head-down; sleep 120"});
-  json st = require_state(c, "onw", "RUNNING", 10s);
+  json st = require_job_state(c, "onw", "RUNNING", 10s);
   pid_t wpid = st.value("pid", 0);
   strays.add(wpid);
   BOOST_REQUIRE_EQUAL(st.value("node_id", std::string()), w.node_id());
   BOOST_REQUIRE(wait_until([&] { return job_logs(c, "onw") == "before-kill\n"; }, 5s, 50ms));
 
   submit_no_wait(c, "onh", {"--", "sleep 120"});
-  st = require_state(c, "onh", "RUNNING", 10s);
+  st = require_job_state(c, "onh", "RUNNING", 10s);
   pid_t hpid = st.value("pid", 0);
   strays.add(hpid);
   BOOST_REQUIRE_EQUAL(st.value("node_id", std::string()), head.node_id());
@@ -169,7 +159,7 @@ BOOST_AUTO_TEST_CASE(head_kill9_and_restart_with_jobs_running_and_finished,
   BOOST_CHECK_EQUAL(job_logs(c, "done"), "done-1\ndone-2\n");
 
   // The head's job: FAILED, saying why.
-  st = require_state(c, "onh", "FAILED", 10s);
+  st = require_job_state(c, "onh", "FAILED", 10s);
   std::string msg = st.value("message", std::string());
   BOOST_CHECK_MESSAGE(contains_ci(msg, "head") && contains_ci(msg, "restart"), st.dump(2));
 

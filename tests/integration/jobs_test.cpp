@@ -50,16 +50,6 @@ json job_status(const cluster& c, const std::string& id) {
   return j;
 }
 
-json require_state(const cluster& c, const std::string& id, const std::string& state,
-                   milliseconds timeout) {
-  json last;
-  auto st = wait_job_state(c, id, state, timeout, &last);
-  BOOST_REQUIRE_MESSAGE(st.has_value(), "job " << id << " not " << state << " within "
-                                               << timeout.count() << " ms; last status: "
-                                               << (last.is_null() ? "none" : last.dump(2)));
-  return *st;
-}
-
 pid_t pid_of(const json& st) {
   return st.value("pid", 0);
 }
@@ -161,7 +151,7 @@ BOOST_AUTO_TEST_CASE(lifecycle_to_each_terminal_state, *utf::timeout(120)) {
   json sj = submit_no_wait(c, "long1", {"--", "sleep 120"});
   std::string first = state_of(sj);
   BOOST_CHECK_MESSAGE(first == "PENDING" || first == "RUNNING", sj.dump(2));
-  st = require_state(c, "long1", "RUNNING", 10s);
+  st = require_job_state(c, "long1", "RUNNING", 10s);
   pid_t pid = pid_of(st);
   strays.add(pid);
   BOOST_REQUIRE_MESSAGE(pid > 0 && pid_alive(pid), "RUNNING without a live pid: " << st.dump(2));
@@ -240,7 +230,7 @@ BOOST_AUTO_TEST_CASE(stop_kills_a_child_that_ignores_sigterm, *utf::timeout(90))
                                "wait\n"));
 
   submit_no_wait(c, "stubborn", {"--", "sh " + script});
-  json st = require_state(c, "stubborn", "RUNNING", 10s);
+  json st = require_job_state(c, "stubborn", "RUNNING", 10s);
   pid_t job_pid = pid_of(st);
   strays.add(job_pid);
   BOOST_REQUIRE(wait_until([&] { return file_exists(dir + "/child.pid"); }, 10s));
@@ -397,7 +387,7 @@ BOOST_AUTO_TEST_CASE(entrypoint_resources_fifo_queue_and_infeasible, *utf::timeo
                       st.dump(2));
 
   submit_no_wait(c, "A", {"--entrypoint-num-cpus", "1", "--", wait_for_file_sh(release)});
-  require_state(c, "A", "RUNNING", 10s);
+  require_job_state(c, "A", "RUNNING", 10s);
   submit_no_wait(c, "B", {"--entrypoint-num-cpus", "1", "--", "echo B"});
   submit_no_wait(c, "C", {"--entrypoint-num-cpus", "1", "--", "echo C"});
   json b = job_status(c, "B");
@@ -424,9 +414,9 @@ BOOST_AUTO_TEST_CASE(entrypoint_resources_fifo_queue_and_infeasible, *utf::timeo
   BOOST_CHECK_MESSAGE(zero.exit_code == 0 && zero.out == "zero\n", zero.describe());
 
   BOOST_REQUIRE(write_file(release, ""));
-  json a = require_state(c, "A", "SUCCEEDED", 10s);
-  b = require_state(c, "B", "SUCCEEDED", 10s);
-  cj = require_state(c, "C", "SUCCEEDED", 10s);
+  json a = require_job_state(c, "A", "SUCCEEDED", 10s);
+  b = require_job_state(c, "B", "SUCCEEDED", 10s);
+  cj = require_job_state(c, "C", "SUCCEEDED", 10s);
   auto t = [](const json& j, const char* k) { return j.value(k, int64_t(0)); };
   // One CPU: B starts after A ended, C after B ended.
   BOOST_CHECK_MESSAGE(t(b, "start_time_ms") >= t(a, "end_time_ms"), a.dump(2) << b.dump(2));
@@ -442,9 +432,9 @@ BOOST_AUTO_TEST_CASE(pending_timeout_fails_a_queued_job, *utf::timeout(90)) {
   const std::string release = scratch.path() + "/release";
 
   submit_no_wait(c, "holder", {"--entrypoint-num-cpus", "1", "--", wait_for_file_sh(release)});
-  require_state(c, "holder", "RUNNING", 10s);
+  require_job_state(c, "holder", "RUNNING", 10s);
   submit_no_wait(c, "queued", {"--entrypoint-num-cpus", "1", "--", "echo never"});
-  json st = require_state(c, "queued", "FAILED", 10s);
+  json st = require_job_state(c, "queued", "FAILED", 10s);
   std::string msg = st.value("message", std::string());
   BOOST_CHECK_MESSAGE(contains_ci(msg, "pending timeout"), st.dump(2));
   BOOST_CHECK_EQUAL(st.value("pid", -1), 0);
@@ -453,7 +443,7 @@ BOOST_AUTO_TEST_CASE(pending_timeout_fails_a_queued_job, *utf::timeout(90)) {
   // The running job is not touched by the pending timeout.
   BOOST_CHECK_EQUAL(state_of(job_status(c, "holder")), "RUNNING");
   BOOST_REQUIRE(write_file(release, ""));
-  require_state(c, "holder", "SUCCEEDED", 10s);
+  require_job_state(c, "holder", "SUCCEEDED", 10s);
   BOOST_CHECK_EQUAL(c.rayctl({"job", "logs", "queued"}).out, "");
 }
 
@@ -543,7 +533,7 @@ BOOST_AUTO_TEST_CASE(retention_by_count_and_delete, *utf::timeout(90)) {
 
   // A running job: not counted, not deletable.
   submit_no_wait(c, "run1", {"--", "echo run1-out; sleep 120"});
-  json st = require_state(c, "run1", "RUNNING", 10s);
+  json st = require_job_state(c, "run1", "RUNNING", 10s);
   strays.add(pid_of(st));
   exec_result d = c.rayctl({"job", "delete", "run1"});
   BOOST_CHECK_MESSAGE(d.exit_code == 1 && contains_ci(d.err, "RUNNING"), d.describe());
@@ -572,7 +562,7 @@ BOOST_AUTO_TEST_CASE(retention_by_age, *utf::timeout(90)) {
   c.start_head({"--job-history-max-age", "1"}, 1);
   stray_guard strays;
   submit_no_wait(c, "long", {"--", "sleep 120"});
-  strays.add(pid_of(require_state(c, "long", "RUNNING", 10s)));
+  strays.add(pid_of(require_job_state(c, "long", "RUNNING", 10s)));
 
   exec_result r = c.rayctl({"job", "submit", "--json", "--submission-id", "aged", "--",
                             "echo aged"});
@@ -687,7 +677,7 @@ BOOST_AUTO_TEST_CASE(without_the_token_nothing_starts, *utf::timeout(90)) {
     });
     BOOST_CHECK_MESSAGE(e.empty(), "authenticated raw calls failed: " << e);
   }
-  require_state(c, "raw_ok", "SUCCEEDED", 10s);
+  require_job_state(c, "raw_ok", "SUCCEEDED", 10s);
 
   // Bootstrap-like garbage: a well-formed frame of random words.
   {

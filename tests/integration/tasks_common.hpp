@@ -124,18 +124,6 @@ inline std::string node_resource(int i, const std::string& more = "") {
   return "{\"n" + std::to_string(i) + "\": 1" + (more.empty() ? "" : ", " + more) + "}";
 }
 
-// The parent pid of `pid` (-1 if unknown).
-inline pid_t parent_pid(pid_t pid) {
-  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  auto rp = stat.rfind(')');
-  if (rp == std::string::npos)
-    return -1;
-  std::istringstream in(stat.substr(rp + 2));
-  char state;
-  pid_t ppid = -1;
-  in >> state >> ppid;
-  return ppid;
-}
 
 // The command line of `pid`, NULs as spaces ("" if gone).
 inline std::string cmdline_of(pid_t pid) {
