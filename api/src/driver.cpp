@@ -812,13 +812,18 @@ private:
 
   // -- task events (rayctl tasks) -----------------------------------------------------
 
-  uint32_t intern(std::vector<std::string>& table, const std::string& s) {
-    for (uint32_t i = 0; i < table.size(); ++i)
-      if (table[i] == s)
-        return i;
-    table.push_back(s);
-    return static_cast<uint32_t>(table.size() - 1);
-  }
+  /// A small number standing for `s` in `names` (recorded on the hot path,
+  /// so a hash lookup, not a scan).
+  struct interned {
+    std::vector<std::string> names;
+    std::unordered_map<std::string, uint32_t> index;
+    uint32_t of(const std::string& s) {
+      auto [it, added] = index.emplace(s, static_cast<uint32_t>(names.size()));
+      if (added)
+        names.push_back(s);
+      return it->second;
+    }
+  };
 
   /// Records a state change and keeps the counts. REQUIRES: mtx_ held.
   void note(task_rec& t, task_state state, const std::string& node,
@@ -830,9 +835,9 @@ private:
     }
     ++counts_[state];
     t.reported = state;
-    if (node_names_.size() < 4096 && function_names_.size() < 4096) {
+    if (node_names_.names.size() < 4096 && function_names_.names.size() < 4096) {
       events_.push_back({t.seq, static_cast<uint8_t>(state), static_cast<uint32_t>(t.attempt),
-                         intern(function_names_, t.function), intern(node_names_, node),
+                         function_names_.of(t.function), node_names_.of(node),
                          now_ms()});
       if (events_.size() > max_recorded_events)
         events_.pop_front();
@@ -853,9 +858,9 @@ private:
     for (auto& e : events_) {
       task_event te;
       te.task_id = job_prefix_ + "-" + std::to_string(e.seq);
-      te.function = function_names_[e.function];
+      te.function = function_names_.names[e.function];
       te.state = names[e.state];
-      te.node_id = node_names_[e.node];
+      te.node_id = node_names_.names[e.node];
       te.attempt = e.attempt;
       te.update_time_ms = e.time_ms;
       if (auto i = errors_.find(e.seq); i != errors_.end() && e.state == st_failed)
@@ -1484,8 +1489,8 @@ private:
   // rayctl tasks
   std::deque<event_rec> events_;
   std::map<uint64_t, std::string> errors_;
-  std::vector<std::string> function_names_;
-  std::vector<std::string> node_names_;
+  interned function_names_;
+  interned node_names_;
   uint64_t counts_[4] = {0, 0, 0, 0};
   bool events_dirty_ = false;
   clock_type::time_point last_report_;
