@@ -3,8 +3,9 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
 
-#include "actors/gcs/gcs_actors.hpp"
-#include "actors/job/job_types.hpp"
+#include "actors/gcs/gate_actor.hpp"
+#include "actors/gcs/node_actor.hpp"
+#include "actors/job_types.hpp"
 #include "actors/node/node_manager_actor.hpp"
 #include "actors/types.hpp"
 #include "common/error.hpp"

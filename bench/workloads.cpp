@@ -62,12 +62,12 @@ json rounded(const std::vector<double>& xs, int digits = 1) {
 }
 
 /// Connects (retrying while the head is not reachable yet) until `deadline`.
-std::unique_ptr<api::client> connect_until(const std::string& address,
+std::unique_ptr<rpc::client> connect_until(const std::string& address,
                                            const std::string& token,
                                            steady::time_point deadline,
                                            std::string& last_error) {
   for (;;) {
-    auto c = api::client::connect(address, token, 2s);
+    auto c = rpc::client::connect(address, token, 2s);
     if (c)
       return std::move(*c);
     last_error = describe(c.error());
@@ -778,7 +778,7 @@ json run_slurm(const jobs_options& o) {
 }
 
 /// Polls a job until it left PENDING; the wall time of the first sighting.
-std::optional<steady::time_point> wait_running(api::client& c, const std::string& id,
+std::optional<steady::time_point> wait_running(rpc::client& c, const std::string& id,
                                                std::chrono::milliseconds timeout) {
   auto deadline = steady::now() + timeout;
   while (steady::now() < deadline) {

@@ -31,9 +31,13 @@
 
 #include "actors/gcs/cluster_meta.hpp"
 #include "actors/gcs/spawn.hpp"
-#include "actors/job/log_table.hpp"
-#include "actors/job/process_watcher.hpp"
-#include "actors/job/spawn.hpp"
+#include "actors/gcs/log_table.hpp"
+#include "actors/node/process_watcher.hpp"
+#include "actors/gcs/blob_actor.hpp"
+#include "actors/gcs/gate_actor.hpp"
+#include "actors/gcs/job_manager_actor.hpp"
+#include "actors/gcs/task_actor.hpp"
+#include "actors/node/job_agent.hpp"
 #include "actors/node/node_manager.hpp"
 #include "actors/node/object_store.hpp"
 #include "actors/node/task_server.hpp"
@@ -381,9 +385,9 @@ std::string listen_failure(const caf::error& err, const std::string& host,
          + " is missing or not executable (it is built and installed next to rayd)");
   // Never destroyed: every exit is _Exit, and the shims stop their jobs when
   // this process is gone (fate sharing), exactly as after a kill -9.
-  auto* watcher = new job::process_watcher;
+  auto* watcher = new node::process_watcher;
 
-  std::unique_ptr<api::gateway> gateway;
+  std::unique_ptr<rpc::gateway> gateway;
   gcs_gate_actor gate;
   job_manager_actor gateway_jobs;
   gcs_blob_actor gateway_blobs;
@@ -412,13 +416,13 @@ std::string listen_failure(const caf::error& err, const std::string& host,
     auto kv = gcs::spawn_kv_actor(sys, *db);
     auto blobs = gcs::spawn_blob_actor(sys, *db);
     gateway_tasks = gcs::spawn_task_actor(sys);
-    auto log_tbl = std::make_shared<job::log_table>(*db);
+    auto log_tbl = std::make_shared<gcs::log_table>(*db);
     if (auto err = log_tbl->load()) {
       ::close(api_sock->fd);
       fail("rayd: storage " + r.storage + ": " + describe(err));
     }
-    auto logs = job::spawn_log_actor(sys, log_tbl);
-    job::job_manager_config jcfg;
+    auto logs = gcs::spawn_log_actor(sys, log_tbl);
+    gcs::job_manager_config jcfg;
     jcfg.db = db.get();
     jcfg.nodes = *nodes;
     jcfg.logs = logs;
@@ -429,7 +433,7 @@ std::string listen_failure(const caf::error& err, const std::string& host,
     jcfg.retention.max_count = static_cast<std::size_t>(o.job_history_max_count);
     jcfg.retention.max_age_ms = static_cast<int64_t>(o.job_history_max_age_s * 1000);
     jcfg.reattach_timeout = seconds(o.node_reconnect_timeout_s + 5);
-    auto jobs = job::spawn_job_manager(sys, jcfg);
+    auto jobs = gcs::spawn_job_manager(sys, jcfg);
     if (!jobs) {
       ::close(api_sock->fd);
       fail("rayd: storage " + r.storage + ": " + describe(jobs.error()));
@@ -453,7 +457,7 @@ std::string listen_failure(const caf::error& err, const std::string& host,
       fail("rayd: " + listen_failure(cport.error(), r.bind, o.port, "--port"));
     }
     cluster_address = host_port{r.node_ip, *cport}.to_string();
-    api::gateway_config gcfg;
+    rpc::gateway_config gcfg;
     gcfg.sys = &sys;
     gcfg.nodes = *nodes;
     gcfg.kv = kv;
@@ -462,7 +466,7 @@ std::string listen_failure(const caf::error& err, const std::string& host,
     gcfg.tasks = gateway_tasks;
     gcfg.token = meta.token;
     gcfg.socket = *api_sock;
-    auto gw = api::gateway::start(std::move(gcfg));
+    auto gw = rpc::gateway::start(std::move(gcfg));
     if (!gw) {
       fail("rayd: " + describe(gw.error()));
     }
@@ -493,14 +497,14 @@ std::string listen_failure(const caf::error& err, const std::string& host,
   ncfg.head = r.head;
   ncfg.local_gate = gate;
   ncfg.gcs_reconnect_timeout = seconds(o.gcs_reconnect_timeout_s);
-  job::job_agent_config acfg;
+  node::job_agent_config acfg;
   acfg.node_id = r.self.node_id;
   acfg.node_name = r.self.name;
   acfg.token = r.token;
   acfg.session_dir = r.session_dir;
   acfg.shim_path = shim.string();
   acfg.watcher = watcher;
-  ncfg.job_agent = job::spawn_job_agent(sys, acfg);
+  ncfg.job_agent = node::spawn_job_agent(sys, acfg);
   auto session_dir = r.session_dir;
   ncfg.on_joined = [&joined, node_file_base, session_dir](const join_reply& reply) {
     // Re-joins rewrite node.json: the head's API address may have moved.

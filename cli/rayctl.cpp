@@ -61,14 +61,14 @@ caf::expected<std::string> resolve_token(const rayctl_target& t,
 
 } // namespace
 
-caf::expected<std::unique_ptr<api::client>> connect(const rayctl_target& t) {
+caf::expected<std::unique_ptr<rpc::client>> connect(const rayctl_target& t) {
   auto address = resolve_address(t);
   if (!address)
     return address.error();
   auto token = resolve_token(t, *address);
   if (!token)
     return token.error();
-  return api::client::connect(*address, *token);
+  return rpc::client::connect(*address, *token);
 }
 
 namespace {
@@ -201,7 +201,7 @@ nlohmann::json counts_json(const task_counts& c) {
 }
 
 int rayctl_status(const rayctl_target& t, bool json) {
-  return with_client(t, [json](api::client& c) {
+  return with_client(t, [json](rpc::client& c) {
     auto v = c.status();
     if (!v)
       return fail(v.error());
@@ -224,7 +224,7 @@ int rayctl_status(const rayctl_target& t, bool json) {
 }
 
 int rayctl_tasks(const rayctl_target& t, uint32_t limit, bool json) {
-  return with_client(t, [limit, json](api::client& c) {
+  return with_client(t, [limit, json](rpc::client& c) {
     auto r = c.task_list(limit);
     if (!r)
       return fail(r.error());
@@ -257,7 +257,7 @@ int rayctl_tasks(const rayctl_target& t, uint32_t limit, bool json) {
 }
 
 int rayctl_nodes(const rayctl_target& t, bool json) {
-  return with_client(t, [json](api::client& c) {
+  return with_client(t, [json](rpc::client& c) {
     auto v = c.status();
     if (!v)
       return fail(v.error());
@@ -286,7 +286,7 @@ int rayctl_nodes(const rayctl_target& t, bool json) {
 
 int rayctl_kv_put(const rayctl_target& t, const std::string& ns,
                   const std::string& key, const std::string& value) {
-  return with_client(t, [&](api::client& c) {
+  return with_client(t, [&](rpc::client& c) {
     auto added = c.kv_put(ns, key, value, true);
     if (!added)
       return fail(added.error());
@@ -297,7 +297,7 @@ int rayctl_kv_put(const rayctl_target& t, const std::string& ns,
 
 int rayctl_kv_get(const rayctl_target& t, const std::string& ns,
                   const std::string& key) {
-  return with_client(t, [&](api::client& c) {
+  return with_client(t, [&](rpc::client& c) {
     auto v = c.kv_get(ns, key);
     if (!v)
       return fail(v.error());
@@ -310,7 +310,7 @@ int rayctl_kv_get(const rayctl_target& t, const std::string& ns,
 
 int rayctl_kv_del(const rayctl_target& t, const std::string& ns,
                   const std::string& key) {
-  return with_client(t, [&](api::client& c) {
+  return with_client(t, [&](rpc::client& c) {
     auto deleted = c.kv_del(ns, key);
     if (!deleted)
       return fail(deleted.error());
@@ -323,7 +323,7 @@ int rayctl_kv_del(const rayctl_target& t, const std::string& ns,
 
 int rayctl_kv_list(const rayctl_target& t, const std::string& ns,
                    const std::string& prefix, bool json) {
-  return with_client(t, [&](api::client& c) {
+  return with_client(t, [&](rpc::client& c) {
     auto keys = c.kv_list(ns, prefix);
     if (!keys)
       return fail(keys.error());

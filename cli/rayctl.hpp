@@ -9,7 +9,7 @@
 
 #include <caf/expected.hpp>
 
-namespace rayd::api {
+namespace rayd::rpc {
 class client;
 }
 
@@ -23,7 +23,7 @@ struct rayctl_target {
 
 /// Resolves address and token (flags, environment, local session) and
 /// connects. Shared by every command.
-caf::expected<std::unique_ptr<api::client>> connect(const rayctl_target& t);
+caf::expected<std::unique_ptr<rpc::client>> connect(const rayctl_target& t);
 
 /// Prints "rayctl: <error>" on stderr; returns 1.
 int fail(const caf::error& err);

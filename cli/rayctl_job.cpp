@@ -75,7 +75,7 @@ caf::expected<json> parse_object(const std::string& text, const std::string& fla
 }
 
 /// Packs and uploads a local directory (unless the head has it already).
-caf::expected<std::string> upload_working_dir(api::client& c, const std::string& dir,
+caf::expected<std::string> upload_working_dir(rpc::client& c, const std::string& dir,
                                               const std::vector<std::string>& excludes) {
   pack_options po;
   po.excludes = excludes;
@@ -92,7 +92,7 @@ caf::expected<std::string> upload_working_dir(api::client& c, const std::string&
 }
 
 /// Builds the submission from the flags; uploads the working_dir.
-caf::expected<job_submission> make_submission(api::client& c,
+caf::expected<job_submission> make_submission(rpc::client& c,
                                               const job_submit_options& o) {
   job_submission s;
   s.submission_id = o.submission_id;
@@ -231,7 +231,7 @@ void print_info(const job_info& j) {
 
 /// Connects, retrying while the head is unreachable (a head restart), for
 /// at most `reconnect_patience`.
-caf::expected<std::unique_ptr<api::client>> reconnect(const rayctl_target& t) {
+caf::expected<std::unique_ptr<rpc::client>> reconnect(const rayctl_target& t) {
   auto deadline = std::chrono::steady_clock::now() + reconnect_patience;
   for (;;) {
     auto c = connect(t);
@@ -244,7 +244,7 @@ caf::expected<std::unique_ptr<api::client>> reconnect(const rayctl_target& t) {
 
 /// Copies the log to stdout from offset 0 until it is closed (follow) or
 /// until its current end. Survives a head restart by reconnecting.
-caf::error stream_logs(const rayctl_target& t, std::unique_ptr<api::client>& c,
+caf::error stream_logs(const rayctl_target& t, std::unique_ptr<rpc::client>& c,
                        const std::string& id, bool follow, bool json_lines) {
   uint64_t offset = 0;
   for (;;) {
@@ -276,7 +276,7 @@ caf::error stream_logs(const rayctl_target& t, std::unique_ptr<api::client>& c,
 }
 
 /// Waits (in ≤ 10 s calls) until the job has ended.
-caf::expected<job_info> wait_terminal(std::unique_ptr<api::client>& c,
+caf::expected<job_info> wait_terminal(std::unique_ptr<rpc::client>& c,
                                       const std::string& id) {
   for (;;) {
     auto j = c->job_wait(id, 10000);

@@ -1,6 +1,6 @@
 // rayd-job-shim: runs one job's entrypoint for rayd and makes sure every
 // process of the job ends with it. Exec'd once per job by
-// rayd::job::process_watcher; plain libc so that it starts fast.
+// rayd::node::process_watcher; plain libc so that it starts fast.
 //
 //   rayd-job-shim --control-fd N --log PATH --cwd DIR --grace-ms MS -- PROGRAM [ARGS...]
 //

@@ -182,17 +182,4 @@ std::string primary_ipv4() {
   return result;
 }
 
-std::string format_amount(const std::string& resource, double value) {
-  char buf[64];
-  if (resource == "memory" || resource == "object_store_memory") {
-    std::snprintf(buf, sizeof(buf), "%.1f GiB", value / (1024.0 * 1024 * 1024));
-    return buf;
-  }
-  if (value == std::floor(value) && std::fabs(value) < 1e15)
-    std::snprintf(buf, sizeof(buf), "%.1f", value);
-  else
-    std::snprintf(buf, sizeof(buf), "%g", value);
-  return buf;
-}
-
 } // namespace rayd

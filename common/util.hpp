@@ -9,10 +9,10 @@
 
 #include <caf/expected.hpp>
 
+#include "common/resources.hpp"
+
 namespace rayd {
 
-using resource_map = std::map<std::string, double>;
-using label_map = std::map<std::string, std::string>;
 
 /// Milliseconds since the Unix epoch (wall clock; comparable across processes
 /// on one host, which the tests rely on).
@@ -55,7 +55,5 @@ std::string host_name();
 /// "127.0.0.1".
 std::string primary_ipv4();
 
-/// Formats a resource amount the way humans read them: "2", "0.5", "3.2 GiB".
-std::string format_amount(const std::string& resource, double value);
 
 } // namespace rayd

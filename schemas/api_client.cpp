@@ -6,7 +6,7 @@
 #include "common/error.hpp"
 #include "schemas/convert.hpp"
 
-namespace rayd::api {
+namespace rayd::rpc {
 
 struct client::impl {
   std::string address;
@@ -233,4 +233,4 @@ caf::expected<bool> client::has_package(const std::string& uri) {
   return impl_->wait(req.send().then([](auto r) { return r.getPresent(); }));
 }
 
-} // namespace rayd::api
+} // namespace rayd::rpc

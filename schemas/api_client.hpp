@@ -13,10 +13,10 @@
 
 #include <caf/expected.hpp>
 
-#include "actors/job/job_types.hpp"
+#include "actors/job_types.hpp"
 #include "actors/types.hpp"
 
-namespace rayd::api {
+namespace rayd::rpc {
 
 class client {
 public:
@@ -68,4 +68,4 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
-} // namespace rayd::api
+} // namespace rayd::rpc

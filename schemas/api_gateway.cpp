@@ -15,7 +15,7 @@
 #include "schemas/bridge.hpp"
 #include "schemas/convert.hpp"
 
-namespace rayd::api {
+namespace rayd::rpc {
 
 namespace {
 
@@ -369,4 +369,4 @@ gateway::~gateway() {
   }
 }
 
-} // namespace rayd::api
+} // namespace rayd::rpc

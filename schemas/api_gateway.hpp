@@ -14,11 +14,14 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
-#include "actors/gcs/gcs_actors.hpp"
-#include "actors/job/job_actors.hpp"
+#include "actors/gcs/blob_actor.hpp"
+#include "actors/gcs/job_manager_actor.hpp"
+#include "actors/gcs/kv_actor.hpp"
+#include "actors/gcs/node_actor.hpp"
+#include "actors/gcs/task_actor.hpp"
 #include "common/net.hpp"
 
-namespace rayd::api {
+namespace rayd::rpc {
 
 struct gateway_config {
   caf::actor_system* sys = nullptr; // REQUIRED
@@ -48,4 +51,4 @@ private:
   uint16_t port_ = 0;
 };
 
-} // namespace rayd::api
+} // namespace rayd::rpc

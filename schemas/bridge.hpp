@@ -12,7 +12,7 @@
 #include <caf/all.hpp>
 #include <kj/async.h>
 
-namespace rayd::api {
+namespace rayd::rpc {
 
 template <class Reply, class Handle, class... Ts>
 kj::Promise<caf::expected<Reply>> ask(caf::actor_system& sys,
@@ -31,4 +31,4 @@ kj::Promise<caf::expected<Reply>> ask(caf::actor_system& sys,
   return kj::mv(paf.promise);
 }
 
-} // namespace rayd::api
+} // namespace rayd::rpc

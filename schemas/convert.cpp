@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace rayd::api {
+namespace rayd::rpc {
 
 namespace {
 
@@ -242,4 +242,4 @@ cluster_view from_capnp(schema::ClusterStatus::Reader in) {
   return out;
 }
 
-} // namespace rayd::api
+} // namespace rayd::rpc

@@ -6,11 +6,11 @@
 
 #include <capnp/common.h>
 
-#include "actors/job/job_types.hpp"
+#include "actors/job_types.hpp"
 #include "actors/types.hpp"
 #include "schemas/rayd_api.capnp.h"
 
-namespace rayd::api {
+namespace rayd::rpc {
 
 inline std::string to_std(capnp::Text::Reader t) {
   return std::string{t.cStr(), t.size()};
@@ -38,4 +38,4 @@ void fill(schema::TaskCounts::Builder out, const task_counts& in);
 task_counts from_capnp(schema::TaskCounts::Reader in);
 job_info from_capnp(schema::JobInfo::Reader in);
 
-} // namespace rayd::api
+} // namespace rayd::rpc

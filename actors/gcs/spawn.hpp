@@ -1,17 +1,27 @@
 #pragma once
 // Spawning the GCS actors (the head's composition root calls these in order:
-// node actor, kv actor, gate). The store must outlive every actor.
+// node actor, kv actor, blob and task actors, log actor, job manager, gate). The store must outlive every actor.
 
+#include <cstdint>
+#include <memory>
 #include <string>
 
 #include <caf/fwd.hpp>
 #include <caf/timespan.hpp>
 
-#include "actors/gcs/gcs_actors.hpp"
-#include "actors/job/job_actors.hpp"
+#include "actors/gcs/blob_actor.hpp"
+#include "actors/gcs/gate_actor.hpp"
+#include "actors/gcs/job_log_actor.hpp"
+#include "actors/gcs/job_manager_actor.hpp"
+#include "actors/gcs/job_table.hpp"
+#include "actors/gcs/kv_actor.hpp"
+#include "actors/gcs/node_actor.hpp"
+#include "actors/gcs/task_actor.hpp"
 #include "persistence/store.hpp"
 
 namespace rayd::gcs {
+
+class log_table;
 
 struct node_actor_config {
   persistence::store* db = nullptr; // REQUIRED
@@ -45,5 +55,35 @@ struct gate_targets {
 
 gcs_gate_actor spawn_gate(caf::actor_system& sys, std::string token,
                           gate_targets targets);
+
+// Jobs on the head (docs/jobs.md): the log actor first, then the job manager.
+
+struct job_manager_config {
+  persistence::store* db = nullptr; // REQUIRED; outlives the actor
+  gcs_node_actor nodes;             // REQUIRED
+  job_log_actor logs;               // REQUIRED
+  gcs_blob_actor blobs;             // REQUIRED
+  /// The head's node id: its jobs die with the head process.  REQUIRED.
+  std::string head_node_id;
+  /// A job still PENDING after this long fails. Default 600 s.
+  caf::timespan pending_timeout = std::chrono::seconds{600};
+  /// SIGTERM → SIGKILL grace when stopping a job. Default 3 s.
+  int64_t stop_grace_ms = 3000;
+  retention_policy retention;
+  /// After a head restart: how long a job that was running on a worker may
+  /// take to be reported again before it counts as lost. Default 15 s.
+  caf::timespan reattach_timeout = std::chrono::seconds{15};
+  /// How often timeouts and retention are checked. Default 250 ms.
+  caf::timespan tick_interval = std::chrono::milliseconds{250};
+};
+
+/// Loads the job table and spawns the job manager.
+/// Errors: errc::storage_error when the table cannot be read.
+caf::expected<job_manager_actor> spawn_job_manager(caf::actor_system& sys,
+                                                   job_manager_config cfg);
+
+/// Loads log lengths (the caller reports errors) and spawns the log actor.
+job_log_actor spawn_log_actor(caf::actor_system& sys,
+                              std::shared_ptr<log_table> table);
 
 } // namespace rayd::gcs

@@ -1,34 +1,25 @@
 #include "actors/node/lease_policy.hpp"
 
-#include "actors/job/placement.hpp"
+#include "actors/gcs/job_placement.hpp"
 
 namespace rayd::node {
-
-bool labels_match(const label_map& selector, const label_map& labels) {
-  for (auto& [k, v] : selector) {
-    auto i = labels.find(k);
-    if (i == labels.end() || i->second != v)
-      return false;
-  }
-  return true;
-}
 
 lease_decision decide_lease(const resource_map& shape, const label_map& selector,
                             const peer_capacity& self,
                             const std::vector<peer_capacity>& peers, bool spilled) {
   bool self_ok = labels_match(selector, self.labels);
-  if (self_ok && job::fits(shape, self.available))
+  if (self_ok && fits(shape, self.available))
     return {lease_decision::grant, "", "", ""};
-  bool feasible = self_ok && job::fits(shape, self.total);
+  bool feasible = self_ok && fits(shape, self.total);
   const peer_capacity* best = nullptr;
   double best_cpu = -1;
   for (auto& p : peers) {
     if (p.node_id == self.node_id || !p.alive || !labels_match(selector, p.labels))
       continue;
-    if (!job::fits(shape, p.total))
+    if (!fits(shape, p.total))
       continue;
     feasible = true;
-    if (!job::fits(shape, p.available))
+    if (!fits(shape, p.available))
       continue;
     auto i = p.available.find("CPU");
     double cpu = i == p.available.end() ? 0 : i->second;
@@ -39,7 +30,7 @@ lease_decision decide_lease(const resource_map& shape, const label_map& selector
   }
   if (!feasible) {
     std::string why = "no alive node can ever run a task needing "
-                      + job::describe_shape(shape);
+                      + describe_shape(shape);
     if (!selector.empty()) {
       why += " on a node labelled";
       for (auto& [k, v] : selector)
@@ -50,7 +41,7 @@ lease_decision decide_lease(const resource_map& shape, const label_map& selector
   if (best != nullptr && !spilled)
     return {lease_decision::spill, best->node_id, best->address, ""};
   return {lease_decision::queue, "", "",
-          "waiting for " + job::describe_shape(shape) + " to be free"};
+          "waiting for " + describe_shape(shape) + " to be free"};
 }
 
 } // namespace rayd::node

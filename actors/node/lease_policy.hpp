@@ -28,9 +28,6 @@ struct lease_decision {
   std::string reason;  // queue / infeasible
 };
 
-/// Whether a node with `labels` satisfies `selector` (every key equal).
-bool labels_match(const label_map& selector, const label_map& labels);
-
 /// `self` is this node (its `available` is what is free here now); `peers`
 /// the rest of the cluster as last reported (this node may appear there too:
 /// it is skipped by id). `spilled` requests are never spilled again.

@@ -22,8 +22,8 @@
 #include <caf/fwd.hpp>
 #include <caf/timespan.hpp>
 
-#include "actors/gcs/gcs_actors.hpp"
-#include "actors/job/job_actors.hpp"
+#include "actors/gcs/gate_actor.hpp"
+#include "actors/node/job_agent_actor.hpp"
 #include "actors/node/node_manager_actor.hpp"
 #include "actors/types.hpp"
 #include "common/util.hpp"

@@ -7,7 +7,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "actors/job/job_types.hpp"
+#include "actors/job_types.hpp"
 #include "actors/types.hpp"
 
 namespace rayd {

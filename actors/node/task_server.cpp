@@ -27,7 +27,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "actors/job/placement.hpp"
+#include "actors/gcs/job_placement.hpp"
 #include "common/error.hpp"
 #include "common/token.hpp"
 #include "common/wire.hpp"
@@ -599,7 +599,7 @@ struct task_server::impl {
     // triggers): wait for a newer one before calling the request infeasible.
     if (d.kind == lease_decision::infeasible)
       d = {lease_decision::queue, "", "", "checking whether a node can hold "
-                                            + job::describe_shape(req.shape)};
+                                            + describe_shape(req.shape)};
     switch (d.kind) {
       case lease_decision::grant:
         grant(id, std::move(req));
@@ -1036,7 +1036,7 @@ struct task_server::impl {
       int most = 0;
       for (auto& [id, l] : leases) {
         auto* job = job_of(l);
-        if (!job || l.draining || *job == q.req.job_id || !job::fits(q.req.shape, l.shape))
+        if (!job || l.draining || *job == q.req.job_id || !fits(q.req.shape, l.shape))
           continue;
         if (held[*job] > most) {
           most = held[*job];

@@ -5,14 +5,14 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actors/gcs/blob_table.hpp"
-#include "actors/job/job_table.hpp"
-#include "actors/job/log_table.hpp"
-#include "actors/job/placement.hpp"
+#include "actors/gcs/job_table.hpp"
+#include "actors/gcs/log_table.hpp"
+#include "actors/gcs/job_placement.hpp"
 #include "common/archive.hpp"
 #include "common/error.hpp"
 
 using namespace rayd;
-using namespace rayd::job;
+using namespace rayd::gcs;
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Unit tests of rayd::job::process_watcher with the real rayd-job-shim (found
+// Unit tests of rayd::node::process_watcher with the real rayd-job-shim (found
 // through RAYD_BIN_DIR): results, start failures, stop with SIGKILL after the
 // grace period, children in their own process group, fate sharing, leftovers
 // after a normal exit, a dying shim, and 200 jobs at once.
@@ -21,11 +21,11 @@
 #include <thread>
 #include <vector>
 
-#include "actors/job/process_watcher.hpp"
+#include "actors/node/process_watcher.hpp"
 #include "common/error.hpp"
 
 using namespace rayd;
-using namespace rayd::job;
+using namespace rayd::node;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;

@@ -1,4 +1,4 @@
-#include "actors/job/process_watcher.hpp"
+#include "actors/node/process_watcher.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -23,7 +23,7 @@
 
 #include "common/error.hpp"
 
-namespace rayd::job {
+namespace rayd::node {
 
 namespace {
 
@@ -427,4 +427,4 @@ size_t process_watcher::running() const {
   return impl_->unfinished;
 }
 
-} // namespace rayd::job
+} // namespace rayd::node

@@ -1,4 +1,4 @@
-#include "actors/job/job_table.hpp"
+#include "actors/gcs/job_table.hpp"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 
 #include "common/error.hpp"
 
-namespace rayd::job {
+namespace rayd::gcs {
 
 namespace {
 constexpr const char* table = "jobs";
@@ -173,4 +173,4 @@ caf::error check_submission_id(const std::string& id) {
   return caf::none;
 }
 
-} // namespace rayd::job
+} // namespace rayd::gcs

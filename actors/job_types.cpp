@@ -1,4 +1,4 @@
-#include "actors/job/job_types.hpp"
+#include "actors/job_types.hpp"
 
 #include <cctype>
 

@@ -18,10 +18,10 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
-#include "actors/job/job_types.hpp"
+#include "actors/job_types.hpp"
 #include "persistence/store.hpp"
 
-namespace rayd::job {
+namespace rayd::gcs {
 
 /// How much finished-job history the head keeps. Every field states its
 /// default; 0 disables that bound.
@@ -90,4 +90,4 @@ private:
 /// Errors: errc::invalid_argument saying what is allowed.
 caf::error check_submission_id(const std::string& id);
 
-} // namespace rayd::job
+} // namespace rayd::gcs

@@ -18,12 +18,15 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/gcs/blob_table.hpp"
-#include "actors/job/job_supervisor.hpp"
-#include "actors/job/spawn.hpp"
+#include "actors/node/job_supervisor.hpp"
+#include "actors/gcs/gate_actor.hpp"
+#include "actors/node/job_agent.hpp"
+#include "actors/node/job_agent_actor.hpp"
+#include "actors/node/job_supervisor_actor.hpp"
 #include "common/archive.hpp"
 #include "common/error.hpp"
 
-namespace rayd::job {
+namespace rayd::node {
 
 namespace {
 
@@ -252,4 +255,4 @@ job_agent_actor spawn_job_agent(caf::actor_system& sys, job_agent_config cfg) {
   });
 }
 
-} // namespace rayd::job
+} // namespace rayd::node

@@ -1,41 +1,15 @@
-#include "actors/job/placement.hpp"
+#include "actors/gcs/job_placement.hpp"
 
 #include <algorithm>
 #include <cmath>
 
-namespace rayd::job {
+namespace rayd::gcs {
 
 namespace {
 constexpr double epsilon = 1e-9;
 }
 
-bool fits(const resource_map& shape, const resource_map& available) {
-  for (auto& [name, amount] : shape) {
-    if (amount <= 0)
-      continue;
-    auto i = available.find(name);
-    if (i == available.end() || i->second + epsilon < amount)
-      return false;
-  }
-  return true;
-}
-
-resource_map free_of(const node_capacity& n) {
-  auto out = n.total;
-  for (auto& [name, amount] : n.reserved)
-    out[name] -= amount;
-  return out;
-}
-
-std::string describe_shape(const resource_map& shape) {
-  std::string out = "{";
-  for (auto& [name, amount] : shape) {
-    if (out.size() > 1)
-      out += ", ";
-    out += name + ": " + format_amount(name, amount);
-  }
-  return out + "}";
-}
+resource_map free_of(const node_capacity& n) { return subtract(n.total, n.reserved); }
 
 placement place_entrypoint(const resource_map& shape,
                            const std::vector<node_capacity>& nodes) {
@@ -89,4 +63,4 @@ placement place_entrypoint(const resource_map& shape,
             + " is not free on any node yet"};
 }
 
-} // namespace rayd::job
+} // namespace rayd::gcs

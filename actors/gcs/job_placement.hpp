@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "common/util.hpp"
+#include "common/resources.hpp"
 
-namespace rayd::job {
+namespace rayd::gcs {
 
 struct node_capacity {
   std::string node_id;
@@ -32,16 +32,10 @@ struct placement {
   std::string reason;  // busy / infeasible: for status and the job's message
 };
 
-/// Whether `shape` fits into `available` (missing resources count as 0).
-bool fits(const resource_map& shape, const resource_map& available);
-
 /// `total` minus `reserved`, per resource.
 resource_map free_of(const node_capacity& n);
-
-/// "{CPU: 2, memory: 1 GiB}"
-std::string describe_shape(const resource_map& shape);
 
 placement place_entrypoint(const resource_map& shape,
                            const std::vector<node_capacity>& nodes);
 
-} // namespace rayd::job
+} // namespace rayd::gcs

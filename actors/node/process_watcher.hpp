@@ -26,7 +26,7 @@
 
 #include <caf/expected.hpp>
 
-namespace rayd::job {
+namespace rayd::node {
 
 struct launch_spec {
   /// The rayd-job-shim binary. REQUIRED.
@@ -113,4 +113,4 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
-} // namespace rayd::job
+} // namespace rayd::node

@@ -1,10 +1,10 @@
-#include "actors/job/log_table.hpp"
+#include "actors/gcs/log_table.hpp"
 
 #include <algorithm>
 
 #include "common/error.hpp"
 
-namespace rayd::job {
+namespace rayd::gcs {
 
 namespace {
 
@@ -150,4 +150,4 @@ caf::error log_table::commit() {
   return caf::none;
 }
 
-} // namespace rayd::job
+} // namespace rayd::gcs

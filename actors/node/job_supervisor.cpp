@@ -9,7 +9,7 @@
 //   gate (head_changed). The entrypoint's output goes straight to a file on
 //   this node, so a slow or absent head never blocks the job.
 
-#include "actors/job/job_supervisor.hpp"
+#include "actors/node/job_supervisor.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -21,13 +21,13 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/job/process_watcher.hpp"
+#include "actors/node/process_watcher.hpp"
 #include "common/error.hpp"
 #include "common/session.hpp"
 
 extern char** environ;
 
-namespace rayd::job {
+namespace rayd::node {
 
 namespace {
 
@@ -412,4 +412,4 @@ job_supervisor_actor spawn_supervisor(caf::actor_system& sys,
   });
 }
 
-} // namespace rayd::job
+} // namespace rayd::node

@@ -12,11 +12,12 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/job/log_table.hpp"
-#include "actors/job/spawn.hpp"
+#include "actors/gcs/log_table.hpp"
+#include "actors/gcs/job_log_actor.hpp"
+#include "actors/gcs/spawn.hpp"
 #include "common/error.hpp"
 
-namespace rayd::job {
+namespace rayd::gcs {
 
 namespace {
 
@@ -167,4 +168,4 @@ job_log_actor spawn_log_actor(caf::actor_system& sys,
   });
 }
 
-} // namespace rayd::job
+} // namespace rayd::gcs

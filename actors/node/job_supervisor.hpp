@@ -5,9 +5,11 @@
 
 #include <caf/fwd.hpp>
 
-#include "actors/job/job_actors.hpp"
+#include "actors/gcs/gate_actor.hpp"
+#include "actors/node/job_agent_actor.hpp"
+#include "actors/node/job_supervisor_actor.hpp"
 
-namespace rayd::job {
+namespace rayd::node {
 
 class process_watcher;
 
@@ -28,4 +30,4 @@ struct supervisor_config {
 job_supervisor_actor spawn_supervisor(caf::actor_system& sys,
                                       supervisor_config cfg, job_launch job);
 
-} // namespace rayd::job
+} // namespace rayd::node

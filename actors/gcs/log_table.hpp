@@ -23,7 +23,7 @@
 
 #include "persistence/store.hpp"
 
-namespace rayd::job {
+namespace rayd::gcs {
 
 class log_table {
 public:
@@ -69,4 +69,4 @@ private:
   std::map<std::string, std::optional<std::string>> staged_;
 };
 
-} // namespace rayd::job
+} // namespace rayd::gcs

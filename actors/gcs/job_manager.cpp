@@ -18,11 +18,13 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/gcs/blob_table.hpp"
-#include "actors/job/placement.hpp"
-#include "actors/job/spawn.hpp"
+#include "actors/gcs/job_placement.hpp"
+#include "actors/gcs/job_manager_actor.hpp"
+#include "actors/gcs/node_actor.hpp"
+#include "actors/gcs/spawn.hpp"
 #include "common/error.hpp"
 
-namespace rayd::job {
+namespace rayd::gcs {
 
 namespace {
 
@@ -685,4 +687,4 @@ caf::expected<job_manager_actor> spawn_job_manager(caf::actor_system& sys,
   });
 }
 
-} // namespace rayd::job
+} // namespace rayd::gcs
