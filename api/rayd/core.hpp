@@ -32,6 +32,11 @@ struct init_options {
   bool embedded_if_absent = true;
   /// CPUs of the embedded cluster's node. Default: detected cores.
   int embedded_num_cpus = -1;
+  /// put() keeps values up to this many bytes in the driver (they travel
+  /// inline with the tasks that use them); larger ones go to the node's
+  /// shared object store, where every process on the node can read them.
+  /// 0 sends every put to the store, as Ray's ray.put does. Default 100 KiB.
+  std::size_t max_inline_put_bytes = 100 * 1024;
 };
 
 namespace core {

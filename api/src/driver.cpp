@@ -333,7 +333,7 @@ struct node_session {
 
 class driver final : public runtime {
 public:
-  driver(const init_options& opts) {
+  driver(const init_options& opts) : max_inline_put_bytes_{opts.max_inline_put_bytes} {
     connect_cluster(opts);
     ship_code(opts);
     job_prefix_ = random_hex(6);
@@ -417,7 +417,7 @@ public:
   object_id put(std::string bytes) override {
     std::unique_lock<std::mutex> lock{mtx_};
     auto id = new_id();
-    if (bytes.size() <= wire::inline_object_bytes) {
+    if (bytes.size() <= std::min(max_inline_put_bytes_, wire::inline_object_bytes)) {
       auto& obj = objects_[id];
       obj.state = object_entry::ready_value;
       obj.value = std::move(bytes);
@@ -539,7 +539,7 @@ private:
     if (token.empty())
       throw connection_error("rayd: no cluster token for " + address
                              + ": set RAYD_TOKEN or init_options.token");
-    auto c = api::client::connect(address, token);
+    auto c = rpc::client::connect(address, token);
     if (!c)
       throw connection_error("rayd: " + describe(c.error()));
     client_ = std::move(*c);
@@ -878,7 +878,7 @@ private:
                        counts_[st_failed]};
     lock.unlock();
     if (!report_client_) {
-      auto c = api::client::connect(address_, token_);
+      auto c = rpc::client::connect(address_, token_);
       if (c)
         report_client_ = std::move(*c);
     }
@@ -1457,7 +1457,8 @@ private:
   // -- state ---------------------------------------------------------------------------
 
   std::unique_ptr<embedded_cluster> embedded_;
-  std::unique_ptr<api::client> client_;
+  const std::size_t max_inline_put_bytes_;
+  std::unique_ptr<rpc::client> client_;
   std::string token_;
   std::string address_;
   std::string home_address_;
@@ -1494,7 +1495,7 @@ private:
   uint64_t counts_[4] = {0, 0, 0, 0};
   bool events_dirty_ = false;
   clock_type::time_point last_report_;
-  std::unique_ptr<api::client> report_client_; // the background thread's
+  std::unique_ptr<rpc::client> report_client_; // the background thread's
   std::thread background_;
 };
 
