@@ -9,11 +9,11 @@
 #include <kj/async-io.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/gcs/blob_table.hpp"
 #include "common/error.hpp"
 #include "common/token.hpp"
 #include "schemas/bridge.hpp"
 #include "schemas/convert.hpp"
+#include "common/package_uri.hpp"
 
 namespace rayd::rpc {
 
@@ -212,13 +212,13 @@ public:
       .then([ctx](caf::expected<std::string> hash) mutable {
         if (!hash)
           throw_error(hash.error());
-        ctx.getResults().setUri(gcs::package_uri(*hash));
+        ctx.getResults().setUri(package_uri(*hash));
       });
   }
 
   kj::Promise<void> hasPackage(HasPackageContext ctx) override {
     auto uri = to_std(ctx.getParams().getUri());
-    auto hash = gcs::package_hash(uri);
+    auto hash = package_hash(uri);
     if (!hash)
       throw_error(make_error(errc::invalid_argument,
                              "not a package URI: '" + uri.substr(0, 100) + "'"));

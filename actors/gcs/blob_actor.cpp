@@ -7,6 +7,7 @@
 #include "actors/gcs/spawn.hpp"
 #include "common/archive.hpp"
 #include "common/error.hpp"
+#include "common/package_uri.hpp"
 
 namespace rayd::gcs {
 

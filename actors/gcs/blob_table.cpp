@@ -1,5 +1,7 @@
 #include "actors/gcs/blob_table.hpp"
 
+#include "common/package_uri.hpp"
+
 #include <algorithm>
 #include <vector>
 
@@ -11,12 +13,6 @@ namespace rayd::gcs {
 namespace {
 
 constexpr const char* table = "blobs";
-
-bool is_hash(const std::string& h) {
-  return h.size() == 64 && std::all_of(h.begin(), h.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
 
 std::string chunk_key(const std::string& hash, uint64_t index) {
   std::string key = "d/" + hash;
@@ -43,7 +39,7 @@ blob_table::blob_table(persistence::store& db, std::size_t max_bytes)
 
 caf::expected<bool> blob_table::put(const std::string& hash,
                                     std::string_view data) {
-  if (!is_hash(hash))
+  if (!is_sha256_hex(hash))
     return bad_hash(hash);
   if (data.size() > max_bytes_)
     return make_error(errc::invalid_argument,
@@ -73,7 +69,7 @@ caf::expected<bool> blob_table::put(const std::string& hash,
 }
 
 caf::expected<std::optional<uint64_t>> blob_table::size(const std::string& hash) {
-  if (!is_hash(hash))
+  if (!is_sha256_hex(hash))
     return bad_hash(hash);
   auto v = db_.get(table, size_key(hash));
   if (!v)
@@ -126,23 +122,6 @@ caf::error blob_table::drop(const std::string& hash) {
   for (uint64_t i = 0; i * chunk_bytes < **total; ++i)
     ops.push_back(persistence::write_op::del(table, chunk_key(hash, i)));
   return db_.write(ops);
-}
-
-std::optional<std::string> package_hash(const std::string& uri) {
-  const std::string scheme = "gcs://";
-  const std::string suffix = ".tar.gz";
-  if (uri.size() != scheme.size() + 64 + suffix.size()
-      || uri.compare(0, scheme.size(), scheme) != 0
-      || uri.compare(uri.size() - suffix.size(), suffix.size(), suffix) != 0)
-    return std::nullopt;
-  auto hash = uri.substr(scheme.size(), 64);
-  if (!is_hash(hash))
-    return std::nullopt;
-  return hash;
-}
-
-std::string package_uri(const std::string& hash) {
-  return "gcs://" + hash + ".tar.gz";
 }
 
 } // namespace rayd::gcs

@@ -50,10 +50,4 @@ private:
   std::size_t max_bytes_;
 };
 
-/// "gcs://<64 hex>.tar.gz" → the hash; nullopt for anything else.
-std::optional<std::string> package_hash(const std::string& uri);
-
-/// The URI of a package with this hash.
-std::string package_uri(const std::string& hash);
-
 } // namespace rayd::gcs

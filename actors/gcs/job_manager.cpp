@@ -17,12 +17,12 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/gcs/blob_table.hpp"
 #include "actors/gcs/job_placement.hpp"
 #include "actors/gcs/job_manager_actor.hpp"
 #include "actors/gcs/node_actor.hpp"
 #include "actors/gcs/spawn.hpp"
 #include "common/error.hpp"
+#include "common/package_uri.hpp"
 
 namespace rayd::gcs {
 
@@ -371,7 +371,7 @@ caf::error validate(job_submission& s) {
                         "entrypoint resource '" + name
                           + "' must be a non-negative number");
   auto& wd = s.working_dir;
-  if (!wd.empty() && !gcs::package_hash(wd)
+  if (!wd.empty() && !package_hash(wd)
       && !(wd.rfind("file:///", 0) == 0 && wd.size() > 8))
     return make_error(errc::invalid_argument,
                       "working_dir '" + wd

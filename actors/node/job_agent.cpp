@@ -17,7 +17,6 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/gcs/blob_table.hpp"
 #include "actors/node/job_supervisor.hpp"
 #include "actors/gcs/gate_actor.hpp"
 #include "actors/node/job_agent.hpp"
@@ -25,6 +24,7 @@
 #include "actors/node/job_supervisor_actor.hpp"
 #include "common/archive.hpp"
 #include "common/error.hpp"
+#include "common/package_uri.hpp"
 
 namespace rayd::node {
 
@@ -162,7 +162,7 @@ std::optional<blob_target> code_target(agent_actor_t self, const std::string& ur
   auto hash = uri.substr(scheme.size(), 64);
   auto name = uri.substr(scheme.size() + 65);
   if (uri[scheme.size() + 64] != '/' || name.empty() || name.find('/') != std::string::npos
-      || name == "." || name == ".." || !gcs::package_hash("gcs://" + hash + ".tar.gz"))
+      || name == "." || name == ".." || !package_hash("gcs://" + hash + ".tar.gz"))
     return std::nullopt;
   return blob_target{hash, uri,
                      self->state.cfg.session_dir + "/runtime/code/" + hash + "/" + name,
@@ -180,7 +180,7 @@ caf::result<std::string> prepare(agent_actor_t self, const std::string& uri) {
     return dir;
   }
   std::optional<blob_target> t;
-  if (auto hash = gcs::package_hash(uri))
+  if (auto hash = package_hash(uri))
     t = blob_target{*hash, uri,
                     self->state.cfg.session_dir + "/runtime/packages/" + *hash, false};
   else

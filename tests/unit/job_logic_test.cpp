@@ -10,6 +10,7 @@
 #include "actors/gcs/job_placement.hpp"
 #include "common/archive.hpp"
 #include "common/error.hpp"
+#include "common/package_uri.hpp"
 
 using namespace rayd;
 using namespace rayd::gcs;
@@ -330,10 +331,10 @@ BOOST_AUTO_TEST_CASE(the_size_limit_holds) {
 
 BOOST_AUTO_TEST_CASE(package_uris) {
   auto h = sha256_hex("x");
-  BOOST_CHECK_EQUAL(*gcs::package_hash(gcs::package_uri(h)), h);
-  BOOST_CHECK(!gcs::package_hash("gcs://abc.tar.gz"));
-  BOOST_CHECK(!gcs::package_hash("file:///x"));
-  BOOST_CHECK(!gcs::package_hash("gcs://" + std::string(64, 'G') + ".tar.gz"));
+  BOOST_CHECK_EQUAL(*package_hash(package_uri(h)), h);
+  BOOST_CHECK(!package_hash("gcs://abc.tar.gz"));
+  BOOST_CHECK(!package_hash("file:///x"));
+  BOOST_CHECK(!package_hash("gcs://" + std::string(64, 'G') + ".tar.gz"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
