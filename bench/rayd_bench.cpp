@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/bench_util.hpp"
+#include "bench/build_info.hpp"
 #include "bench/workloads.hpp"
 
 #ifndef RAYD_DEFAULT_BIN_DIR
@@ -168,7 +169,18 @@ int main(int argc, char** argv) {
   }
   install_signal_cleanup();
 
-  auto print = [&](const nlohmann::json& j) {
+  // Every object printed names the commit it was built from, so a figure can
+  // be traced to its code (the workloads add background_busy_pct).
+  auto stamp = [](nlohmann::json& j) {
+    if (j.is_object())
+      j["build"] = {{"commit", build_commit()}, {"dirty", build_dirty()}};
+  };
+  auto print = [&](nlohmann::json j) {
+    if (j.is_array())
+      for (auto& e : j)
+        stamp(e);
+    else
+      stamp(j);
     std::cout << (pretty ? j.dump(2) : j.dump()) << std::endl;
   };
   auto failed = [](const nlohmann::json& j) {

@@ -1361,6 +1361,8 @@ json run_micro(const settings& s, const micro_options& o) {
     {"multi_client_tasks_async", "tasks_async", o.clients, {"--seconds", secs}},
     {"single_client_put_calls", "put_calls", 1, {"--seconds", secs}},
     {"single_client_get_calls", "get_calls", 1, {"--seconds", secs}},
+    {"single_client_put_calls_inline", "put_calls_inline", 1, {"--seconds", secs}},
+    {"single_client_get_calls_inline", "get_calls_inline", 1, {"--seconds", secs}},
     {"single_client_put_gigabytes", "put_gigabytes", 1, {"--seconds", secs}},
     {"single_client_tasks_and_get_batch", "tasks_and_get_batch", 1, {"--seconds", secs}},
     {"object_transfer_gbps", "object_transfer", 1,
@@ -1399,26 +1401,67 @@ json run_micro(const settings& s, const micro_options& o) {
     } else if (w == "put_gigabytes") {
       m = {{"value", round_to(number_or(first, "gigabytes_per_s"), 3)},
            {"unit", "GB/s"},
+           {"memcpy_gbps", round_to(number_or(first, "memcpy_gbps"), 3)},
+           {"ratio_put_over_memcpy", round_to(number_or(first, "ratio_put_over_memcpy"), 3)},
            {"puts", first.value("puts", 0)},
            {"bytes_each", first.value("bytes_each", uint64_t{0})},
-           {"seconds", round_to(number_or(first, "seconds"), 3)}};
+           {"seconds", round_to(number_or(first, "seconds"), 3)},
+           {"what", "put() of a 128 MiB value into the node's shared store, --batch per "
+                    "round, refs dropped at once; memcpy_gbps: a single-thread memcpy "
+                    "of the same size between faulted-in buffers, in the same driver "
+                    "process just before (median of >= 3 copies over 0.5 s)"}};
     } else if (w == "object_transfer") {
       auto transfer = first.value("transfer_s", json::array());
       auto again = first.value("copy_task_s", json::array());
       m = {{"value", round_to(number_or(first, "gigabytes_per_s"), 3)},
            {"unit", "GB/s"},
+           {"value_is", "warm: the median of samples 2..N (memory the far node reused), "
+                        "each without the consumer's in-task hashing time"},
+           {"cold_gbps", round_to(number_or(first, "cold_gigabytes_per_s"), 3)},
+           {"cold_is", "sample 1: into memory the far node never used, without hashing"},
            {"gibibytes_per_s", round_to(number_or(first, "gibibytes_per_s"), 3)},
            {"bytes", first.value("ops", uint64_t{0})},
-           {"median_transfer_s", round_to(number_or(first, "seconds"), 4)},
+           {"warm_median_s", round_to(number_or(first, "seconds"), 4)},
+           {"warm_median_with_checksum_s",
+            round_to(number_or(first, "warm_median_with_checksum_s"), 4)},
+           {"checksum", first.value("checksum", "")},
+           {"checksum_ok", first.value("checksum_ok", false)},
+           {"consumer_hash_median_s", round_to(number_or(first, "consumer_hash_median_s"), 4)},
+           {"consumer_hash_gbps", round_to(number_or(first, "consumer_hash_gbps"), 2)},
+           {"producer_hash_s", round_to(number_or(first, "producer_hash_s"), 4)},
            {"transfer_s", transfer},
+           {"consumer_hash_s", first.value("consumer_hash_s", json::array())},
+           {"net_s", first.value("net_s", json::array())},
            {"copy_task_s", again},
            {"put_s", first.value("put_s", json::array())},
-           {"what", "put 1 GiB on the head, then read_in_place(ref) on the node with "
-                    "resource 'far': submit to result = the pull node to node (1 MiB "
-                    "chunks, into the far node's store) + a task reading every page "
-                    "of it where it lies (std::string_view). copy_task_s: a task "
-                    "that copies the same argument into a std::string, after the "
+           {"what", "put 1 GiB of pseudo-random bytes on the head (the driver hashes "
+                    "them first, XXH64, untimed), then transfer_check(ref) on the node "
+                    "with resource 'far': submit to result = the pull node to node (1 "
+                    "MiB chunks, into the far node's store) + a task touching every "
+                    "page where it lies (std::string_view) + the task hashing every "
+                    "byte (timed inside the task: consumer_hash_s, subtracted: net_s). "
+                    "The driver fails the run if the hashes differ. copy_task_s: a "
+                    "task that copies the same argument into a std::string, after the "
                     "pull (no transfer; for scale)"}};
+    } else if (w == "get_calls") {
+      m = {{"value", round_to(number_or(first, "rate"), 1)},
+           {"unit", "gets/s"},
+           {"ops", first.value("ops", uint64_t{0})},
+           {"seconds", round_to(number_or(first, "seconds"), 3)},
+           {"task_read_ok", first.value("task_read_ok", false)},
+           {"what", "get() of one small object in the node's shared store (put with "
+                    "max_inline_put_bytes = 0): the driver keeps no copy, so each get "
+                    "is a request to the node's rayd, which reads it from the store "
+                    "(memfd) and sends it back; a task (another process) read the same "
+                    "object before the window (task_read_ok)"}};
+    } else if (w == "put_calls") {
+      m = {{"value", round_to(number_or(first, "rate"), 1)},
+           {"unit", "puts/s"},
+           {"ops", first.value("ops", uint64_t{0})},
+           {"seconds", round_to(number_or(first, "seconds"), 3)},
+           {"what", "put(0) into the node's shared store (max_inline_put_bytes = 0, "
+                    "as Ray's ray.put): a PUT to the node's rayd, which writes a memfd "
+                    "any process on the node can map, and its answer"}};
     } else if (w == "tasks_and_get_batch") {
       m = {{"value", round_to(number_or(first, "batches_per_s"), 2)},
            {"unit", "batches/s"},
@@ -1433,6 +1476,10 @@ json run_micro(const settings& s, const micro_options& o) {
            {"seconds", round_to(number_or(first, "seconds"), 3)}};
       if (w == "tasks_async")
         m["batch"] = first.value("batch", 0);
+      if (w == "put_calls_inline" || w == "get_calls_inline")
+        m["what"] = "the value stays in the driver (objects up to 100 KiB travel inline "
+                    "with the tasks that use them): a map insert / lookup in one "
+                    "process, not Ray's ray.put / ray.get";
     }
     m["cpu"] = r.cpu;
     return m;
@@ -1475,6 +1522,16 @@ json run_micro(const settings& s, const micro_options& o) {
     note(std::string{"micro: "} + sp.metric + " = " + m["value"].dump() + " "
          + m["unit"].get<std::string>());
   }
+
+  // The physical limit of a put, measured by the put_gigabytes driver just
+  // before its puts, shown as a metric of its own.
+  if (metrics.contains("single_client_put_gigabytes")
+      && metrics["single_client_put_gigabytes"].contains("memcpy_gbps"))
+    metrics["memcpy_gbps"] = {
+      {"value", metrics["single_client_put_gigabytes"]["memcpy_gbps"]},
+      {"unit", "GB/s"},
+      {"what", "single-thread memcpy of 128 MiB between faulted-in buffers, in the "
+               "put_gigabytes driver just before its puts (median copy)"}};
 
   note("micro: tcp_pingpong after the workloads (cluster up)");
   pingpong.push_back(tcp_pingpong(o.pingpong_seconds));
@@ -1528,6 +1585,8 @@ json run_micro(const settings& s, const micro_options& o) {
                    : number_or(dm[k], "rate");
       double r = value_of(k);
       metrics[k]["dask"] = round_to(d, 3);
+      if (dm[k].contains("per_client_rate"))
+        metrics[k]["dask_per_client_rate"] = dm[k]["per_client_rate"];
       if (d > 0 && r > 0) {
         metrics[k]["ratio_rayd_over_dask"] = round_to(r / d, 1);
         vs_dask[k] = round_to(r / d, 1);
@@ -1564,11 +1623,20 @@ json run_micro(const settings& s, const micro_options& o) {
   target("single_client_tasks_async_ge_100k", value_of("single_client_tasks_async"), 100000,
          "tasks/s");
   target("single_client_put_calls_ge_100k", value_of("single_client_put_calls"), 100000,
-         "small put/s (the put half of 'small put+get >= 100,000/s')");
+         "small put/s into the node's shared store (the put half of 'small put+get "
+         ">= 100,000/s')");
   target("single_client_get_calls_ge_100k", value_of("single_client_get_calls"), 100000,
-         "small get/s (the get half of 'small put+get >= 100,000/s')");
+         "small get/s of an object in the node's shared store (the get half of "
+         "'small put+get >= 100,000/s')");
+  {
+    auto pg = metrics.value("single_client_put_gigabytes", json::object());
+    target("single_client_put_gigabytes_ge_0.5x_memcpy",
+           number_or(pg, "ratio_put_over_memcpy", 0), 0.5,
+           "put GB/s into the store / single-thread memcpy GB/s of the same run");
+  }
   target("object_transfer_gbps_ge_1", value_of("object_transfer_gbps"), 1,
-         "GB/s (1e9 bytes/s), 1 GiB pulled node to node");
+         "GB/s (1e9 bytes/s), 1 GiB pulled node to node, warm median, every byte "
+         "checksummed (hashing time excluded)");
   if (o.compare_dask) {
     for (auto k : task_metrics) {
       double ratio = vs_dask.contains(k) ? vs_dask[k].get<double>() : 0;
