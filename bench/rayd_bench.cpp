@@ -8,7 +8,10 @@
 //   rayd-bench failure-detect [--runs 5]
 //   rayd-bench jobs [--runs 30] [--queued 1000] [--compare-slurm]
 //   rayd-bench micro [--seconds 2] [--clients 4] [--compare-dask]
-//   rayd-bench all            (every workload; a JSON array)
+//   rayd-bench all [--compare-dask] [--compare-slurm]
+//                             (every workload; a JSON array, which
+//                              bench/results_table.py turns into the table
+//                              of bench/RESULTS.md)
 //
 // Common flags: --bin-dir (where rayd lives), --tmp-root, --keep-temp, --pretty.
 
@@ -152,6 +155,8 @@ int main(int argc, char** argv) {
            "a JSON array");
   all->add_flag("--compare-dask", all_dask,
                 "Include the Dask comparisons (cluster-start, micro)");
+  all->add_flag("--compare-slurm", jb.compare_slurm,
+                "Include the Slurm comparison (jobs; needs slurm-wlm and munge)");
   all->add_option("--nodes", jo.nodes, "join: worker nodes")
     ->capture_default_str();
 

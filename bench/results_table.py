@@ -8,7 +8,7 @@ Slurm, TCP ping-pong or memcpy), the ratio, the target and whether it is met.
 
 The input is what rayd-bench prints: the array of `all`, one object, or
 several objects one after another (e.g. `micro` and `jobs --compare-slurm`
-appended to one file). A figure whose workload is absent is left out; a
+appended to one file; a later run of a workload replaces an earlier one). A figure whose workload is absent is left out; a
 target whose figure could not be read says "no data". The "met" column
 comes from the bench's own verdict in the JSON (its `met` fields and the
 micro `targets`), so the table and the JSON cannot disagree.
@@ -226,7 +226,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", help="rayd-bench output ('-': stdin)")
     args = ap.parse_args()
-    objs = load(args.json)
+    # One figure per workload (kv: per client count): a later object of the
+    # same kind replaces an earlier one, so runs can be appended to one file.
+    latest = {}
+    for j in load(args.json):
+        latest[(j.get("workload"), j.get("clients") if j.get("workload") == "kv" else None)] = j
+    objs = list(latest.values())
     t = table()
     commits, busy, errors = set(), [], []
     for j in objs:
