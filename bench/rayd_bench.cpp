@@ -146,6 +146,10 @@ int main(int argc, char** argv) {
                     "Python for the Dask comparison (default: python3, then "
                     "/usr/bin/python3)");
   micro->add_option("--dask-script", mo.dask_script, "Path of dask_micro.py");
+  micro->add_option("--only", mo.only,
+                    "Run just these metrics (e.g. --only single_client_get_calls); "
+                    "a partial run, for trying things out")
+    ->delimiter(',');
   micro->add_option("--driver", mo.driver,
                     "Path of rayd-micro-driver (default: next to rayd-bench)");
 
