@@ -6,15 +6,33 @@
 //   tasks_sync            get(small_value.remote()), one at a time
 //   tasks_async           submit --batch small_value tasks, get them all; repeat
 //   tasks_and_get_batch   the same, reported as batches/s (Ray's figure)
-//   put_calls             put(0) per second
-//   get_calls             get(ref) of one small put object per second
-//   put_gigabytes         put(--bytes value) --batch times per round, GB/s
-//   object_transfer       put a --bytes value on this driver's node, run
-//                         read_in_place(it) on the node with the "far"
-//                         resource (it reads every page of the pulled copy
-//                         where it lies); --runs samples, each with a fresh
-//                         object; also the time of size_of(it), which
-//                         copies the argument into a std::string
+//   put_calls             put(0) per second, into the node's shared
+//                         object store (Ray's ray.put): each put is a PUT to
+//                         the node's rayd, which writes it into a memfd any
+//                         process on the node can map, and its answer
+//   get_calls             get(ref) per second of one small object in the
+//                         node's store: the driver keeps no copy, so each
+//                         get asks the node's rayd, which reads the object
+//                         from the store and sends it (a round trip between
+//                         two processes); before the timed window a task
+//                         (another process) reads the same object, which
+//                         shows it is readable from elsewhere
+//   put_calls_inline      put(0) kept in the driver (objects up to 100 KiB
+//                         travel inline with tasks): a map insert
+//   get_calls_inline      get(ref) of such an object: a map lookup
+//   put_gigabytes         put(--bytes value) --batch times per round into
+//                         the store, GB/s; first, in the same process, a
+//                         single-thread memcpy of the same size (memcpy_gbps,
+//                         the physical limit the put is compared with)
+//   object_transfer       put a --bytes value (pseudo-random bytes) on this
+//                         driver's node, run transfer_check(it) on the node
+//                         with the "far" resource: it touches every page of
+//                         the pulled copy where it lies, then hashes every
+//                         byte (XXH64, timed inside the task and reported)
+//                         and the driver compares the hash with its own;
+//                         --runs samples, each with a fresh object; also the
+//                         time of size_of(it), which copies the argument
+//                         into a std::string
 //
 //   rayd-micro-driver --workload NAME --seconds S [--batch N] [--bytes N]
 //                     [--runs N] [--barrier DIR]
@@ -35,31 +53,48 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <typeinfo>
 #include <vector>
 
 #include <rayd/rayd.hpp>
 
+#include "bench/checksum.hpp"
+
 int small_value() {
   return 0;
+}
+
+/// The value of a small argument, read by a task (another process).
+int64_t echo(int64_t value) {
+  return value;
 }
 
 uint64_t size_of(std::string value) {
   return value.size();
 }
 
-/// Reads the object where it lies (a std::string_view over the worker's
-/// mapping of the node's copy): touches every page, so the bytes are there
-/// and readable, and returns the size if they are all 'x'.
-uint64_t read_in_place(std::string_view value) {
+/// The consumer's half of object_transfer's check, over the object where it
+/// lies (a std::string_view over the worker's mapping of the node's copy):
+/// touches every page first (so the hash below times reading memory that is
+/// mapped, as a reader of the object would), then hashes every byte.
+/// Returns {size, XXH64 of all bytes, ns spent hashing}.
+std::vector<uint64_t> transfer_check(std::string_view value) {
+  unsigned char sum = 0;
   for (std::size_t i = 0; i < value.size(); i += 4096)
-    if (value[i] != 'x')
-      return 0;
-  return value.size();
+    sum ^= static_cast<unsigned char>(value[i]);
+  auto t0 = std::chrono::steady_clock::now();
+  uint64_t hash = rayd::bench::xxh64(value);
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+              std::chrono::steady_clock::now() - t0)
+              .count();
+  volatile unsigned char keep = sum; // the page walk is not optimized away
+  (void)keep;
+  return {value.size(), hash, static_cast<uint64_t>(ns)};
 }
 
-RAYD_REMOTE(small_value, size_of, read_in_place);
+RAYD_REMOTE(small_value, echo, size_of, transfer_check);
 
 namespace {
 
@@ -174,6 +209,33 @@ uint64_t submit_and_get(long n) {
   return values.size();
 }
 
+/// Single-thread memcpy bandwidth between two buffers of `bytes` that are
+/// already faulted in (the fastest a put could copy its value once), over
+/// at least `seconds` and 3 copies: the median and best copy, in GB/s.
+struct copy_rate {
+  double median_gbps = 0, best_gbps = 0;
+  int reps = 0;
+};
+
+copy_rate memcpy_bandwidth(uint64_t bytes, double seconds) {
+  std::vector<char> src(bytes, 1), dst(bytes, 2); // both written: pages present
+  std::vector<double> gbps;
+  auto t_all = clock_type::now();
+  while (gbps.size() < 3 || seconds_since(t_all) < seconds) {
+    auto t0 = clock_type::now();
+    std::memcpy(dst.data(), src.data(), bytes);
+    asm volatile("" : : "r"(dst.data()) : "memory"); // the copy is observed
+    gbps.push_back(bytes / 1e9 / seconds_since(t0));
+    src[gbps.size() % bytes] ^= 1; // not the same copy twice, to a compiler
+  }
+  copy_rate r;
+  r.reps = static_cast<int>(gbps.size());
+  std::sort(gbps.begin(), gbps.end());
+  r.median_gbps = gbps[gbps.size() / 2];
+  r.best_gbps = gbps.back();
+  return r;
+}
+
 std::string number(const char* key, double v) {
   char buf[96];
   std::snprintf(buf, sizeof buf, ",\"%s\":%.6f", key, v);
@@ -204,7 +266,9 @@ int run(const flags& f) {
     print(f, r, "tasks/s");
     return 0;
   }
-  if (w == "put_calls") {
+  if (w == "put_calls" || w == "put_calls_inline") {
+    // The same loop for both: where the value lands is set by init
+    // (store_puts_for below), not here.
     for (int i = 0; i < 1000; ++i)
       rayd::put(0);
     barrier(f);
@@ -216,23 +280,40 @@ int run(const flags& f) {
     print(f, r, "puts/s");
     return 0;
   }
-  if (w == "get_calls") {
-    auto ref = rayd::put(0);
+  if (w == "get_calls" || w == "get_calls_inline") {
+    const int64_t expected = ::getpid();
+    auto ref = rayd::put(expected);
     int64_t sum = 0;
+    std::string extra;
+    if (w == "get_calls") {
+      // Another process reads the object first: a task gets it as its
+      // argument from its node's store (not timed; it shows the put landed
+      // where the node's other processes can read it).
+      auto t0 = clock_type::now();
+      auto seen = rayd::get(rayd::task(echo).remote(ref), get_timeout);
+      if (seen != expected)
+        throw std::runtime_error("a task read " + std::to_string(seen)
+                                 + " from the store, expected " + std::to_string(expected));
+      extra = number("task_read_s", seconds_since(t0)) + ",\"task_read_ok\":true";
+    }
     for (int i = 0; i < 1000; ++i)
-      sum += rayd::get(ref);
+      sum += rayd::get(ref) == expected ? 1 : 0;
     barrier(f);
     auto r = timed(f.seconds, [&] {
       for (int i = 0; i < 1000; ++i)
-        sum += rayd::get(ref);
+        sum += rayd::get(ref) == expected ? 1 : 0;
       return uint64_t{1000};
     });
+    r.extra = extra;
     print(f, r, "gets/s");
-    return sum == 0 ? 0 : 1;
+    // Every get returned the value (1000 warm-up gets + the timed ones).
+    return static_cast<uint64_t>(sum) == r.ops + 1000 ? 0 : 1;
   }
   if (w == "put_gigabytes") {
     uint64_t bytes = f.bytes > 0 ? f.bytes : (128ull << 20);
     std::vector<uint8_t> value(bytes, 1);
+    // The physical limit, same process, same size, just before the puts.
+    auto copy = memcpy_bandwidth(bytes, 0.5);
     rayd::put(value); // warm-up: the session to the node
     barrier(f);
     uint64_t puts = 0;
@@ -241,34 +322,73 @@ int run(const flags& f) {
         rayd::put(value); // the ref drops at once: the node frees it
       return static_cast<uint64_t>(f.batch) * bytes;
     });
-    r.extra = number("gigabytes_per_s", r.ops / 1e9 / r.seconds)
+    double gbps = r.ops / 1e9 / r.seconds;
+    r.extra = number("gigabytes_per_s", gbps) + number("memcpy_gbps", copy.median_gbps)
+              + number("memcpy_best_gbps", copy.best_gbps)
+              + ",\"memcpy_reps\":" + std::to_string(copy.reps)
+              + number("ratio_put_over_memcpy",
+                       copy.median_gbps > 0 ? gbps / copy.median_gbps : 0)
               + ",\"puts\":" + std::to_string(puts) + ",\"bytes_each\":" + std::to_string(bytes);
     print(f, r, "bytes/s");
     return 0;
   }
   if (w == "object_transfer") {
     uint64_t bytes = f.bytes > 0 ? f.bytes : (1ull << 30);
-    auto far = rayd::task(read_in_place).resources({{"far", 1}});
+    auto far = rayd::task(transfer_check).resources({{"far", 1}});
     auto far_copy = rayd::task(size_of).resources({{"far", 1}});
     // Warm-up: a worker of this job on the far node.
     rayd::get(far.remote(std::string("x")));
-    const std::string value(bytes, 'x'); // each put makes a new object of it
+    // Pseudo-random bytes, so a byte lost, repeated or misplaced anywhere
+    // changes the hash (a constant fill would hide a misplaced chunk).
+    std::string value(bytes, '\0');
+    {
+      uint64_t x = 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(::getpid());
+      std::size_t i = 0;
+      for (; i + 8 <= value.size(); i += 8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        std::memcpy(&value[i], &x, 8);
+      }
+      for (; i < value.size(); ++i)
+        value[i] = static_cast<char>(i);
+    }
+    // The producer's checksum (the put sends these bytes unchanged); its
+    // cost is reported, never inside a timed sample.
+    auto th = clock_type::now();
+    const uint64_t expected = rayd::bench::xxh64(value);
+    const double producer_hash_s = seconds_since(th);
     barrier(f);
-    std::vector<double> transfer_s, again_s, put_s;
+    std::vector<double> transfer_s, hash_s, again_s, put_s;
     rayd::object_ref<std::string> last;
     for (int i = 0; i < f.runs; ++i) {
       last = {}; // the previous object goes (FREE on both nodes)
       auto tp = clock_type::now();
       auto ref = rayd::put(value); // to this driver's node (the head)
       put_s.push_back(seconds_since(tp));
-      // The measured figure: submit → result, the object pulled node → node.
+      // The measured figure: submit → result, the object pulled node → node
+      // and read where it lies; the task's hashing is timed inside it and
+      // taken out below.
       auto t0 = clock_type::now();
-      auto n = rayd::get(far.remote(ref));
+      auto got = rayd::get(far.remote(ref));
       transfer_s.push_back(seconds_since(t0));
-      if (n != bytes)
-        usage(("read_in_place returned " + std::to_string(n)).c_str());
-      std::fprintf(stderr, "rayd-micro-driver: transfer %d: put %.3f s, far task %.3f s\n",
-                   i + 1, put_s.back(), transfer_s.back());
+      if (got.size() != 3 || got[0] != bytes)
+        throw std::runtime_error("transfer_check returned size "
+                                 + std::to_string(got.empty() ? 0 : got[0]));
+      if (got[1] != expected) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf,
+                      "transfer %d: checksum mismatch: the far task read %016llx, "
+                      "the producer put %016llx",
+                      i + 1, static_cast<unsigned long long>(got[1]),
+                      static_cast<unsigned long long>(expected));
+        throw std::runtime_error(buf);
+      }
+      hash_s.push_back(static_cast<double>(got[2]) / 1e9);
+      std::fprintf(stderr,
+                   "rayd-micro-driver: transfer %d: put %.3f s, far task %.3f s "
+                   "(of which hashing %.3f s), checksum ok\n",
+                   i + 1, put_s.back(), transfer_s.back(), hash_s.back());
       last = std::move(ref);
     }
     // For scale, once, after the samples: a task that copies the argument
@@ -277,6 +397,8 @@ int run(const flags& f) {
     rayd::get(far_copy.remote(last));
     again_s.push_back(seconds_since(t1));
     auto median = [](std::vector<double> xs) {
+      if (xs.empty())
+        return 0.0;
       std::sort(xs.begin(), xs.end());
       auto n = xs.size();
       return n % 2 == 1 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
@@ -290,13 +412,32 @@ int run(const flags& f) {
       }
       return out + "]";
     };
+    // Without the in-task hashing: what the transfer (and the page walk of
+    // the old read_in_place) took.
+    std::vector<double> net_s;
+    for (std::size_t i = 0; i < transfer_s.size(); ++i)
+      net_s.push_back(transfer_s[i] - hash_s[i]);
+    // The first sample lands in memory the far node never used (a page
+    // fault and a kernel clear per page); the rest reuse its freed memfds.
+    const double cold_s = net_s.front();
+    std::vector<double> warm(net_s.begin() + (net_s.size() > 1 ? 1 : 0), net_s.end());
+    std::vector<double> warm_with_hash(transfer_s.begin() + (transfer_s.size() > 1 ? 1 : 0),
+                                       transfer_s.end());
     result r;
     r.ops = bytes;
-    r.seconds = median(transfer_s);
+    r.seconds = median(warm);
+    double hash_median = median(hash_s);
     r.extra = number("gigabytes_per_s", bytes / 1e9 / r.seconds)
               + number("gibibytes_per_s", bytes / double(1ull << 30) / r.seconds)
+              + number("cold_s", cold_s) + number("cold_gigabytes_per_s", bytes / 1e9 / cold_s)
+              + number("warm_median_with_checksum_s", median(warm_with_hash))
+              + number("consumer_hash_median_s", hash_median)
+              + number("consumer_hash_gbps", hash_median > 0 ? bytes / 1e9 / hash_median : 0)
+              + number("producer_hash_s", producer_hash_s)
+              + ",\"checksum\":\"xxh64\",\"checksum_ok\":true"
               + number("copy_task_median_s", median(again_s))
               + number("put_median_s", median(put_s)) + list("transfer_s", transfer_s)
+              + list("consumer_hash_s", hash_s) + list("net_s", net_s)
               + list("copy_task_s", again_s) + list("put_s", put_s);
     print(f, r, "bytes/s");
     return 0;
@@ -304,17 +445,33 @@ int run(const flags& f) {
   usage(("unknown workload " + w).c_str());
 }
 
+/// Whether this invocation's puts go to the node's store (Ray's ray.put):
+/// every workload but the *_inline ones. Read from argv before init (a
+/// worker process has no --workload and gets the default, which it never
+/// uses: workers do not put).
+bool store_puts_for(int argc, char** argv) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string{argv[i]} == "--workload") {
+      std::string w = argv[i + 1];
+      return !(w.size() > 7 && w.compare(w.size() - 7, 7, "_inline") == 0);
+    }
+  return false;
+}
+
 /// The harness's cluster (RAYD_ADDRESS) or nothing: never an embedded one.
-rayd::init_options cluster_only() {
+rayd::init_options cluster_only(bool store_puts) {
   rayd::init_options o;
   o.embedded_if_absent = false;
+  if (store_puts)
+    o.max_inline_put_bytes = 0;
   return o;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-  rayd::init(cluster_only()); // first: a worker process serves tasks here, for good
+  // First: a worker process serves tasks here, for good.
+  rayd::init(cluster_only(store_puts_for(argc, argv)));
   auto f = parse(argc, argv);
   int rc = 1;
   try {

@@ -8,7 +8,10 @@
 //   rayd-bench failure-detect [--runs 5]
 //   rayd-bench jobs [--runs 30] [--queued 1000] [--compare-slurm]
 //   rayd-bench micro [--seconds 2] [--clients 4] [--compare-dask]
-//   rayd-bench all            (every workload; a JSON array)
+//   rayd-bench all [--compare-dask] [--compare-slurm]
+//                             (every workload; a JSON array, which
+//                              bench/results_table.py turns into the table
+//                              of bench/RESULTS.md)
 //
 // Common flags: --bin-dir (where rayd lives), --tmp-root, --keep-temp, --pretty.
 
@@ -20,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/bench_util.hpp"
+#include "bench/build_info.hpp"
 #include "bench/workloads.hpp"
 
 #ifndef RAYD_DEFAULT_BIN_DIR
@@ -142,6 +146,10 @@ int main(int argc, char** argv) {
                     "Python for the Dask comparison (default: python3, then "
                     "/usr/bin/python3)");
   micro->add_option("--dask-script", mo.dask_script, "Path of dask_micro.py");
+  micro->add_option("--only", mo.only,
+                    "Run just these metrics (e.g. --only single_client_get_calls); "
+                    "a partial run, for trying things out")
+    ->delimiter(',');
   micro->add_option("--driver", mo.driver,
                     "Path of rayd-micro-driver (default: next to rayd-bench)");
 
@@ -151,6 +159,8 @@ int main(int argc, char** argv) {
            "a JSON array");
   all->add_flag("--compare-dask", all_dask,
                 "Include the Dask comparisons (cluster-start, micro)");
+  all->add_flag("--compare-slurm", jb.compare_slurm,
+                "Include the Slurm comparison (jobs; needs slurm-wlm and munge)");
   all->add_option("--nodes", jo.nodes, "join: worker nodes")
     ->capture_default_str();
 
@@ -168,7 +178,18 @@ int main(int argc, char** argv) {
   }
   install_signal_cleanup();
 
-  auto print = [&](const nlohmann::json& j) {
+  // Every object printed names the commit it was built from, so a figure can
+  // be traced to its code (the workloads add background_busy_pct).
+  auto stamp = [](nlohmann::json& j) {
+    if (j.is_object())
+      j["build"] = {{"commit", build_commit()}, {"dirty", build_dirty()}};
+  };
+  auto print = [&](nlohmann::json j) {
+    if (j.is_array())
+      for (auto& e : j)
+        stamp(e);
+    else
+      stamp(j);
     std::cout << (pretty ? j.dump(2) : j.dump()) << std::endl;
   };
   auto failed = [](const nlohmann::json& j) {

@@ -4,6 +4,7 @@
 // processes' logs); progress goes to stderr.
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -65,6 +66,7 @@ struct micro_options {
   std::string python;      // empty: try python3, then /usr/bin/python3
   std::string dask_script; // empty: <source dir>/dask_micro.py
   std::string driver;      // empty: rayd-micro-driver next to rayd-bench
+  std::vector<std::string> only; // empty: every metric; else just these names
 };
 
 nlohmann::json run_micro(const settings& s, const micro_options& o);
