@@ -3,7 +3,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 
 #include <arpa/inet.h>
@@ -14,7 +13,6 @@
 #include "tests/integration/harness.hpp"
 
 using namespace rayd::integration;
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -42,26 +40,6 @@ struct listener {
 
 // Pids of processes whose command line contains `needle` (a unique temp path):
 // how we know nothing half-started was left behind. Inspection only.
-std::vector<pid_t> processes_mentioning(const std::string& needle) {
-  std::vector<pid_t> pids;
-  std::error_code ec;
-  for (const auto& d : fs::directory_iterator("/proc", ec)) {
-    const std::string name = d.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
-      continue;
-    pid_t pid = std::stoi(name);
-    if (pid == ::getpid())
-      continue;
-    std::string cmd = read_file(d.path().string() + "/cmdline");
-    for (char& ch : cmd)
-      if (ch == '\0')
-        ch = ' ';
-    if (cmd.find(needle) != std::string::npos && pid_alive(pid))
-      pids.push_back(pid);
-  }
-  return pids;
-}
-
 struct scratch {
   temp_dir tmp{"rayd_it_cli"};
   env_list env{{"RAYD_TMPDIR", tmp.sub("rayd_tmp")}};
@@ -189,6 +167,7 @@ BOOST_AUTO_TEST_CASE(port_in_use_in_background_mode_leaves_nothing_behind) {
   scratch s;
   listener busy;
   std::string session = s.tmp.path() + "/p3";
+  session_guard guard(session);  // never let a stray daemon outlive the test
   exec_result r = s.rayd({"--head", "--port", std::to_string(busy.port), "--api-port", "0",
                           "--session-dir", session, "--num-cpus", "1"});
   check_fails_with(r, "--port in use without --block", "port", false);
@@ -196,10 +175,6 @@ BOOST_AUTO_TEST_CASE(port_in_use_in_background_mode_leaves_nothing_behind) {
   bool none = wait_until([&] { return processes_mentioning(session).empty(); }, 3s, 50ms);
   BOOST_CHECK_MESSAGE(none, "a rayd process of the failed start is still running");
   BOOST_CHECK(!file_exists(session + "/node.json"));
-  // Never let a stray daemon outlive the test.
-  for (pid_t pid : processes_mentioning(session)) {
-    pid_guard guard(pid);
-  }
 }
 
 BOOST_AUTO_TEST_CASE(storage_not_a_directory) {
