@@ -141,7 +141,8 @@ class process {
 // start fails half-way). Declare it before starting such a rayd. On
 // destruction it SIGKILLs, by pid, the pid in <dir>/node.json and every live
 // rayd whose command line names `dir` -- a fresh temporary path, so only this
-// test's processes match.
+// test's processes match. (Any such path works: an install prefix whose bin/
+// holds the rayd a driver starts, for one.)
 class session_guard {
  public:
   explicit session_guard(std::string session_dir) : dir_(std::move(session_dir)) {}
