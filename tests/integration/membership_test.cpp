@@ -155,11 +155,20 @@ BOOST_AUTO_TEST_CASE(wrong_token_is_refused) {
   BOOST_REQUIRE_MESSAGE(code.has_value(), "worker with a wrong token still runs after 5 s");
   BOOST_CHECK_NE(*code, 0);
   BOOST_CHECK_EQUAL(*code, 1);  // docs/cli.md: token refused is a runtime failure
-  BOOST_CHECK_MESSAGE(contains_ci(bad.all_output(), "token"),
-                      "the refused worker's output does not mention the token:\n"
+  BOOST_CHECK_MESSAGE(contains_ci(bad.all_output(), "wrong cluster token"),
+                      "the refused worker's output does not say its token is wrong:\n"
                           << bad.all_output());
-  bool logged = wait_until([&] { return contains_ci(read_file(head.log_path()), "refused"); }, 2s);
-  BOOST_CHECK_MESSAGE(logged, "the head's rayd.log does not mention \"refused\":\n"
+  // The head names the node it refused and why.
+  bool logged = wait_until(
+      [&head] {
+        std::string log = read_file(head.log_path());
+        auto at = log.find("refused join of node ");
+        return at != std::string::npos &&
+               log.find("it-bad", at) != std::string::npos &&
+               log.find("wrong cluster token", at) != std::string::npos;
+      },
+      2s);
+  BOOST_CHECK_MESSAGE(logged, "the head's rayd.log does not log the refused join of it-bad:\n"
                                   << tail_file(head.log_path()));
   BOOST_CHECK(!file_exists(bad.node_json_path()));
 
