@@ -5,7 +5,9 @@
 // require_or_skip() (the whole case) or skip_part() (one part of a case) instead
 // of returning quietly. Either:
 //   - prints a line starting with "SKIPPED" and the reason on stdout, whatever
-//     the log level (scripts/test.sh collects these lines into its summary);
+//     the log level (scripts/test.sh collects these lines into its summary; a
+//     binary of one such case can let CTest report it as skipped with
+//     SKIP_REGULAR_EXPRESSION "SKIPPED: ", as netns_test does);
 //   - counts it: a skipped case is recorded as skipped in Boost.Test's results,
 //     so the short report says "N test case(s) out of M skipped"; at exit the
 //     module prints how many cases and parts it skipped;
