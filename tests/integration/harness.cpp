@@ -353,12 +353,13 @@ std::optional<int> process::wait_exit(milliseconds timeout) {
   return code_;
 }
 
-pid_guard::~pid_guard() {
-  if (pid_ <= 0 || !pid_alive(pid_))
-    return;
-  std::string cmdline = read_file("/proc/" + std::to_string(pid_) + "/cmdline");
-  if (cmdline.find("rayd") != std::string::npos)
-    ::kill(pid_, SIGKILL);
+session_guard::~session_guard() {
+  std::vector<pid_t> pids = processes_mentioning(dir_);
+  if (auto info = read_node_json(dir_); info && (*info)["pid"].is_number())
+    pids.push_back((*info)["pid"].get<pid_t>());
+  for (pid_t pid : pids)
+    if (pid_alive(pid) && cmdline_of(pid).find("rayd") != std::string::npos)
+      ::kill(pid, SIGKILL);
 }
 
 // --- run -------------------------------------------------------------------
@@ -740,6 +741,31 @@ void stray_guard::add(pid_t pid) {
   uint64_t ticks = process_start_ticks(pid);
   if (pid > 0 && ticks != 0)
     procs_.emplace_back(pid, ticks);
+}
+
+std::string cmdline_of(pid_t pid) {
+  std::string s = read_file("/proc/" + std::to_string(pid) + "/cmdline");
+  for (auto& ch : s)
+    if (ch == '\0')
+      ch = ' ';
+  return s;
+}
+
+std::vector<pid_t> processes_mentioning(const std::string& needle) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator("/proc", ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    pid_t pid = static_cast<pid_t>(std::stol(n));
+    if (pid == ::getpid())
+      continue;
+    if (cmdline_of(pid).find(needle) != std::string::npos && pid_alive(pid))
+      out.push_back(pid);
+  }
+  return out;
 }
 
 int tcp_connect(const std::string& address) {

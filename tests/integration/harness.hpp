@@ -22,6 +22,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/skip.hpp"
+
 namespace rayd::integration {
 
 using json = nlohmann::json;
@@ -31,6 +33,13 @@ using std::chrono::milliseconds;
 // Extra environment variables for a child. Every inherited RAYD_* variable is
 // removed from a child's environment first, so tests are hermetic.
 using env_list = std::vector<std::pair<std::string, std::string>>;
+
+// A test that cannot set up what it needs (a network namespace, ...) says so
+// and is counted, and fails under CI=true (tests/support/skip.hpp):
+//   if (!require_or_skip(net.ready(), "network namespace: " + net.why_not())) return;
+using rayd::tests::in_ci;
+using rayd::tests::require_or_skip;
+using rayd::tests::skip_part_unless;
 
 // --- small utilities -------------------------------------------------------
 
@@ -126,18 +135,23 @@ class process {
   int64_t exit_ms_ = 0;
 };
 
-// Keeps a pid we did not spawn (a daemonized rayd) from outliving the test:
-// on destruction SIGKILLs it if it is still alive and still a rayd process.
-class pid_guard {
+// Keeps the daemons of one session dir from outliving the test: a `rayd`
+// without --block detaches, so the test never spawned the daemon itself and
+// may not even learn its pid (node.json is written late, or never when the
+// start fails half-way). Declare it before starting such a rayd. On
+// destruction it SIGKILLs, by pid, the pid in <dir>/node.json and every live
+// rayd whose command line names `dir` -- a fresh temporary path, so only this
+// test's processes match. (Any such path works: an install prefix whose bin/
+// holds the rayd a driver starts, for one.)
+class session_guard {
  public:
-  explicit pid_guard(pid_t pid = -1) : pid_(pid) {}
-  ~pid_guard();
-  pid_guard(const pid_guard&) = delete;
-  pid_guard& operator=(const pid_guard&) = delete;
-  void reset(pid_t pid) { pid_ = pid; }
+  explicit session_guard(std::string session_dir) : dir_(std::move(session_dir)) {}
+  ~session_guard();
+  session_guard(const session_guard&) = delete;
+  session_guard& operator=(const session_guard&) = delete;
 
  private:
-  pid_t pid_;
+  std::string dir_;
 };
 
 // --- run -------------------------------------------------------------------
@@ -302,6 +316,12 @@ class stray_guard {
  private:
   std::vector<std::pair<pid_t, uint64_t>> procs_;
 };
+
+// The command line of `pid`, its arguments joined by spaces ("" if gone).
+std::string cmdline_of(pid_t pid);
+// Live processes (not this one) whose command line contains `needle`; used
+// with a fresh temporary path as the needle, it finds what this test started.
+std::vector<pid_t> processes_mentioning(const std::string& needle);
 
 // A blocking TCP connection to "HOST:PORT" (numeric IPv4); -1 on failure.
 // The caller closes the descriptor.

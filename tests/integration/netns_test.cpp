@@ -11,10 +11,8 @@ using namespace rayd::integration;
 
 BOOST_AUTO_TEST_CASE(worker_in_a_network_namespace_cut_and_restored) {
   netns_link net{"n"};  // declared first: destroyed after the cluster's processes
-  if (!net.ready()) {
-    BOOST_TEST_MESSAGE("netns test skipped: " << net.why_not());
+  if (!require_or_skip(net.ready(), "no network namespace: " + net.why_not()))
     return;
-  }
   cluster c("netns");
   auto& head = c.start_head({"--bind", net.host_ip(), "--node-name", "it-head"}, 1);
   BOOST_REQUIRE_MESSAGE(head.cluster_address().rfind(net.host_ip() + ":", 0) == 0,

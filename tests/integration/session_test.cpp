@@ -69,15 +69,18 @@ BOOST_AUTO_TEST_CASE(background_mode_prints_next_steps_and_stop_ends_it) {
   env_list env{{"RAYD_TMPDIR", tmp.sub("rayd_tmp")}};
   std::string dir = tmp.path() + "/bg";
 
+  // Whatever happens below, the detached daemon must not outlive the test:
+  // the guard finds it by its session dir, also if node.json never appears.
+  session_guard guard(dir);
   exec_result start = run({rayd_bin(), "--head", "--port", "0", "--api-port", "0",
                            "--session-dir", dir, "--num-cpus", "1"},
                           env, 15s);
-  // Whatever happens below, the daemon must not outlive the test.
-  auto info = read_node_json(dir);
-  pid_guard guard(info ? (*info)["pid"].get<pid_t>() : -1);
-
   BOOST_REQUIRE_MESSAGE(!start.timed_out, "rayd --head without --block did not return: "
                                               << start.describe());
+  // node.json is announced before rayd returns; polled all the same, so a
+  // late writer is waited for rather than read once and missed.
+  std::optional<json> info;
+  wait_until([&info, &dir] { return (info = read_node_json(dir)).has_value(); }, 5s, 20ms);
   BOOST_CHECK_MESSAGE(start.exit_code == 0, start.describe());
   BOOST_CHECK_MESSAGE(start.elapsed_ms < 10000, "took " << start.elapsed_ms << " ms");
   std::string printed = start.out + start.err;

@@ -125,33 +125,6 @@ inline std::string node_resource(int i, const std::string& more = "") {
 }
 
 
-// The command line of `pid`, NULs as spaces ("" if gone).
-inline std::string cmdline_of(pid_t pid) {
-  std::string s = read_file("/proc/" + std::to_string(pid) + "/cmdline");
-  for (auto& ch : s)
-    if (ch == '\0')
-      ch = ' ';
-  return s;
-}
-
-// Live processes whose command line contains `needle`.
-inline std::vector<pid_t> processes_matching(const std::string& needle) {
-  std::vector<pid_t> out;
-  std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator("/proc", ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    const std::string n = it->path().filename().string();
-    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos)
-      continue;
-    pid_t pid = static_cast<pid_t>(std::stol(n));
-    if (pid == ::getpid())
-      continue;
-    if (cmdline_of(pid).find(needle) != std::string::npos && pid_alive(pid))
-      out.push_back(pid);
-  }
-  return out;
-}
-
 // Names of the files in `dir` starting with `prefix` (ignoring *.tmp*).
 inline std::vector<std::string> files_with_prefix(const std::string& dir,
                                                   const std::string& prefix) {

@@ -189,7 +189,7 @@ BOOST_AUTO_TEST_CASE(embedded_default_cluster_leaves_nothing_behind) {
   BOOST_REQUIRE_MESSAGE(d.running(), "the driver ended early: " << d.out() << d.err());
   pid_t rayd_pid = -1;
   std::string embedded_dir;
-  for (pid_t p : processes_matching("rayd-embedded-")) {
+  for (pid_t p : processes_mentioning("rayd-embedded-")) {
     std::string cmd = cmdline_of(p);
     if (parent_pid(p) != d.pid() || cmd.find("--head") == std::string::npos)
       continue;
@@ -214,7 +214,7 @@ BOOST_AUTO_TEST_CASE(embedded_default_cluster_leaves_nothing_behind) {
   auto nj = read_node_json(embedded_dir + "/head");
   BOOST_REQUIRE_MESSAGE(nj.has_value(), "no node.json in " << embedded_dir << "/head");
   BOOST_CHECK_EQUAL((*nj)["pid"].get<pid_t>(), rayd_pid);
-  std::vector<pid_t> mine = processes_matching(embedded_dir);
+  std::vector<pid_t> mine = processes_mentioning(embedded_dir);
   for (pid_t p : mine)
     strays.add(p);
   BOOST_TEST_MESSAGE("embedded cluster in " << embedded_dir << ": " << mine.size()
@@ -239,7 +239,7 @@ BOOST_AUTO_TEST_CASE(embedded_default_cluster_leaves_nothing_behind) {
   std::vector<pid_t> left;
   bool clean = wait_until(
       [&] {
-        left = processes_matching(embedded_dir);
+        left = processes_mentioning(embedded_dir);
         return left.empty();
       },
       5s, 50ms);

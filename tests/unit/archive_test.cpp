@@ -23,6 +23,8 @@
 
 #include "common/archive.hpp"
 #include "common/error.hpp"
+#include "tests/support/skip.hpp"
+#include "tests/support/unprivileged.hpp"
 
 using namespace rayd;
 namespace fs = std::filesystem;
@@ -359,16 +361,21 @@ BOOST_AUTO_TEST_CASE(bad_source_dir) {
 }
 
 BOOST_AUTO_TEST_CASE(unreadable_file) {
-  if (::geteuid() == 0) {
-    BOOST_TEST_MESSAGE("skipped: root reads everything");
-    return;
-  }
+  // Root reads a mode-0000 file, so the packing runs as "nobody" in a child.
   temp_dir tmp;
   auto src = fs::path(tmp.path) / "src";
+  write_file(src / "readable.txt", "y");
   write_file(src / "locked.txt", "x", 0000);
-  auto r = pack_directory(src.string());
-  BOOST_REQUIRE(!r);
-  BOOST_CHECK(describe(r.error()).find("locked.txt") != std::string::npos);
+  BOOST_REQUIRE(tests::make_traversable(src.string(), tmp.path));
+  auto r = tests::as_unprivileged([src]() -> std::string {
+    auto pkg = pack_directory(src.string());
+    return pkg ? std::string("packed") : "refused: " + describe(pkg.error());
+  });
+  if (!tests::require_or_skip(r.ran, "cannot run as an unprivileged user: " + r.output))
+    return;
+  BOOST_TEST_MESSAGE("as an unprivileged user: " << r.output);
+  BOOST_CHECK_MESSAGE(r.output.rfind("refused: ", 0) == 0, r.output);
+  BOOST_CHECK_MESSAGE(r.output.find("locked.txt") != std::string::npos, r.output);
 }
 
 BOOST_AUTO_TEST_CASE(symlink_outside_refused_when_packing) {
@@ -441,10 +448,10 @@ BOOST_AUTO_TEST_CASE(unpack_disk_full) {
   BOOST_REQUIRE(pkg);
   auto small = tmp.path + "/small";
   fs::create_directories(small);
-  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=256k") != 0) {
-    BOOST_TEST_MESSAGE("skipped: cannot mount a tmpfs: " << std::strerror(errno));
+  const bool mounted = ::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=256k") == 0;
+  if (!tests::require_or_skip(mounted, std::string("cannot mount a tmpfs: ") +
+                                           std::strerror(errno)))
     return;
-  }
   struct unmount_guard {
     std::string path;
     ~unmount_guard() { ::umount2(path.c_str(), MNT_DETACH); }
