@@ -46,6 +46,10 @@
 #include <thread>
 #include <unordered_map>
 
+#include "head_link.hpp"
+#include "node_directory.hpp"
+#include "task_events.hpp"
+
 #include "common/archive.hpp"
 #include "common/error.hpp"
 #include "common/net.hpp"
@@ -72,10 +76,11 @@ constexpr std::size_t inflight_per_thread = 256;
 /// pipelined: sent to a lease whose threads are all busy. Above it, the
 /// round trip a pipelined task saves is a few percent of its run time.
 constexpr double pipeline_below_us = 1000;
-/// A lease request that broke without an answer is asked of the home node
-/// again after this, at most this many times in a row.
+/// A lease request that broke without an answer, or found no node to ask,
+/// is asked again after this; the pool's tasks fail (rayd::unavailable) only
+/// when no lease could be had for `unreachable_limit` in a row.
 constexpr auto request_retry_delay = 100ms;
-constexpr int max_request_retries = 50;
+constexpr auto unreachable_limit = 60s;
 /// A lease without work for this long is given back.
 constexpr auto lease_idle_timeout = 1000ms;
 /// How long a caller-less background thread waits before driving.
@@ -261,24 +266,8 @@ struct task_rec {
   uint64_t lease = 0;
   uint64_t wire_id = 0;
   clock_type::time_point sent{}; // when sent to a free thread (else epoch)
-  uint8_t reported = 255; // the last state recorded for `rayctl tasks`
+  uint8_t reported = task_events::none; // the last state recorded for `rayctl tasks`
 };
-
-/// One task state change for `rayctl tasks`: compact, since it is recorded
-/// on the hot path; turned into strings only when reported.
-struct event_rec {
-  uint64_t seq = 0;
-  uint8_t state = 0;
-  uint32_t attempt = 0;
-  uint32_t function = 0; // index into interned names
-  uint32_t node = 0;     // index into interned node ids
-  int64_t time_ms = 0;
-};
-
-enum task_state : uint8_t { st_pending = 0, st_running = 1, st_finished = 2, st_failed = 3 };
-
-constexpr std::size_t max_recorded_events = 2000;
-constexpr auto report_interval = 500ms;
 
 struct lease_conn {
   uint64_t id = 0;
@@ -320,7 +309,8 @@ struct pool_t {
   double run_us = -1;
   /// A lease request broke without an answer: no new one before this.
   clock_type::time_point retry_at{};
-  int broken_requests = 0; // in a row
+  /// Since when no lease could be had (epoch while leases come).
+  clock_type::time_point failing_since{};
 };
 
 /// A node this driver talks to for objects (GET, PUT, FREE): one
@@ -341,8 +331,22 @@ public:
     if (auto* j = std::getenv("RAYD_JOB_ID"); j && *j)
       job_id_ = std::string{j} + "-" + job_prefix_;
     event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    // The home node: where this driver's puts go and its leases are asked.
-    home_ = session_for(home_address_);
+    events_ = std::make_unique<task_events>(job_prefix_);
+    head_link::hooks hooks;
+    hooks.collect = [this]() -> std::optional<task_events::report> {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (!events_->dirty())
+        return std::nullopt;
+      return events_->take();
+    };
+    hooks.nodes = [this](std::vector<node_directory::node> alive) {
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        nodes_.replace(alive);
+      }
+      bg_cv_.notify_one(); // pools waiting for a node may ask now
+    };
+    head_link_ = std::make_unique<head_link>(address_, token_, job_id_, std::move(hooks));
     background_ = std::thread([this] { background_loop(); });
   }
 
@@ -356,6 +360,8 @@ public:
     wake();
     if (background_.joinable())
       background_.join();
+    head_link_.reset(); // sends the last task events
+
     for (auto& [_, l] : leases_)
       ::close(l.fd);
     for (auto& [_, r] : requests_)
@@ -408,7 +414,7 @@ public:
     auto seq = t.seq;
     bool ready = t.deps_missing == 0;
     auto& stored = tasks_.emplace(seq, std::move(t)).first->second;
-    note(stored, st_pending, "");
+    note(stored, task_events::pending, "");
     if (ready)
       make_ready(seq);
     return id;
@@ -425,12 +431,25 @@ public:
       return id;
     }
     objects_[id].refs = 1; // pending while it travels
-    lock.unlock();
-    auto loc = put_remote(id, bytes);
-    lock.lock();
+    // To the home node, or while it is down to another node that is up.
+    std::optional<wire::object_loc> loc;
+    for (int attempt = 0; !loc; ++attempt) {
+      auto address = nodes_.pick(clock_type::now());
+      if (address.empty() || attempt == 3) {
+        objects_.erase(id);
+        throw object_store_full("rayd: put failed: no node of the cluster can be reached");
+      }
+      lock.unlock();
+      loc = put_remote(id, bytes, address);
+      lock.lock();
+      if (!loc) {
+        nodes_.mark_down(address, clock_type::now());
+        head_link_->want_nodes();
+      }
+    }
     auto& obj = objects_[id];
     obj.state = object_entry::ready_stored;
-    obj.loc = loc;
+    obj.loc = *loc;
     return id;
   }
 
@@ -548,15 +567,24 @@ private:
     auto view = client_->status();
     if (!view)
       throw connection_error("rayd: " + describe(view.error()));
+    // The home node: where this driver's puts go and its leases are asked
+    // first; the other alive nodes are where it turns while the home is down.
     const char* my_node = std::getenv("RAYD_NODE_ID");
+    std::string home_id, home_address;
+    std::vector<node_directory::node> alive;
     for (auto& n : view->nodes) {
       if (n.get_state() != node_state::alive)
         continue;
-      if ((my_node && n.node_id == my_node) || (home_address_.empty() && n.is_head))
-        home_address_ = n.address;
+      alive.push_back({n.node_id, n.address});
+      if ((my_node && n.node_id == my_node) || (home_address.empty() && n.is_head)) {
+        home_id = n.node_id;
+        home_address = n.address;
+      }
     }
-    if (home_address_.empty())
+    if (home_address.empty())
       throw connection_error("rayd: the cluster at " + address + " has no alive node");
+    nodes_ = node_directory{home_id, home_address};
+    nodes_.replace(alive);
   }
 
   /// Uploads this executable (and task libraries) once per content hash.
@@ -629,10 +657,17 @@ private:
     s.fd = fd;
   }
 
-  wire::object_loc put_remote(const object_id& id, const std::string& bytes) {
-    auto& s = *home_;
+  /// Stores `bytes` on the node at `address`; nullopt if it cannot be
+  /// reached (the caller tries another node).
+  std::optional<wire::object_loc> put_remote(const object_id& id, const std::string& bytes,
+                                             const std::string& address) {
+    auto& s = *session_for(address);
     std::lock_guard<std::mutex> guard{s.mtx};
-    ensure_session(s, home_address_);
+    try {
+      ensure_session(s, address);
+    } catch (const object_lost&) {
+      return std::nullopt; // could not connect
+    }
     std::string msg = wire::encode(wire::msg::put,
                                    wire::put_request{id, bytes.size(), job_id_});
     caf::error err = wire::write_all(s.fd, msg);
@@ -657,7 +692,7 @@ private:
     }
     wire::object_loc loc;
     loc.object_id = id;
-    loc.address = home_address_;
+    loc.address = address;
     loc.size = bytes.size();
     return loc;
   }
@@ -791,7 +826,7 @@ private:
       return;
     if (auto o = objects_.find(t->second.result); o != objects_.end()) {
       bool failed = o->second.state == object_entry::failed;
-      note(t->second, failed ? st_failed : st_finished,
+      note(t->second, failed ? task_events::failed : task_events::finished,
            o->second.node_id,
            failed ? o->second.error_type + ": " + o->second.error_message : std::string{});
     }
@@ -812,79 +847,11 @@ private:
 
   // -- task events (rayctl tasks) -----------------------------------------------------
 
-  /// A small number standing for `s` in `names` (recorded on the hot path,
-  /// so a hash lookup, not a scan).
-  struct interned {
-    std::vector<std::string> names;
-    std::unordered_map<std::string, uint32_t> index;
-    uint32_t of(const std::string& s) {
-      auto [it, added] = index.emplace(s, static_cast<uint32_t>(names.size()));
-      if (added)
-        names.push_back(s);
-      return it->second;
-    }
-  };
-
-  /// Records a state change and keeps the counts. REQUIRES: mtx_ held.
-  void note(task_rec& t, task_state state, const std::string& node,
+  /// Records a state change. REQUIRES: mtx_ held.
+  void note(task_rec& t, task_events::state state, const std::string& node,
             const std::string& error = {}) {
-    if (t.reported != 255) {
-      auto& c = counts_[t.reported];
-      if (c > 0)
-        --c;
-    }
-    ++counts_[state];
-    t.reported = state;
-    if (node_names_.names.size() < 4096 && function_names_.names.size() < 4096) {
-      events_.push_back({t.seq, static_cast<uint8_t>(state), static_cast<uint32_t>(t.attempt),
-                         function_names_.of(t.function), node_names_.of(node),
-                         now_ms()});
-      if (events_.size() > max_recorded_events)
-        events_.pop_front();
-    }
-    if (!error.empty()) {
-      errors_[t.seq] = error;
-      if (errors_.size() > max_recorded_events)
-        errors_.erase(errors_.begin());
-    }
-    events_dirty_ = true;
-  }
-
-  /// Sends what changed to the head (from the background thread).
-  void report_events(std::unique_lock<std::mutex>& lock) {
-    static const char* names[] = {"PENDING", "RUNNING", "FINISHED", "FAILED"};
-    std::vector<task_event> out;
-    std::map<uint64_t, std::size_t> latest;
-    for (auto& e : events_) {
-      task_event te;
-      te.task_id = job_prefix_ + "-" + std::to_string(e.seq);
-      te.function = function_names_.names[e.function];
-      te.state = names[e.state];
-      te.node_id = node_names_.names[e.node];
-      te.attempt = e.attempt;
-      te.update_time_ms = e.time_ms;
-      if (auto i = errors_.find(e.seq); i != errors_.end() && e.state == st_failed)
-        te.error = i->second;
-      if (auto l = latest.find(e.seq); l != latest.end())
-        out[l->second] = std::move(te);
-      else {
-        latest[e.seq] = out.size();
-        out.push_back(std::move(te));
-      }
-    }
-    events_.clear();
-    events_dirty_ = false;
-    task_counts counts{counts_[st_pending], counts_[st_running], counts_[st_finished],
-                       counts_[st_failed]};
-    lock.unlock();
-    if (!report_client_) {
-      auto c = rpc::client::connect(address_, token_);
-      if (c)
-        report_client_ = std::move(*c);
-    }
-    if (report_client_ && !report_client_->task_report(job_id_, counts, out))
-      report_client_.reset(); // reconnect next time (e.g. the head restarted)
-    lock.lock();
+    events_->record(t.seq, t.reported, state, t.function, static_cast<uint32_t>(t.attempt),
+                    node, error);
   }
 
   // -- dispatch ---------------------------------------------------------------------
@@ -942,8 +909,12 @@ private:
       // one while other nodes have room; waiting, it is pending demand.
       bool behind = best->inflight.size() >= best->threads;
       if (behind) {
-        if (pool.requesting == 0 && clock_type::now() >= pool.retry_at)
-          request_lease(pool, home_address_, "");
+        if (pool.requesting == 0 && clock_type::now() >= pool.retry_at) {
+          ask_lease(pool);
+          // Asking may have failed the pool's tasks (no node for too long).
+          if (pool.ready.empty())
+            break;
+        }
         bool short_tasks = pool.run_us >= 0 && pool.run_us < pipeline_below_us;
         if (!short_tasks)
           break;
@@ -957,7 +928,7 @@ private:
       t.wire_id = wid;
       best->inflight[wid] = seq;
       best->out += wire::encode(wire::msg::task, to_wire(t, wid));
-      note(t, st_running, best->node_id);
+      note(t, task_events::running, best->node_id);
       // Write at once when nothing else is queued: the fast path.
       if (pool.ready.empty() || best->out.size() > 256 * 1024)
         flush(*best);
@@ -966,7 +937,7 @@ private:
       if (!leases_.at(lid).out.empty())
         flush(leases_.at(lid));
     if (!pool.ready.empty() && pool.requesting == 0 && clock_type::now() >= pool.retry_at)
-      request_lease(pool, home_address_, "");
+      ask_lease(pool);
   }
 
   /// Writes what the socket takes now; the rest waits for POLLOUT.
@@ -988,17 +959,31 @@ private:
     }
   }
 
-  void request_lease(pool_t& pool, const std::string& address,
-                     const std::string& spilled_from) {
-    std::string why;
-    int fd = connect_node(address, why);
-    if (fd < 0) {
-      // The home node unreachable is final; a node it spilled to may have
-      // died without the home node knowing yet.
-      if (spilled_from.empty() || !retry_later(pool))
-        fail_pool(pool, "rayd::unavailable", why);
-      return;
+  /// Asks a node that is up for a lease: the home node, or while it is down
+  /// another one. With none reachable, asks again in a moment.
+  void ask_lease(pool_t& pool) {
+    auto now = clock_type::now();
+    std::string why = "no node of the cluster can be reached";
+    for (std::size_t tries = 0; tries <= nodes_.size(); ++tries) {
+      auto address = nodes_.pick(now);
+      if (address.empty())
+        break;
+      if (open_request(pool, address, "", why))
+        return;
+      nodes_.mark_down(address, now);
+      head_link_->want_nodes(); // it may be back soon on another port
     }
+    if (!retry_later(pool))
+      fail_pool(pool, "rayd::unavailable", why);
+  }
+
+  /// Sends a LEASE to the node at `address`. False (and `why`) if it cannot
+  /// be reached.
+  bool open_request(pool_t& pool, const std::string& address, const std::string& spilled_from,
+                    std::string& why) {
+    int fd = connect_node(address, why);
+    if (fd < 0)
+      return false;
     lease_request r;
     r.id = next_seq_++;
     r.fd = fd;
@@ -1016,27 +1001,30 @@ private:
                               wire::hello{wire::magic, token_, "driver", job_id_});
     if (wire::write_all(fd, hello + wire::encode(wire::msg::lease, req))) {
       ::close(fd);
-      if (!retry_later(pool))
-        fail_pool(pool, "rayd::unavailable", "node " + address + " closed the connection");
-      return;
+      why = "node " + address + " closed the connection";
+      return false;
     }
     set_nonblocking(fd);
     pool.requesting = r.id;
     requests_.emplace(r.id, std::move(r));
     wake();
     bg_cv_.notify_one(); // the answer must be read even if nobody calls get()
+    return true;
   }
 
-  /// A lease request broke without an answer: the node spilled to died (the
-  /// home node may not know yet), or the worker the lease was handed to died
-  /// before taking it. No task was sent on it: true if the pool asks the
-  /// home node again in a moment, false when it is time to give up.
+  /// No lease came of a request (the node died, spilled to a node that
+  /// died, or handed it to a worker that was exiting; no task was sent on
+  /// it): true if the pool asks again in a moment, false once no lease
+  /// could be had for `unreachable_limit` (then its tasks fail).
   bool retry_later(pool_t& pool) {
-    if (++pool.broken_requests > max_request_retries) {
-      pool.broken_requests = 0;
+    auto now = clock_type::now();
+    if (pool.failing_since == clock_type::time_point{})
+      pool.failing_since = now;
+    if (now - pool.failing_since > unreachable_limit) {
+      pool.failing_since = {};
       return false;
     }
-    pool.retry_at = clock_type::now() + request_retry_delay;
+    pool.retry_at = now + request_retry_delay;
     bg_cv_.notify_one();
     return true;
   }
@@ -1068,7 +1056,7 @@ private:
       auto& t = tasks_.at(seq);
       if (t.attempt < t.max_retries) {
         ++t.attempt;
-        note(t, st_pending, "");
+        note(t, task_events::pending, "");
         retry.push_back(seq);
       } else {
         fail_object(objects_[t.result], "rayd::worker_died",
@@ -1171,7 +1159,9 @@ private:
       case wire::msg::granted: {
         auto g = wire::decode<wire::granted>(f.payload);
         done();
-        pool.broken_requests = 0;
+        pool.failing_since = {};
+        if (g)
+          nodes_.learn(g->node_id, r.address);
         lease_conn l;
         l.id = next_seq_++;
         l.fd = r.fd;
@@ -1201,8 +1191,15 @@ private:
       case wire::msg::spillback: {
         auto s = wire::decode<wire::spillback>(f.payload);
         done();
-        if (s && !pool.ready.empty())
-          request_lease(pool, s->address, r.address);
+        if (!s || pool.ready.empty())
+          return;
+        nodes_.learn(s->node_id, s->address);
+        if (std::string why; !open_request(pool, s->address, r.address, why)) {
+          // The node spilled to may have died without the other knowing.
+          nodes_.mark_down(s->address, clock_type::now());
+          if (!retry_later(pool))
+            fail_pool(pool, "rayd::unavailable", why);
+        }
         return;
       }
       case wire::msg::refused:
@@ -1210,14 +1207,19 @@ private:
         done();
         std::string why = "the lease was refused";
         std::string type = "rayd::unavailable";
+        bool transient = false;
         if (auto x = wire::decode<wire::refused>(f.payload); x && f.type == wire::msg::refused) {
           why = x->reason;
           if (x->code == static_cast<uint8_t>(wire::wire_error::infeasible))
             type = "rayd::infeasible";
+          // The node could not start a worker now (e.g. the head holding the
+          // code is restarting): ask again rather than fail the tasks.
+          transient = x->code == static_cast<uint8_t>(wire::wire_error::unavailable);
         } else if (auto e = wire::decode<wire::error_msg>(f.payload)) {
           why = e->message;
         }
-        fail_pool(pool, type, why);
+        if (!transient || !retry_later(pool))
+          fail_pool(pool, type, why);
         return;
       }
       default:
@@ -1393,11 +1395,6 @@ private:
   void background_loop() {
     std::unique_lock<std::mutex> lock{mtx_};
     while (!quitting_) {
-      if (events_dirty_ && clock_type::now() - last_report_ > report_interval) {
-        last_report_ = clock_type::now();
-        report_events(lock);
-        continue;
-      }
       if (!sessions_wanted_.empty()) {
         auto wanted = std::move(sessions_wanted_);
         sessions_wanted_.clear();
@@ -1431,7 +1428,7 @@ private:
         continue;
       }
       if (!outstanding()) {
-        bg_cv_.wait_for(lock, events_dirty_ ? report_interval : 250ms);
+        bg_cv_.wait_for(lock, 250ms);
         if (!quitting_ && !driving_ && !outstanding())
           housekeeping();
         continue;
@@ -1446,12 +1443,6 @@ private:
         continue;
       drive_once(lock, clock_type::now() + 200ms);
     }
-    if (events_dirty_)
-      report_events(lock); // the final states of a short program
-    // A kj client belongs to the thread that made it: destroy it here.
-    auto client = std::move(report_client_);
-    lock.unlock();
-    client.reset();
   }
 
   // -- state ---------------------------------------------------------------------------
@@ -1461,11 +1452,9 @@ private:
   std::unique_ptr<rpc::client> client_;
   std::string token_;
   std::string address_;
-  std::string home_address_;
   std::string job_id_;
   std::string job_prefix_;
   wire::code_ref code_;
-  node_session* home_ = nullptr;
   int event_fd_ = -1;
 
   std::mutex sessions_mtx_;
@@ -1487,15 +1476,9 @@ private:
   std::vector<wire::object_loc> free_later_;
   std::set<std::string> sessions_open_;
   std::vector<std::string> sessions_wanted_;
-  // rayctl tasks
-  std::deque<event_rec> events_;
-  std::map<uint64_t, std::string> errors_;
-  interned function_names_;
-  interned node_names_;
-  uint64_t counts_[4] = {0, 0, 0, 0};
-  bool events_dirty_ = false;
-  clock_type::time_point last_report_;
-  std::unique_ptr<rpc::client> report_client_; // the background thread's
+  node_directory nodes_;
+  std::unique_ptr<task_events> events_;
+  std::unique_ptr<head_link> head_link_; // stopped before the state above goes
   std::thread background_;
 };
 
