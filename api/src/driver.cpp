@@ -46,7 +46,9 @@
 #include <thread>
 #include <unordered_map>
 
+#include "cluster_connect.hpp"
 #include "head_link.hpp"
+#include "object_client.hpp"
 #include "node_directory.hpp"
 #include "task_events.hpp"
 
@@ -110,132 +112,6 @@ int connect_node(const std::string& address, std::string& why) {
 void set_nonblocking(int fd) {
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
-
-// -- the embedded local cluster ---------------------------------------------------
-
-/// A rayd head started for this process's lifetime (rayd::init() with no
-/// cluster around). It dies with this process (PR_SET_PDEATHSIG).
-class embedded_cluster {
-public:
-  static std::unique_ptr<embedded_cluster> start(int num_cpus) {
-    auto rayd = find_rayd();
-    if (rayd.empty())
-      throw connection_error("rayd: no cluster to connect to (no RAYD_ADDRESS, no local "
-                             "session) and no rayd binary found to start an embedded one "
-                             "(set RAYD_BIN_DIR or put rayd on PATH)");
-    char tmpl[] = "/tmp/rayd-embedded-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr)
-      throw connection_error(std::string{"rayd: mkdtemp: "} + std::strerror(errno));
-    auto c = std::unique_ptr<embedded_cluster>(new embedded_cluster);
-    c->dir_ = tmpl;
-    auto session = c->dir_ + "/head";
-    std::vector<std::string> args{rayd, "--head", "--block", "--port", "0", "--api-port",
-                                  "0", "--session-dir", session};
-    if (num_cpus > 0) {
-      args.push_back("--num-cpus");
-      args.push_back(std::to_string(num_cpus));
-    }
-    pid_t parent = ::getpid();
-    pid_t pid = ::fork();
-    if (pid < 0)
-      throw connection_error(std::string{"rayd: fork: "} + std::strerror(errno));
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (::getppid() != parent)
-        ::_exit(1);
-      int devnull = ::open("/dev/null", O_RDWR);
-      auto log = c->dir_ + "/rayd.out";
-      int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      ::dup2(devnull, 0);
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-      ::setenv("RAYD_TMPDIR", c->dir_.c_str(), 1);
-      std::vector<char*> argv;
-      for (auto& a : args)
-        argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    c->pid_ = pid;
-    auto deadline = clock_type::now() + 30s;
-    while (clock_type::now() < deadline) {
-      if (auto nf = read_node_file(session); nf && nf->pid == pid) {
-        c->address_ = nf->api_address;
-        if (auto tok = read_token_file(session + "/auth_token"))
-          c->token_ = *tok;
-        return c;
-      }
-      int status = 0;
-      if (::waitpid(pid, &status, WNOHANG) == pid) {
-        c->pid_ = -1;
-        throw connection_error("rayd: the embedded cluster did not start; see " + c->dir_
-                               + "/rayd.out");
-      }
-      std::this_thread::sleep_for(5ms);
-    }
-    throw connection_error("rayd: the embedded cluster did not come up within 30 s");
-  }
-
-  ~embedded_cluster() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      for (int i = 0; i < 500; ++i) {
-        if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-          pid_ = -1;
-          break;
-        }
-        std::this_thread::sleep_for(10ms);
-      }
-      if (pid_ > 0) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
-      }
-    }
-    std::error_code ec;
-    if (!dir_.empty())
-      fs::remove_all(dir_, ec);
-  }
-
-  const std::string& address() const {
-    return address_;
-  }
-  const std::string& token() const {
-    return token_;
-  }
-
-private:
-  embedded_cluster() = default;
-
-  static std::string find_rayd() {
-    std::vector<std::string> dirs;
-    if (auto* d = std::getenv("RAYD_BIN_DIR"))
-      dirs.push_back(d);
-#ifdef RAYD_INSTALL_BINDIR
-    dirs.push_back(RAYD_INSTALL_BINDIR);
-#endif
-#ifdef RAYD_BUILD_BINDIR
-    dirs.push_back(RAYD_BUILD_BINDIR);
-#endif
-    if (auto* path = std::getenv("PATH")) {
-      std::stringstream ss{path};
-      std::string d;
-      while (std::getline(ss, d, ':'))
-        dirs.push_back(d);
-    }
-    for (auto& d : dirs) {
-      auto p = d + "/rayd";
-      if (::access(p.c_str(), X_OK) == 0)
-        return p;
-    }
-    return {};
-  }
-
-  std::string dir_;
-  pid_t pid_ = -1;
-  std::string address_;
-  std::string token_;
-};
 
 // -- the driver -------------------------------------------------------------------
 
@@ -313,23 +189,26 @@ struct pool_t {
   clock_type::time_point failing_since{};
 };
 
-/// A node this driver talks to for objects (GET, PUT, FREE): one
-/// authenticated connection, used one request at a time.
-struct node_session {
-  int fd = -1;
-  wire::frame_reader reader;
-  std::mutex mtx;
-};
+/// The job id this driver reports as: RAYD_JOB_ID's (a driver started as a
+/// job) or its own, with its random prefix.
+std::string job_id_for(const std::string& prefix) {
+  if (auto* j = std::getenv("RAYD_JOB_ID"); j && *j)
+    return std::string{j} + "-" + prefix;
+  return "driver-" + prefix;
+}
 
 class driver final : public runtime {
 public:
-  driver(const init_options& opts) : max_inline_put_bytes_{opts.max_inline_put_bytes} {
-    connect_cluster(opts);
-    ship_code(opts);
-    job_prefix_ = random_hex(6);
-    job_id_ = "driver-" + job_prefix_;
-    if (auto* j = std::getenv("RAYD_JOB_ID"); j && *j)
-      job_id_ = std::string{j} + "-" + job_prefix_;
+  driver(const init_options& opts)
+    : cluster_{connect_cluster(opts)},
+      max_inline_put_bytes_{opts.max_inline_put_bytes},
+      token_{cluster_.token},
+      job_prefix_{random_hex(6)},
+      job_id_{job_id_for(job_prefix_)},
+      code_{cluster_.code},
+      objects_client_{token_, job_id_},
+      nodes_{cluster_.home_id, cluster_.home_address} {
+    nodes_.replace(cluster_.alive);
     event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     events_ = std::make_unique<task_events>(job_prefix_);
     head_link::hooks hooks;
@@ -346,7 +225,7 @@ public:
       }
       bg_cv_.notify_one(); // pools waiting for a node may ask now
     };
-    head_link_ = std::make_unique<head_link>(address_, token_, job_id_, std::move(hooks));
+    head_link_ = std::make_unique<head_link>(cluster_.api_address, token_, job_id_, std::move(hooks));
     background_ = std::thread([this] { background_loop(); });
   }
 
@@ -366,12 +245,8 @@ public:
       ::close(l.fd);
     for (auto& [_, r] : requests_)
       ::close(r.fd);
-    for (auto& [_, s] : sessions_)
-      if (s->fd >= 0)
-        ::close(s->fd);
     if (event_fd_ >= 0)
       ::close(event_fd_);
-    embedded_.reset();
   }
 
   // -- runtime ----------------------------------------------------------------------
@@ -440,7 +315,7 @@ public:
         throw object_store_full("rayd: put failed: no node of the cluster can be reached");
       }
       lock.unlock();
-      loc = put_remote(id, bytes, address);
+      loc = objects_client_.put(id, bytes, address);
       lock.lock();
       if (!loc) {
         nodes_.mark_down(address, clock_type::now());
@@ -488,7 +363,7 @@ public:
     }
     lock.unlock();
     for (auto& [i, loc] : remote)
-      out[i] = fetch_remote(loc);
+      out[i] = objects_client_.get(loc);
     return out;
   }
 
@@ -526,232 +401,6 @@ public:
   }
 
 private:
-  // -- cluster, code -------------------------------------------------------------
-
-  void connect_cluster(const init_options& opts) {
-    std::string address = opts.address;
-    if (address.empty())
-      if (auto* a = std::getenv("RAYD_ADDRESS"); a && *a)
-        address = a;
-    if (address.empty())
-      if (auto nf = read_node_file(rayd_tmpdir() + "/session_latest");
-          nf && !nf->api_address.empty() && process_start_ticks(nf->pid) == nf->pid_start_ticks)
-        address = nf->api_address;
-    std::string token = opts.token;
-    if (token.empty()) {
-      auto t = token_from_flags_or_env("", opts.token_file);
-      if (!t)
-        throw connection_error("rayd: " + describe(t.error()));
-      token = *t;
-    }
-    if (address.empty()) {
-      if (!opts.embedded_if_absent)
-        throw connection_error("rayd: no cluster to connect to: set RAYD_ADDRESS or "
-                               "init_options.address");
-      embedded_ = embedded_cluster::start(opts.embedded_num_cpus);
-      address = embedded_->address();
-      token = embedded_->token();
-    }
-    if (token.empty())
-      if (auto local = find_local_token(address))
-        token = *local;
-    if (token.empty())
-      throw connection_error("rayd: no cluster token for " + address
-                             + ": set RAYD_TOKEN or init_options.token");
-    auto c = rpc::client::connect(address, token);
-    if (!c)
-      throw connection_error("rayd: " + describe(c.error()));
-    client_ = std::move(*c);
-    token_ = token;
-    address_ = address;
-    auto view = client_->status();
-    if (!view)
-      throw connection_error("rayd: " + describe(view.error()));
-    // The home node: where this driver's puts go and its leases are asked
-    // first; the other alive nodes are where it turns while the home is down.
-    const char* my_node = std::getenv("RAYD_NODE_ID");
-    std::string home_id, home_address;
-    std::vector<node_directory::node> alive;
-    for (auto& n : view->nodes) {
-      if (n.get_state() != node_state::alive)
-        continue;
-      alive.push_back({n.node_id, n.address});
-      if ((my_node && n.node_id == my_node) || (home_address.empty() && n.is_head)) {
-        home_id = n.node_id;
-        home_address = n.address;
-      }
-    }
-    if (home_address.empty())
-      throw connection_error("rayd: the cluster at " + address + " has no alive node");
-    nodes_ = node_directory{home_id, home_address};
-    nodes_.replace(alive);
-  }
-
-  /// Uploads this executable (and task libraries) once per content hash.
-  void ship_code(const init_options& opts) {
-    std::vector<std::string> files{fs::read_symlink("/proc/self/exe").string()};
-    for (auto& p : opts.code_search_path) {
-      std::error_code ec;
-      if (fs::is_directory(p, ec)) {
-        std::vector<std::string> libs;
-        for (auto& e : fs::directory_iterator(p))
-          if (e.path().extension() == ".so")
-            libs.push_back(e.path().string());
-        std::sort(libs.begin(), libs.end());
-        files.insert(files.end(), libs.begin(), libs.end());
-      } else if (fs::exists(p, ec)) {
-        files.push_back(p);
-      } else {
-        throw error("rayd: code_search_path entry " + p + " does not exist");
-      }
-    }
-    for (auto& path : files) {
-      std::ifstream in{path, std::ios::binary};
-      std::string bytes{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
-      if (!in && !in.eof())
-        throw error("rayd: cannot read " + path);
-      auto hash = sha256_hex(bytes);
-      auto uri = "gcs://" + hash + ".tar.gz"; // the blob store's naming
-      auto present = client_->has_package(uri);
-      if (!present)
-        throw connection_error("rayd: " + describe(present.error()));
-      if (!*present) {
-        auto up = client_->upload_package(bytes);
-        if (!up)
-          throw connection_error("rayd: cannot ship " + path + " to the cluster: "
-                                 + describe(up.error()));
-      }
-      code_.files.push_back({hash, fs::path{path}.filename().string()});
-    }
-  }
-
-  // -- object sessions (GET / PUT / FREE) -------------------------------------------
-
-  node_session* session_for(const std::string& address) {
-    std::lock_guard<std::mutex> guard{sessions_mtx_};
-    auto& s = sessions_[address];
-    if (!s)
-      s = std::make_unique<node_session>();
-    return s.get();
-  }
-
-  /// REQUIRES: s.mtx held. Connects and authenticates if needed.
-  void ensure_session(node_session& s, const std::string& address) {
-    if (s.fd >= 0)
-      return;
-    std::string why;
-    int fd = connect_node(address, why);
-    if (fd < 0)
-      throw object_lost(why);
-    s.reader = wire::frame_reader{};
-    if (wire::write_all(fd, wire::encode(wire::msg::hello,
-                                         wire::hello{wire::magic, token_, "driver", job_id_}))) {
-      ::close(fd);
-      throw object_lost("node " + address + " closed the connection");
-    }
-    auto w = wire::read_frame(fd, s.reader, 10000);
-    if (!w || w->type != wire::msg::welcome) {
-      ::close(fd);
-      throw connection_error("rayd: node " + address + " refused this driver");
-    }
-    s.fd = fd;
-  }
-
-  /// Stores `bytes` on the node at `address`; nullopt if it cannot be
-  /// reached (the caller tries another node).
-  std::optional<wire::object_loc> put_remote(const object_id& id, const std::string& bytes,
-                                             const std::string& address) {
-    auto& s = *session_for(address);
-    std::lock_guard<std::mutex> guard{s.mtx};
-    try {
-      ensure_session(s, address);
-    } catch (const object_lost&) {
-      return std::nullopt; // could not connect
-    }
-    std::string msg = wire::encode(wire::msg::put,
-                                   wire::put_request{id, bytes.size(), job_id_});
-    caf::error err = wire::write_all(s.fd, msg);
-    for (std::size_t off = 0; !err && off < bytes.size(); off += wire::chunk_bytes)
-      err = wire::write_all(s.fd, wire::encode_raw(wire::msg::chunk,
-                                                   std::string_view{bytes}.substr(
-                                                     off, wire::chunk_bytes)));
-    if (err) {
-      ::close(s.fd);
-      s.fd = -1;
-      throw object_store_full("rayd: put failed: " + describe(err));
-    }
-    auto r = wire::read_frame(s.fd, s.reader);
-    if (!r) {
-      ::close(s.fd);
-      s.fd = -1;
-      throw object_store_full("rayd: put failed: " + describe(r.error()));
-    }
-    if (r->type != wire::msg::put_ok) {
-      auto e = wire::decode<wire::error_msg>(r->payload);
-      throw object_store_full(e ? e->message : "rayd: put refused");
-    }
-    wire::object_loc loc;
-    loc.object_id = id;
-    loc.address = address;
-    loc.size = bytes.size();
-    return loc;
-  }
-
-  std::string fetch_remote(const wire::object_loc& loc) {
-    auto* s = session_for(loc.address);
-    std::lock_guard<std::mutex> guard{s->mtx};
-    try {
-      ensure_session(*s, loc.address);
-    } catch (const error&) {
-      throw object_lost("object " + loc.object_id + " is lost: its node " + loc.node_id
-                        + " (" + loc.address + ") cannot be reached");
-    }
-    auto fail = [&](const std::string& why) -> std::string {
-      ::close(s->fd);
-      s->fd = -1;
-      throw object_lost("object " + loc.object_id + " is lost: " + why);
-    };
-    if (wire::write_all(s->fd, wire::encode(wire::msg::get,
-                                            wire::object_id_msg{loc.object_id})))
-      return fail("node " + loc.address + " closed the connection");
-    auto h = wire::read_frame(s->fd, s->reader);
-    if (!h)
-      return fail(describe(h.error()));
-    if (h->type != wire::msg::object) {
-      auto e = wire::decode<wire::error_msg>(h->payload);
-      throw object_lost("object " + loc.object_id + " is lost: "
-                        + (e ? e->message : std::string{"not found"}));
-    }
-    auto hdr = wire::decode<wire::object_header>(h->payload);
-    if (!hdr)
-      return fail("malformed OBJECT");
-    std::string out;
-    out.reserve(hdr->size);
-    while (out.size() < hdr->size) {
-      auto c = wire::read_frame(s->fd, s->reader);
-      if (!c || c->type != wire::msg::chunk)
-        return fail("the transfer broke off");
-      out += c->payload;
-    }
-    return out;
-  }
-
-  /// Sends one FREE with `ids` to the node at `address`.
-  void send_free(const std::string& address, std::vector<std::string> ids) {
-    auto* s = session_for(address);
-    std::lock_guard<std::mutex> guard{s->mtx};
-    try {
-      ensure_session(*s, address);
-    } catch (const error&) {
-      return; // the node is gone, and the objects with it
-    }
-    if (wire::write_all(s->fd, wire::encode(wire::msg::free,
-                                            wire::free_request{std::move(ids)}))) {
-      ::close(s->fd);
-      s->fd = -1;
-    }
-  }
-
   // -- objects -----------------------------------------------------------------------
 
   object_id new_id() {
@@ -1399,14 +1048,8 @@ private:
         auto wanted = std::move(sessions_wanted_);
         sessions_wanted_.clear();
         lock.unlock();
-        for (auto& address : wanted) {
-          auto* s = session_for(address);
-          std::lock_guard<std::mutex> guard{s->mtx};
-          try {
-            ensure_session(*s, address);
-          } catch (const error&) {
-          }
-        }
+        for (auto& address : wanted)
+          objects_client_.open(address);
         lock.lock();
         continue;
       }
@@ -1423,7 +1066,7 @@ private:
         free_later_.clear();
         lock.unlock();
         for (auto& [address, ids] : by_node)
-          send_free(address, std::move(ids));
+          objects_client_.free(address, std::move(ids));
         lock.lock();
         continue;
       }
@@ -1447,18 +1090,15 @@ private:
 
   // -- state ---------------------------------------------------------------------------
 
-  std::unique_ptr<embedded_cluster> embedded_;
+  cluster_connection cluster_; // first: the embedded head outlives the rest
   const std::size_t max_inline_put_bytes_;
-  std::unique_ptr<rpc::client> client_;
-  std::string token_;
-  std::string address_;
-  std::string job_id_;
-  std::string job_prefix_;
-  wire::code_ref code_;
+  const std::string token_;
+  const std::string job_prefix_;
+  const std::string job_id_;
+  const wire::code_ref code_;
   int event_fd_ = -1;
 
-  std::mutex sessions_mtx_;
-  std::map<std::string, std::unique_ptr<node_session>> sessions_;
+  object_client objects_client_; // thread-safe on its own; used without mtx_
 
   std::mutex mtx_;
   std::condition_variable cv_;    // callers waiting for another's progress
