@@ -49,6 +49,8 @@
 #include "cluster_connect.hpp"
 #include "head_link.hpp"
 #include "object_client.hpp"
+#include "object_table.hpp"
+#include "task_table.hpp"
 #include "node_directory.hpp"
 #include "task_events.hpp"
 
@@ -115,36 +117,6 @@ void set_nonblocking(int fd) {
 
 // -- the driver -------------------------------------------------------------------
 
-struct object_entry {
-  enum state_t { pending, ready_value, ready_stored, failed };
-  state_t state = pending;
-  std::string value;
-  wire::object_loc loc;
-  // failed:
-  bool lost = false;
-  std::string function, error_type, error_message, node_id;
-  int refs = 0;
-  /// Pending tasks that take this object as an argument.
-  int pinned = 0;
-  std::vector<uint64_t> waiters; // task seqs waiting for it
-};
-
-struct task_rec {
-  uint64_t seq = 0;
-  std::string function;
-  std::vector<arg> args;
-  std::string pool;
-  object_id result;
-  int attempt = 0;
-  int max_retries = 3;
-  std::size_t deps_missing = 0;
-  // while in flight:
-  uint64_t lease = 0;
-  uint64_t wire_id = 0;
-  clock_type::time_point sent{}; // when sent to a free thread (else epoch)
-  uint8_t reported = task_events::none; // the last state recorded for `rayctl tasks`
-};
-
 struct lease_conn {
   uint64_t id = 0;
   int fd = -1;
@@ -207,6 +179,7 @@ public:
       job_id_{job_id_for(job_prefix_)},
       code_{cluster_.code},
       objects_client_{token_, job_id_},
+      objects_{job_prefix_},
       nodes_{cluster_.home_id, cluster_.home_address} {
     nodes_.replace(cluster_.alive);
     event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -254,11 +227,9 @@ public:
   object_id submit(const std::string& function, std::vector<arg> args,
                    const task_options& opts) override {
     std::unique_lock<std::mutex> lock{mtx_};
-    auto id = new_id();
-    auto& obj = objects_[id];
-    obj.function = function;
-    obj.refs = 1; // the caller's
-    task_rec t;
+    auto id = objects_.new_id();
+    auto& obj = objects_.create_pending(id, function);
+    task_table::task t;
     t.seq = next_seq_++;
     t.function = function;
     t.result = id;
@@ -270,42 +241,37 @@ public:
       pool.shape = opts.resources;
       pool.selector = opts.label_selector;
     }
-    for (auto& a : args) {
-      if (!a.is_ref)
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      if (!args[i].is_ref)
         continue;
-      auto it = objects_.find(a.ref);
-      if (it == objects_.end()) {
-        fail_object(obj, "rayd::object_lost", "argument object " + a.ref + " does not exist",
-                    "", true);
+      bool waits = false;
+      if (!objects_.pin(args[i].ref, t.seq, waits)) {
+        for (std::size_t j = 0; j < i; ++j)
+          if (args[j].is_ref)
+            objects_.unpin(args[j].ref);
+        object_table::fail(obj, "rayd::object_lost",
+                           "argument object " + args[i].ref + " does not exist", "", true);
         return id;
       }
-      ++it->second.pinned;
-      if (it->second.state == object_entry::pending) {
+      if (waits)
         ++t.deps_missing;
-        it->second.waiters.push_back(t.seq);
-      }
     }
     t.args = std::move(args);
-    auto seq = t.seq;
-    bool ready = t.deps_missing == 0;
-    auto& stored = tasks_.emplace(seq, std::move(t)).first->second;
+    auto& stored = tasks_.add(std::move(t));
     note(stored, task_events::pending, "");
-    if (ready)
-      make_ready(seq);
+    if (stored.state == task_table::ready)
+      make_ready(stored.seq);
     return id;
   }
 
   object_id put(std::string bytes) override {
     std::unique_lock<std::mutex> lock{mtx_};
-    auto id = new_id();
+    auto id = objects_.new_id();
     if (bytes.size() <= std::min(max_inline_put_bytes_, wire::inline_object_bytes)) {
-      auto& obj = objects_[id];
-      obj.state = object_entry::ready_value;
-      obj.value = std::move(bytes);
-      obj.refs = 1; // the caller's
+      objects_.create_value(id, std::move(bytes));
       return id;
     }
-    objects_[id].refs = 1; // pending while it travels
+    objects_.create_pending(id, ""); // pending while it travels
     // To the home node, or while it is down to another node that is up.
     std::optional<wire::object_loc> loc;
     for (int attempt = 0; !loc; ++attempt) {
@@ -322,8 +288,8 @@ public:
         head_link_->want_nodes();
       }
     }
-    auto& obj = objects_[id];
-    obj.state = object_entry::ready_stored;
+    auto& obj = objects_.slot(id);
+    obj.state = object_table::entry::ready_stored;
     obj.loc = *loc;
     return id;
   }
@@ -335,12 +301,12 @@ public:
     for (;;) {
       bool all = true;
       for (auto& id : ids) {
-        auto it = objects_.find(id);
-        if (it == objects_.end())
+        auto* obj = objects_.find(id);
+        if (obj == nullptr)
           throw object_lost("object " + id + " does not exist (freed or never created)");
-        if (it->second.state == object_entry::failed)
-          throw_failure(it->second);
-        if (it->second.state == object_entry::pending)
+        if (obj->state == object_table::entry::failed)
+          throw_failure(*obj);
+        if (obj->state == object_table::entry::pending)
           all = false;
       }
       if (all)
@@ -353,12 +319,14 @@ public:
     out.reserve(ids.size());
     std::vector<std::pair<std::size_t, wire::object_loc>> remote;
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      auto& obj = objects_.at(ids[i]);
-      if (obj.state == object_entry::ready_value) {
-        out.push_back(obj.value);
+      auto* obj = objects_.find(ids[i]); // checked above, under the same lock
+      if (obj == nullptr)
+        throw object_lost("object " + ids[i] + " does not exist (freed or never created)");
+      if (obj->state == object_table::entry::ready_value) {
+        out.push_back(obj->value);
       } else {
         out.emplace_back();
-        remote.emplace_back(i, obj.loc);
+        remote.emplace_back(i, obj->loc);
       }
     }
     lock.unlock();
@@ -375,8 +343,8 @@ public:
       std::vector<bool> ready(ids.size());
       std::size_t n = 0;
       for (std::size_t i = 0; i < ids.size(); ++i) {
-        auto it = objects_.find(ids[i]);
-        ready[i] = it == objects_.end() || it->second.state != object_entry::pending;
+        auto* obj = objects_.find(ids[i]);
+        ready[i] = obj == nullptr || obj->state != object_table::entry::pending;
         n += ready[i] ? 1 : 0;
       }
       if (n >= num_returns || !progress(lock, deadline))
@@ -386,118 +354,78 @@ public:
 
   void add_ref(const object_id& id) override {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (auto it = objects_.find(id); it != objects_.end())
-      ++it->second.refs;
+    objects_.add_ref(id);
   }
 
   void release(const object_id& id) override {
-    std::unique_lock<std::mutex> lock{mtx_};
-    auto it = objects_.find(id);
-    if (it == objects_.end())
-      return;
-    if (--it->second.refs > 0 || it->second.pinned > 0)
-      return;
-    maybe_forget(it);
+    std::lock_guard<std::mutex> guard{mtx_};
+    objects_.release(id);
   }
 
 private:
-  // -- objects -----------------------------------------------------------------------
+  // -- tasks and objects ---------------------------------------------------------------
 
-  object_id new_id() {
-    std::ostringstream out;
-    out << job_prefix_ << std::hex << next_object_++;
-    return out.str();
-  }
-
-  [[noreturn]] void throw_failure(const object_entry& obj) {
+  [[noreturn]] void throw_failure(const object_table::entry& obj) {
     if (obj.lost)
       throw object_lost(obj.error_message);
     throw task_error(obj.function, obj.error_type, obj.error_message, obj.node_id);
   }
 
-  /// REQUIRES: mtx_ held.
-  void fail_object(object_entry& obj, std::string type, std::string message,
-                   std::string node, bool lost = false) {
-    obj.state = object_entry::failed;
-    obj.error_type = std::move(type);
-    obj.error_message = std::move(message);
-    obj.node_id = std::move(node);
-    obj.lost = lost;
-  }
-
-  /// Frees an object nobody refers to any more. REQUIRES: mtx_ held.
-  void maybe_forget(std::unordered_map<object_id, object_entry>::iterator it) {
-    if (it->second.state == object_entry::pending)
-      return; // its task's result will arrive; forget it then
-    if (it->second.state == object_entry::ready_stored) {
-      auto loc = it->second.loc;
-      objects_.erase(it);
-      frees_.push_back(loc);
-      return;
-    }
-    objects_.erase(it);
-  }
-
   /// An object became ready or failed: tasks waiting for it move on.
+  /// REQUIRES: mtx_ held.
   void resolved(const object_id& id) {
-    auto it = objects_.find(id);
-    if (it == objects_.end())
-      return;
-    auto waiters = std::move(it->second.waiters);
-    it->second.waiters.clear();
-    bool failed = it->second.state == object_entry::failed;
-    auto src = it->second;
-    for (auto seq : waiters) {
-      auto t = tasks_.find(seq);
-      if (t == tasks_.end())
-        continue;
-      if (failed) {
-        auto& obj = objects_[t->second.result];
-        if (obj.state == object_entry::pending) {
-          fail_object(obj, src.error_type, src.error_message, src.node_id, src.lost);
+    auto s = objects_.settle(id);
+    for (auto seq : s.waiters) {
+      if (s.failed) {
+        auto* t = tasks_.find(seq);
+        if (t == nullptr)
+          continue;
+        auto& obj = objects_.slot(t->result);
+        if (obj.state == object_table::entry::pending) {
+          object_table::fail(obj, s.error_type, s.error_message, s.node_id, s.lost);
           finish_task(seq);
         }
         continue;
       }
-      if (--t->second.deps_missing == 0)
+      if (tasks_.dep_ready(seq))
         make_ready(seq);
     }
     cv_.notify_all();
-    it = objects_.find(id); // the loop may have rehashed the map
-    if (it != objects_.end() && it->second.refs <= 0 && it->second.pinned <= 0)
-      maybe_forget(it);
   }
 
-  /// The task is over: its arguments are no longer pinned by it.
+  /// The task is over (its result object settled): its arguments are no
+  /// longer pinned by it. REQUIRES: mtx_ held.
   void finish_task(uint64_t seq) {
-    auto t = tasks_.find(seq);
-    if (t == tasks_.end())
+    auto* tp = tasks_.find(seq);
+    if (tp == nullptr)
       return;
-    if (auto o = objects_.find(t->second.result); o != objects_.end()) {
-      bool failed = o->second.state == object_entry::failed;
-      note(t->second, failed ? task_events::failed : task_events::finished,
-           o->second.node_id,
-           failed ? o->second.error_type + ": " + o->second.error_message : std::string{});
+    if (auto* o = objects_.find(tp->result)) {
+      bool failed = o->state == object_table::entry::failed;
+      note(*tp, failed ? task_events::failed : task_events::finished, o->node_id,
+           failed ? o->error_type + ": " + o->error_message : std::string{});
     }
-    auto args = std::move(t->second.args);
-    auto result = t->second.result;
-    tasks_.erase(t);
-    for (auto& a : args) {
-      if (!a.is_ref)
-        continue;
-      auto it = objects_.find(a.ref);
-      if (it == objects_.end())
-        continue;
-      if (--it->second.pinned <= 0 && it->second.refs <= 0)
-        maybe_forget(it);
-    }
-    resolved(result);
+    auto t = tasks_.finish(seq);
+    for (auto& a : t->args)
+      if (a.is_ref)
+        objects_.unpin(a.ref);
+    resolved(t->result);
+  }
+
+  /// Fails a task that has not run (or cannot run again). REQUIRES: mtx_ held.
+  void fail_task(uint64_t seq, std::string type, std::string why, std::string node,
+                 bool lost = false) {
+    auto* t = tasks_.find(seq);
+    if (t == nullptr)
+      return;
+    object_table::fail(objects_.slot(t->result), std::move(type), std::move(why),
+                       std::move(node), lost);
+    finish_task(seq);
   }
 
   // -- task events (rayctl tasks) -----------------------------------------------------
 
   /// Records a state change. REQUIRES: mtx_ held.
-  void note(task_rec& t, task_events::state state, const std::string& node,
+  void note(task_table::task& t, task_events::state state, const std::string& node,
             const std::string& error = {}) {
     events_->record(t.seq, t.reported, state, t.function, static_cast<uint32_t>(t.attempt),
                     node, error);
@@ -505,14 +433,20 @@ private:
 
   // -- dispatch ---------------------------------------------------------------------
 
+  /// A READY task joins its pool's queue. REQUIRES: mtx_ held.
   void make_ready(uint64_t seq) {
-    auto& t = tasks_.at(seq);
-    pools_.at(t.pool).ready.push_back(seq);
-    dispatch(pools_.at(t.pool));
+    auto* t = tasks_.find(seq);
+    if (t == nullptr)
+      return;
+    auto p = pools_.find(t->pool);
+    if (p == pools_.end())
+      return;
+    p->second.ready.push_back(seq);
+    dispatch(p->second);
   }
 
-  wire::task to_wire(task_rec& t, uint64_t wire_id) {
-    wire::task w;
+  /// The TASK frame of `t`; false if an argument object is gone.
+  bool to_wire(const task_table::task& t, uint64_t wire_id, wire::task& w) {
     w.task_id = wire_id;
     w.function = t.function;
     w.attempt = static_cast<uint32_t>(t.attempt);
@@ -523,18 +457,20 @@ private:
         wa.kind = wire::task_arg::value;
         wa.data = a.value;
       } else {
-        auto& obj = objects_.at(a.ref);
-        if (obj.state == object_entry::ready_value) {
+        auto* obj = objects_.find(a.ref);
+        if (obj == nullptr)
+          return false;
+        if (obj->state == object_table::entry::ready_value) {
           wa.kind = wire::task_arg::value;
-          wa.data = obj.value;
+          wa.data = obj->value;
         } else {
           wa.kind = wire::task_arg::ref;
-          wa.loc = obj.loc;
+          wa.loc = obj->loc;
         }
       }
       w.args.push_back(std::move(wa));
     }
-    return w;
+    return true;
   }
 
   /// Sends ready tasks of `pool` to its leases with room; asks for another
@@ -570,14 +506,22 @@ private:
       }
       auto seq = pool.ready.front();
       pool.ready.pop_front();
-      auto& t = tasks_.at(seq);
-      t.sent = behind ? clock_type::time_point{} : clock_type::now();
-      auto wid = best->next_wire_id++;
-      t.lease = best->id;
-      t.wire_id = wid;
+      auto* t = tasks_.find(seq);
+      if (t == nullptr)
+        continue;
+      auto wid = best->next_wire_id;
+      wire::task w;
+      if (!to_wire(*t, wid, w)) {
+        fail_task(seq, "rayd::object_lost", "an argument object of the task is gone", "", true);
+        continue;
+      }
+      if (!tasks_.sent(seq, best->id, wid,
+                       behind ? clock_type::time_point{} : clock_type::now()))
+        continue;
+      ++best->next_wire_id;
       best->inflight[wid] = seq;
-      best->out += wire::encode(wire::msg::task, to_wire(t, wid));
-      note(t, task_events::running, best->node_id);
+      best->out += wire::encode(wire::msg::task, w);
+      note(*t, task_events::running, best->node_id);
       // Write at once when nothing else is queued: the fast path.
       if (pool.ready.empty() || best->out.size() > 256 * 1024)
         flush(*best);
@@ -682,11 +626,8 @@ private:
   void fail_pool(pool_t& pool, const std::string& type, const std::string& why) {
     auto ready = std::move(pool.ready);
     pool.ready.clear();
-    for (auto seq : ready) {
-      auto& t = tasks_.at(seq);
-      fail_object(objects_[t.result], type, why, "");
-      finish_task(seq);
-    }
+    for (auto seq : ready)
+      fail_task(seq, type, why, "");
   }
 
   /// A lease socket broke: its worker or node died. Retry its tasks.
@@ -702,17 +643,17 @@ private:
                       pool.leases.end());
     std::vector<uint64_t> retry;
     for (auto& [wid, seq] : l.inflight) {
-      auto& t = tasks_.at(seq);
-      if (t.attempt < t.max_retries) {
-        ++t.attempt;
-        note(t, task_events::pending, "");
+      auto* t = tasks_.find(seq);
+      if (t == nullptr || t->state != task_table::inflight)
+        continue;
+      if (tasks_.lost(seq)) {
+        note(*t, task_events::pending, "");
         retry.push_back(seq);
       } else {
-        fail_object(objects_[t.result], "rayd::worker_died",
-                    "the worker running it died (" + why + ") and its "
-                      + std::to_string(t.max_retries) + " retries are used up",
-                    l.node_id);
-        finish_task(seq);
+        fail_task(seq, "rayd::worker_died",
+                  "the worker running it died (" + why + ") and its "
+                    + std::to_string(t->max_retries) + " retries are used up",
+                  l.node_id);
       }
     }
     for (auto i = retry.rbegin(); i != retry.rend(); ++i)
@@ -731,31 +672,34 @@ private:
     l.inflight.erase(it);
     if (l.inflight.empty())
       l.idle_since = clock_type::now();
-    auto& t = tasks_.at(seq);
-    if (t.sent != clock_type::time_point{}) {
-      auto& pool = pools_.at(l.pool);
-      double us = std::chrono::duration<double, std::micro>(clock_type::now() - t.sent).count();
+    auto* t = tasks_.find(seq);
+    if (t == nullptr)
+      return;
+    auto pit = pools_.find(l.pool);
+    if (t->sent != clock_type::time_point{} && pit != pools_.end()) {
+      auto& pool = pit->second;
+      double us = std::chrono::duration<double, std::micro>(clock_type::now() - t->sent).count();
       pool.run_us = pool.run_us < 0 ? us : 0.8 * pool.run_us + 0.2 * us;
     }
-    auto& obj = objects_[t.result];
+    auto& obj = objects_.slot(t->result);
     switch (r.kind) {
       case wire::task_result::value:
-        obj.state = object_entry::ready_value;
+        obj.state = object_table::entry::ready_value;
         obj.value = r.data;
         break;
       case wire::task_result::stored:
-        obj.state = object_entry::ready_stored;
+        obj.state = object_table::entry::ready_stored;
         obj.loc = r.loc;
         break;
       default:
-        fail_object(obj, r.error_type, r.error_message, r.node_id,
-                    r.error_type == "rayd::object_lost");
+        object_table::fail(obj, r.error_type, r.error_message, r.node_id,
+                           r.error_type == "rayd::object_lost");
     }
     obj.node_id = r.node_id;
     finish_task(seq);
     // Room on this lease again: tasks waiting in its pool may go.
-    if (auto& pool = pools_.at(l.pool); !pool.ready.empty())
-      dispatch(pool);
+    if (pit != pools_.end() && !pit->second.ready.empty())
+      dispatch(pit->second);
   }
 
   /// Reads what arrived on a lease. False when it broke.
@@ -1029,12 +973,9 @@ private:
         ++it;
       }
     }
-    if (!frees_.empty()) {
-      auto frees = std::move(frees_);
-      frees_.clear();
-      for (auto& loc : frees)
+    if (objects_.has_frees())
+      for (auto& loc : objects_.take_frees())
         free_later_.push_back(loc);
-    }
   }
 
   /// Drives when work is outstanding and no caller has driven for a
@@ -1106,13 +1047,11 @@ private:
   bool driving_ = false;
   bool quitting_ = false;
   uint64_t next_seq_ = 1;
-  uint64_t next_object_ = 1;
-  std::unordered_map<object_id, object_entry> objects_;
-  std::map<uint64_t, task_rec> tasks_;
+  object_table objects_;
+  task_table tasks_;
   std::map<std::string, pool_t> pools_;
   std::map<uint64_t, lease_conn> leases_;
   std::map<uint64_t, lease_request> requests_;
-  std::vector<wire::object_loc> frees_;
   std::vector<wire::object_loc> free_later_;
   std::set<std::string> sessions_open_;
   std::vector<std::string> sessions_wanted_;

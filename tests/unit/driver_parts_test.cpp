@@ -1,6 +1,7 @@
 // Unit tests of the driver's parts that need no sockets (api/src/): the node
-// directory (where leases and puts go while nodes die and come back) and the
-// task-event record (what `rayctl tasks` is sent).
+// directory (where leases and puts go while nodes die and come back), the
+// task-event record (what `rayctl tasks` is sent), the object table
+// (references, pins, waiters, frees) and the task table (the lifecycle).
 #define BOOST_TEST_MODULE driver_parts
 #include <boost/test/unit_test.hpp>
 
@@ -8,7 +9,9 @@
 #include <string>
 
 #include "api/src/node_directory.hpp"
+#include "api/src/object_table.hpp"
 #include "api/src/task_events.hpp"
+#include "api/src/task_table.hpp"
 
 using namespace rayd::core;
 using namespace std::chrono_literals;
@@ -114,6 +117,128 @@ BOOST_AUTO_TEST_CASE(a_failure_carries_its_message_and_old_events_are_dropped) {
   }
   BOOST_CHECK_EQUAL(ev.take().events.size(), task_events::max_events);
   BOOST_CHECK_EQUAL(ev.count(task_events::pending), task_events::max_events + 100);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(object_table_tests)
+
+BOOST_AUTO_TEST_CASE(ids_are_unique_and_prefixed) {
+  object_table o{"p"};
+  auto a = o.new_id();
+  auto b = o.new_id();
+  BOOST_CHECK_NE(a, b);
+  BOOST_CHECK_EQUAL(a.rfind("p", 0), 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_released_value_is_forgotten_a_stored_one_freed) {
+  object_table o{"p"};
+  o.create_value("v", "bytes");
+  o.add_ref("v");
+  o.release("v");
+  BOOST_CHECK(o.find("v") != nullptr); // one reference left
+  o.release("v");
+  BOOST_CHECK(o.find("v") == nullptr);
+  BOOST_CHECK(!o.has_frees());
+
+  auto& s = o.create_pending("s", "f");
+  s.state = object_table::entry::ready_stored;
+  s.loc.object_id = "s";
+  s.loc.address = "127.0.0.1:5";
+  o.release("s");
+  BOOST_CHECK(o.find("s") == nullptr);
+  auto frees = o.take_frees();
+  BOOST_REQUIRE_EQUAL(frees.size(), 1u);
+  BOOST_CHECK_EQUAL(frees[0].address, "127.0.0.1:5");
+  BOOST_CHECK(!o.has_frees());
+}
+
+BOOST_AUTO_TEST_CASE(a_pending_object_released_stays_until_it_settles) {
+  object_table o{"p"};
+  o.create_pending("r", "f");
+  o.release("r");
+  BOOST_REQUIRE(o.find("r") != nullptr); // its result will arrive
+  o.slot("r").state = object_table::entry::ready_value;
+  auto s = o.settle("r");
+  BOOST_CHECK(!s.failed);
+  BOOST_CHECK(o.find("r") == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(a_pinned_argument_outlives_its_references_and_hands_back_waiters) {
+  object_table o{"p"};
+  o.create_pending("a", "f");
+  bool waits = false;
+  BOOST_REQUIRE(o.pin("a", 42, waits));
+  BOOST_CHECK(waits);
+  o.release("a");
+  BOOST_REQUIRE(o.find("a") != nullptr);
+  object_table::fail(o.slot("a"), "rayd::worker_died", "gone", "n1");
+  auto s = o.settle("a");
+  BOOST_CHECK(s.failed);
+  BOOST_CHECK_EQUAL(s.error_type, "rayd::worker_died");
+  BOOST_REQUIRE_EQUAL(s.waiters.size(), 1u);
+  BOOST_CHECK_EQUAL(s.waiters[0], 42u);
+  BOOST_CHECK(o.settle("a").waiters.empty()); // handed back once
+  BOOST_REQUIRE(o.find("a") != nullptr);      // still pinned
+  o.unpin("a");
+  BOOST_CHECK(o.find("a") == nullptr);
+  bool w2 = false;
+  BOOST_CHECK(!o.pin("missing", 1, w2)); // absent: reported, not thrown
+  o.unpin("missing");
+  o.release("missing");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(task_table_tests)
+
+task_table::task make(uint64_t seq, std::size_t deps, int retries) {
+  task_table::task t;
+  t.seq = seq;
+  t.function = "f";
+  t.result = "r" + std::to_string(seq);
+  t.deps_missing = deps;
+  t.max_retries = retries;
+  return t;
+}
+
+BOOST_AUTO_TEST_CASE(waiting_for_arguments_then_ready) {
+  task_table tt;
+  auto& t = tt.add(make(1, 2, 3));
+  BOOST_CHECK_EQUAL(t.state, task_table::waiting_deps);
+  BOOST_CHECK(!tt.dep_ready(1));
+  BOOST_CHECK(tt.dep_ready(1));
+  BOOST_CHECK_EQUAL(tt.find(1)->state, task_table::ready);
+  BOOST_CHECK(!tt.dep_ready(1)); // not waiting any more
+  BOOST_CHECK_EQUAL(tt.add(make(2, 0, 3)).state, task_table::ready);
+}
+
+BOOST_AUTO_TEST_CASE(a_lost_lease_retries_within_max_retries) {
+  task_table tt;
+  tt.add(make(1, 0, 1));
+  auto now = task_table::clock_type::now();
+  BOOST_REQUIRE(tt.sent(1, 7, 70, now));
+  BOOST_CHECK(!tt.sent(1, 8, 80, now)); // already in flight
+  BOOST_CHECK_EQUAL(tt.find(1)->lease, 7u);
+  BOOST_CHECK(tt.lost(1)); // retry 1 of 1
+  BOOST_CHECK_EQUAL(tt.find(1)->state, task_table::ready);
+  BOOST_CHECK_EQUAL(tt.find(1)->attempt, 1);
+  BOOST_CHECK(!tt.lost(1)); // not in flight: nothing to retry
+  BOOST_REQUIRE(tt.sent(1, 8, 80, now));
+  BOOST_CHECK(!tt.lost(1)); // retries used up: the caller fails it
+  auto done = tt.finish(1);
+  BOOST_REQUIRE(done.has_value());
+  BOOST_CHECK_EQUAL(done->result, "r1");
+  BOOST_CHECK_EQUAL(tt.size(), 0u);
+}
+
+BOOST_AUTO_TEST_CASE(absent_tasks_are_reported_not_thrown) {
+  task_table tt;
+  BOOST_CHECK(tt.find(9) == nullptr);
+  BOOST_CHECK(!tt.dep_ready(9));
+  BOOST_CHECK(!tt.sent(9, 1, 1, task_table::clock_type::now()));
+  BOOST_CHECK(!tt.lost(9));
+  BOOST_CHECK(!tt.finish(9).has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
