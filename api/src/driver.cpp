@@ -1,71 +1,64 @@
-// The driver core (docs/tasks.md): leases, dispatch, results, retries,
-// objects. One instance per driver process, behind core::runtime.
+// The driver (docs/tasks.md, "The driver"): one instance per driver process,
+// behind core::runtime. It only wires its parts, each with one job:
 //
-// Threads: all state sits under one mutex. Network progress is made by
-// whoever "drives": a caller blocked in get()/wait() polls the sockets
-// itself (so a synchronous call costs one wake-up on this side, like a
-// plain TCP round trip), and a background thread drives when work is
-// outstanding and no caller has driven for a millisecond (so submitted
-// tasks start without anyone waiting for them). Submitting never waits for
-// the network: a TASK frame is written at once if the socket takes it.
+//   cluster_connect  finds the cluster (or starts an embedded head), ships code
+//   node_directory   the nodes it knows; where a lease or a put goes next
+//   task_table       the tasks not finished, and their lifecycle
+//   object_table     the objects it owns: references, pins, waiters, frees
+//   lease_pool       leases per shape: which lease a task goes to, when to ask
+//                    for more, when to give one back
+//   node_link        sockets to nodes and workers: LEASE, TASK/RESULT frames, poll
+//   object_client    GET / PUT / FREE of stored objects on nodes
+//   task_events      task state changes for `rayctl tasks`
+//   head_link        its own thread: task events to the head, the node list back
 //
-// Task lifecycle in the driver:
+// Threads: the tables, the pool and the directory sit under one mutex
+// (mtx_). Network progress is made by whoever "drives": a caller blocked in
+// get()/wait() polls the sockets itself (so a synchronous call costs one
+// wake-up on this side, like a plain TCP round trip), and a background
+// thread drives when work is outstanding and no caller has driven for a
+// millisecond (so submitted tasks start without anyone waiting for them).
+// Submitting never waits for the network: a TASK frame is written at once if
+// the socket takes it. object_client calls (blocking I/O) and head_link's
+// thread run without mtx_.
 //
-//   submit ─► WAITING_DEPS ─(all argument objects ready)─► READY ─(a lease has room)─► INFLIGHT
-//                 │ a dependency failed                    ▲ worker died: retry          │
-//                 ▼                                        └─────────────────────────────┤
-//               FAILED ◄─ infeasible / retries used up / the task threw ◄────────────────┤
-//                                                                         result ─► DONE ┘
+// Failure rules: a node's death (the head's included) costs time, not
+// tasks: a lease that breaks has its in-flight tasks retried (max_retries),
+// a lease request that cannot reach its node goes to another live node, and
+// only a pool that got no lease for 60 s fails its waiting tasks
+// (rayd::unavailable). Nothing here reads a table with at(): an id a peer's
+// death removed is absent, not an exception.
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/eventfd.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
-#include <deque>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
-#include <sstream>
+#include <string>
 #include <thread>
-#include <unordered_map>
+#include <vector>
 
 #include "cluster_connect.hpp"
 #include "head_link.hpp"
+#include "lease_pool.hpp"
+#include "node_directory.hpp"
+#include "node_link.hpp"
 #include "object_client.hpp"
 #include "object_table.hpp"
-#include "task_table.hpp"
-#include "node_directory.hpp"
 #include "task_events.hpp"
+#include "task_table.hpp"
 
-#include "common/archive.hpp"
-#include "common/error.hpp"
-#include "common/net.hpp"
-#include "common/session.hpp"
-#include "common/token.hpp"
 #include "common/util.hpp"
 #include "common/wire.hpp"
 #include "rayd/core.hpp"
 #include "rayd/errors.hpp"
-#include "schemas/api_client.hpp"
 
-namespace fs = std::filesystem;
 
 namespace rayd::core {
 
@@ -74,92 +67,10 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-/// Tasks in flight per leased thread before more leases are asked for.
-constexpr std::size_t inflight_per_thread = 256;
-/// Tasks that run shorter than this (on average, round trip included) are
-/// pipelined: sent to a lease whose threads are all busy. Above it, the
-/// round trip a pipelined task saves is a few percent of its run time.
-constexpr double pipeline_below_us = 1000;
-/// A lease request that broke without an answer, or found no node to ask,
-/// is asked again after this; the pool's tasks fail (rayd::unavailable) only
-/// when no lease could be had for `unreachable_limit` in a row.
-constexpr auto request_retry_delay = 100ms;
-constexpr auto unreachable_limit = 60s;
-/// A lease without work for this long is given back.
-constexpr auto lease_idle_timeout = 1000ms;
 /// How long a caller-less background thread waits before driving.
 constexpr auto background_delay = 1ms;
 
-std::string shape_key(const std::map<std::string, double>& shape,
-                      const std::map<std::string, std::string>& selector) {
-  std::ostringstream out;
-  for (auto& [k, v] : shape)
-    out << k << '=' << v << ';';
-  out << '|';
-  for (auto& [k, v] : selector)
-    out << k << '=' << v << ';';
-  return out.str();
-}
-
-/// connect_tcp() with the reason in `why` and -1 on failure.
-int connect_node(const std::string& address, std::string& why) {
-  auto fd = connect_tcp(address);
-  if (!fd) {
-    why = describe(fd.error());
-    return -1;
-  }
-  return *fd;
-}
-
-void set_nonblocking(int fd) {
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-}
-
 // -- the driver -------------------------------------------------------------------
-
-struct lease_conn {
-  uint64_t id = 0;
-  int fd = -1;
-  std::string pool;
-  std::string node_id;
-  std::string address;
-  uint32_t threads = 1;
-  wire::frame_reader reader;
-  std::string out; // frames the socket did not take yet
-  std::map<uint64_t, uint64_t> inflight; // wire task id → task seq
-  uint64_t next_wire_id = 1;
-  /// The node asked for the lease back (another job waits): no new tasks;
-  /// given back once the ones in flight are answered.
-  bool draining = false;
-  clock_type::time_point idle_since = clock_type::now();
-};
-
-/// A lease being negotiated: LEASE sent, waiting for GRANTED / SPILLBACK /
-/// QUEUED / REFUSED.
-struct lease_request {
-  uint64_t id = 0;
-  int fd = -1;
-  std::string pool;
-  std::string address;
-  std::string spilled_from;
-  wire::frame_reader reader;
-};
-
-struct pool_t {
-  std::string key;
-  std::map<std::string, double> shape;
-  std::map<std::string, std::string> selector;
-  std::deque<uint64_t> ready; // task seqs
-  std::vector<uint64_t> leases;
-  uint64_t requesting = 0; // a lease_request id, 0 if none
-  /// Mean run time (µs, moving average, as seen from here) of the pool's
-  /// tasks that found a free thread; < 0 until one came back.
-  double run_us = -1;
-  /// A lease request broke without an answer: no new one before this.
-  clock_type::time_point retry_at{};
-  /// Since when no lease could be had (epoch while leases come).
-  clock_type::time_point failing_since{};
-};
 
 /// The job id this driver reports as: RAYD_JOB_ID's (a driver started as a
 /// job) or its own, with its random prefix.
@@ -182,7 +93,6 @@ public:
       objects_{job_prefix_},
       nodes_{cluster_.home_id, cluster_.home_address} {
     nodes_.replace(cluster_.alive);
-    event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     events_ = std::make_unique<task_events>(job_prefix_);
     head_link::hooks hooks;
     hooks.collect = [this]() -> std::optional<task_events::report> {
@@ -209,17 +119,15 @@ public:
     }
     cv_.notify_all();
     bg_cv_.notify_all();
-    wake();
+    link_.wake();
     if (background_.joinable())
       background_.join();
     head_link_.reset(); // sends the last task events
 
-    for (auto& [_, l] : leases_)
+    for (auto& [_, l] : leases_.leases())
       ::close(l.fd);
-    for (auto& [_, r] : requests_)
+    for (auto& [_, r] : leases_.requests())
       ::close(r.fd);
-    if (event_fd_ >= 0)
-      ::close(event_fd_);
   }
 
   // -- runtime ----------------------------------------------------------------------
@@ -234,13 +142,7 @@ public:
     t.function = function;
     t.result = id;
     t.max_retries = std::max(0, opts.max_retries);
-    t.pool = shape_key(opts.resources, opts.label_selector);
-    auto& pool = pools_[t.pool];
-    if (pool.key.empty()) {
-      pool.key = t.pool;
-      pool.shape = opts.resources;
-      pool.selector = opts.label_selector;
-    }
+    t.pool = leases_.pool_for(opts.resources, opts.label_selector).key;
     for (std::size_t i = 0; i < args.size(); ++i) {
       if (!args[i].is_ref)
         continue;
@@ -438,11 +340,11 @@ private:
     auto* t = tasks_.find(seq);
     if (t == nullptr)
       return;
-    auto p = pools_.find(t->pool);
-    if (p == pools_.end())
+    auto* p = leases_.find_pool(t->pool);
+    if (p == nullptr)
       return;
-    p->second.ready.push_back(seq);
-    dispatch(p->second);
+    p->ready.push_back(seq);
+    dispatch(*p);
   }
 
   /// The TASK frame of `t`; false if an argument object is gone.
@@ -475,16 +377,9 @@ private:
 
   /// Sends ready tasks of `pool` to its leases with room; asks for another
   /// lease when they are all full. REQUIRES: mtx_ held.
-  void dispatch(pool_t& pool) {
+  void dispatch(lease_pool::pool& pool) {
     while (!pool.ready.empty()) {
-      lease_conn* best = nullptr;
-      for (auto lid : pool.leases) {
-        auto& l = leases_.at(lid);
-        if (l.draining || l.inflight.size() >= l.threads * inflight_per_thread)
-          continue;
-        if (best == nullptr || l.inflight.size() < best->inflight.size())
-          best = &l;
-      }
+      auto* best = leases_.pick(pool);
       if (best == nullptr)
         break;
       // Spread: a lease with a task per thread already gets more only if no
@@ -492,16 +387,15 @@ private:
       // them is what makes many small tasks fast). A longer task waits here
       // for a free thread or a new lease, rather than queue behind a busy
       // one while other nodes have room; waiting, it is pending demand.
-      bool behind = best->inflight.size() >= best->threads;
+      bool behind = lease_pool::busy(*best);
       if (behind) {
-        if (pool.requesting == 0 && clock_type::now() >= pool.retry_at) {
+        if (lease_pool::may_ask(pool, clock_type::now())) {
           ask_lease(pool);
           // Asking may have failed the pool's tasks (no node for too long).
           if (pool.ready.empty())
             break;
         }
-        bool short_tasks = pool.run_us >= 0 && pool.run_us < pipeline_below_us;
-        if (!short_tasks)
+        if (!lease_pool::pipelines(pool))
           break;
       }
       auto seq = pool.ready.front();
@@ -527,34 +421,24 @@ private:
         flush(*best);
     }
     for (auto lid : pool.leases)
-      if (!leases_.at(lid).out.empty())
-        flush(leases_.at(lid));
-    if (!pool.ready.empty() && pool.requesting == 0 && clock_type::now() >= pool.retry_at)
+      if (auto* l = leases_.find_lease(lid); l != nullptr && !l->out.empty())
+        flush(*l);
+    if (!pool.ready.empty() && lease_pool::may_ask(pool, clock_type::now()))
       ask_lease(pool);
   }
 
-  /// Writes what the socket takes now; the rest waits for POLLOUT.
-  void flush(lease_conn& l) {
-    while (!l.out.empty()) {
-      auto n = ::send(l.fd, l.out.data(), l.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n > 0) {
-        l.out.erase(0, static_cast<std::size_t>(n));
-        continue;
-      }
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        wake(); // whoever drives must poll for POLLOUT
-        bg_cv_.notify_one();
-        return;
-      }
-      return; // broken: the reader sees EOF and retries the tasks
+  /// Writes what the socket takes now; the rest waits for POLLOUT (a broken
+  /// socket is seen by its reader, which retries the tasks).
+  void flush(lease_pool::lease& l) {
+    if (node_link::flush(l.fd, l.out) == node_link::flush_result::full) {
+      link_.wake(); // whoever drives must poll for POLLOUT
+      bg_cv_.notify_one();
     }
   }
 
   /// Asks a node that is up for a lease: the home node, or while it is down
   /// another one. With none reachable, asks again in a moment.
-  void ask_lease(pool_t& pool) {
+  void ask_lease(lease_pool::pool& pool) {
     auto now = clock_type::now();
     std::string why = "no node of the cluster can be reached";
     for (std::size_t tries = 0; tries <= nodes_.size(); ++tries) {
@@ -572,14 +456,10 @@ private:
 
   /// Sends a LEASE to the node at `address`. False (and `why`) if it cannot
   /// be reached.
-  bool open_request(pool_t& pool, const std::string& address, const std::string& spilled_from,
-                    std::string& why) {
-    int fd = connect_node(address, why);
-    if (fd < 0)
-      return false;
-    lease_request r;
-    r.id = next_seq_++;
-    r.fd = fd;
+  bool open_request(lease_pool::pool& pool, const std::string& address,
+                    const std::string& spilled_from, std::string& why) {
+    lease_pool::request r;
+    r.id = leases_.next_id();
     r.pool = pool.key;
     r.address = address;
     r.spilled_from = spilled_from;
@@ -590,40 +470,25 @@ private:
     req.job_id = job_id_;
     req.code = code_;
     req.spilled_from = spilled_from;
-    auto hello = wire::encode(wire::msg::hello,
-                              wire::hello{wire::magic, token_, "driver", job_id_});
-    if (wire::write_all(fd, hello + wire::encode(wire::msg::lease, req))) {
-      ::close(fd);
-      why = "node " + address + " closed the connection";
+    r.fd = node_link::open_request(address, token_, job_id_, req, why);
+    if (r.fd < 0)
       return false;
-    }
-    set_nonblocking(fd);
-    pool.requesting = r.id;
-    requests_.emplace(r.id, std::move(r));
-    wake();
+    leases_.add_request(pool, std::move(r));
+    link_.wake();
     bg_cv_.notify_one(); // the answer must be read even if nobody calls get()
     return true;
   }
 
-  /// No lease came of a request (the node died, spilled to a node that
-  /// died, or handed it to a worker that was exiting; no task was sent on
-  /// it): true if the pool asks again in a moment, false once no lease
-  /// could be had for `unreachable_limit` (then its tasks fail).
-  bool retry_later(pool_t& pool) {
-    auto now = clock_type::now();
-    if (pool.failing_since == clock_type::time_point{})
-      pool.failing_since = now;
-    if (now - pool.failing_since > unreachable_limit) {
-      pool.failing_since = {};
+  /// No lease came of a request: true if the pool asks again in a moment.
+  bool retry_later(lease_pool::pool& pool) {
+    if (!lease_pool::retry_later(pool, clock_type::now()))
       return false;
-    }
-    pool.retry_at = now + request_retry_delay;
     bg_cv_.notify_one();
     return true;
   }
 
   /// Fails every task waiting in the pool (no lease can be had).
-  void fail_pool(pool_t& pool, const std::string& type, const std::string& why) {
+  void fail_pool(lease_pool::pool& pool, const std::string& type, const std::string& why) {
     auto ready = std::move(pool.ready);
     pool.ready.clear();
     for (auto seq : ready)
@@ -632,17 +497,12 @@ private:
 
   /// A lease socket broke: its worker or node died. Retry its tasks.
   void lease_lost(uint64_t lid, const std::string& why) {
-    auto it = leases_.find(lid);
-    if (it == leases_.end())
+    auto l = leases_.remove_lease(lid);
+    if (!l)
       return;
-    auto l = std::move(it->second);
-    leases_.erase(it);
-    ::close(l.fd);
-    auto& pool = pools_.at(l.pool);
-    pool.leases.erase(std::remove(pool.leases.begin(), pool.leases.end(), lid),
-                      pool.leases.end());
+    ::close(l->fd);
     std::vector<uint64_t> retry;
-    for (auto& [wid, seq] : l.inflight) {
+    for (auto& [wid, seq] : l->inflight) {
       auto* t = tasks_.find(seq);
       if (t == nullptr || t->state != task_table::inflight)
         continue;
@@ -653,18 +513,21 @@ private:
         fail_task(seq, "rayd::worker_died",
                   "the worker running it died (" + why + ") and its "
                     + std::to_string(t->max_retries) + " retries are used up",
-                  l.node_id);
+                  l->node_id);
       }
     }
+    auto* pool = leases_.find_pool(l->pool);
+    if (pool == nullptr)
+      return;
     for (auto i = retry.rbegin(); i != retry.rend(); ++i)
-      pool.ready.push_front(*i);
-    if (!pool.ready.empty())
-      dispatch(pool);
+      pool->ready.push_front(*i);
+    if (!pool->ready.empty())
+      dispatch(*pool);
   }
 
   // -- frames ------------------------------------------------------------------------
 
-  void on_result(lease_conn& l, const wire::task_result& r) {
+  void on_result(lease_pool::lease& l, const wire::task_result& r) {
     auto it = l.inflight.find(r.task_id);
     if (it == l.inflight.end())
       return;
@@ -675,12 +538,11 @@ private:
     auto* t = tasks_.find(seq);
     if (t == nullptr)
       return;
-    auto pit = pools_.find(l.pool);
-    if (t->sent != clock_type::time_point{} && pit != pools_.end()) {
-      auto& pool = pit->second;
-      double us = std::chrono::duration<double, std::micro>(clock_type::now() - t->sent).count();
-      pool.run_us = pool.run_us < 0 ? us : 0.8 * pool.run_us + 0.2 * us;
-    }
+    auto* pool = leases_.find_pool(l.pool);
+    if (t->sent != clock_type::time_point{} && pool != nullptr)
+      lease_pool::ran(*pool,
+                      std::chrono::duration<double, std::micro>(clock_type::now() - t->sent)
+                        .count());
     auto& obj = objects_.slot(t->result);
     switch (r.kind) {
       case wire::task_result::value:
@@ -698,35 +560,24 @@ private:
     obj.node_id = r.node_id;
     finish_task(seq);
     // Room on this lease again: tasks waiting in its pool may go.
-    if (pit != pools_.end() && !pit->second.ready.empty())
-      dispatch(pit->second);
+    if (pool != nullptr && !pool->ready.empty())
+      dispatch(*pool);
   }
 
-  /// Reads what arrived on a lease. False when it broke.
-  bool read_lease(lease_conn& l) {
-    char buf[256 * 1024];
+  /// Reads what arrived on a lease and handles it. False when it broke.
+  bool read_lease(uint64_t lid) {
+    auto* l = leases_.find_lease(lid);
+    if (l == nullptr)
+      return true;
+    bool open = node_link::read(l->fd, l->reader, 256 * 1024);
     for (;;) {
-      auto n = ::recv(l.fd, buf, sizeof buf, MSG_DONTWAIT);
-      if (n > 0) {
-        l.reader.feed(buf, static_cast<std::size_t>(n));
-        if (static_cast<std::size_t>(n) < sizeof buf)
-          break;
-        continue;
-      }
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        break;
-      return false;
-    }
-    for (;;) {
-      auto f = l.reader.next();
+      auto f = l->reader.next();
       if (!f)
         return false;
       if (!*f)
-        return true;
+        return open;
       if ((*f)->type == wire::msg::drain) {
-        l.draining = true;
+        l->draining = true;
         continue;
       }
       if ((*f)->type != wire::msg::result)
@@ -734,70 +585,56 @@ private:
       auto r = wire::decode<wire::task_result>((*f)->payload);
       if (!r)
         return false;
-      on_result(l, *r);
+      on_result(*l, *r);
     }
   }
 
-  void on_lease_reply(lease_request& r, const wire::frame& f) {
-    auto& pool = pools_.at(r.pool);
-    auto done = [&] {
-      if (pool.requesting == r.id)
-        pool.requesting = 0;
-    };
+  /// Handles one answer to a lease request. False when the request is over
+  /// (granted, spilled, refused); the caller then removes it.
+  bool on_lease_reply(lease_pool::request& r, const wire::frame& f) {
+    auto* pool = leases_.find_pool(r.pool);
+    if (pool == nullptr)
+      return false;
     switch (f.type) {
       case wire::msg::welcome:
-        return;
-      case wire::msg::queued:
-        return; // keep waiting; the node counts us as demand
+      case wire::msg::queued: // keep waiting; the node counts us as demand
+        return true;
       case wire::msg::granted: {
         auto g = wire::decode<wire::granted>(f.payload);
-        done();
-        pool.failing_since = {};
         if (g)
           nodes_.learn(g->node_id, r.address);
-        lease_conn l;
-        l.id = next_seq_++;
+        lease_pool::lease l;
+        l.id = leases_.next_id();
         l.fd = r.fd;
         l.pool = r.pool;
         l.address = r.address;
         l.node_id = g ? g->node_id : "";
         l.threads = g ? std::max<uint32_t>(1, g->threads) : 1;
-        r.fd = -1;
+        r.fd = -1; // the lease's now
         if (r.reader.buffered() > 0) { // a result cannot precede our tasks
           ::close(l.fd);
-          return;
+          return false;
         }
-        if (pool.ready.empty())
+        if (pool->ready.empty())
           l.idle_since = clock_type::now();
-        pool.leases.push_back(l.id);
         // Results this job leaves on that node are freed when our session
         // with it closes: make sure there is one.
         if (sessions_open_.insert(l.address).second) {
           sessions_wanted_.push_back(l.address);
           bg_cv_.notify_one();
         }
-        leases_.emplace(l.id, std::move(l));
-        // The node granted one lease; if work still waits, ask for more.
-        dispatch(pool);
-        return;
+        leases_.add_lease(*pool, std::move(l));
+        return false;
       }
       case wire::msg::spillback: {
         auto s = wire::decode<wire::spillback>(f.payload);
-        done();
-        if (!s || pool.ready.empty())
-          return;
-        nodes_.learn(s->node_id, s->address);
-        if (std::string why; !open_request(pool, s->address, r.address, why)) {
-          // The node spilled to may have died without the other knowing.
-          nodes_.mark_down(s->address, clock_type::now());
-          if (!retry_later(pool))
-            fail_pool(pool, "rayd::unavailable", why);
-        }
-        return;
+        if (s)
+          nodes_.learn(s->node_id, s->address);
+        spilled_.push_back({r.pool, s ? s->address : "", r.address});
+        return false;
       }
       case wire::msg::refused:
       case wire::msg::error: {
-        done();
         std::string why = "the lease was refused";
         std::string type = "rayd::unavailable";
         bool transient = false;
@@ -811,64 +648,90 @@ private:
         } else if (auto e = wire::decode<wire::error_msg>(f.payload)) {
           why = e->message;
         }
-        if (!transient || !retry_later(pool))
-          fail_pool(pool, type, why);
-        return;
+        refusals_.push_back({r.pool, type, why, transient});
+        return false;
       }
       default:
-        done();
-        fail_pool(pool, "rayd::unavailable",
-                  std::string{"unexpected "} + wire::to_string(f.type) + " from a node");
+        refusals_.push_back({r.pool, "rayd::unavailable",
+                             std::string{"unexpected "} + wire::to_string(f.type)
+                               + " from a node",
+                             false});
+        return false;
     }
   }
 
-  /// Reads a pending lease request's socket. False when it is finished
-  /// (granted, spilled, refused, or broken).
-  bool read_request(lease_request& r) {
-    char buf[4096];
-    auto n = ::recv(r.fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-      auto& pool = pools_.at(r.pool);
-      if (pool.requesting == r.id)
-        pool.requesting = 0;
-      if (!retry_later(pool))
-        fail_pool(pool, "rayd::unavailable", "node " + r.address + " closed the connection");
-      return false;
-    }
-    if (n > 0)
-      r.reader.feed(buf, static_cast<std::size_t>(n));
-    for (;;) {
-      auto f = r.reader.next();
+  /// Reads a pending lease request's socket and handles the answer.
+  void read_request(uint64_t rid) {
+    auto* r = leases_.find_request(rid);
+    if (r == nullptr)
+      return;
+    bool open = node_link::read(r->fd, r->reader, 4096);
+    bool over = false;
+    bool garbage = false;
+    while (!over) {
+      auto f = r->reader.next();
       if (!f) {
-        auto& pool = pools_.at(r.pool);
-        if (pool.requesting == r.id)
-          pool.requesting = 0;
-        fail_pool(pool, "rayd::unavailable", "node " + r.address + " sent garbage");
-        return false;
+        garbage = true;
+        break;
       }
       if (!*f)
-        return true;
-      on_lease_reply(r, **f);
-      if (r.fd < 0 || pools_.at(r.pool).requesting != r.id)
-        return false;
+        break;
+      over = !on_lease_reply(*r, **f);
     }
+    if (!over && open && !garbage)
+      return; // still waiting
+    auto done = leases_.remove_request(rid); // the pool may ask again
+    if (done && done->fd >= 0)
+      ::close(done->fd);
+    auto* pool = done ? leases_.find_pool(done->pool) : nullptr;
+    if (pool == nullptr)
+      return;
+    if (garbage) {
+      fail_pool(*pool, "rayd::unavailable", "node " + done->address + " sent garbage");
+    } else if (!over) {
+      // Broken unanswered: the node died, or the worker it was handed to was
+      // exiting. No task was sent on it.
+      if (!retry_later(*pool))
+        fail_pool(*pool, "rayd::unavailable",
+                  "node " + done->address + " closed the connection");
+    }
+    settle_replies(*pool);
+  }
+
+  /// Acts on what on_lease_reply noted (after the request left the table, so
+  /// the pool may ask again at once): a granted lease gets tasks, a spillback
+  /// is followed, a refusal fails the pool's tasks or is asked again.
+  void settle_replies(lease_pool::pool& pool) {
+    auto spilled = std::move(spilled_);
+    spilled_.clear();
+    auto refusals = std::move(refusals_);
+    refusals_.clear();
+    for (auto& s : spilled) {
+      auto* p = leases_.find_pool(s.pool);
+      if (p == nullptr || p->ready.empty())
+        continue;
+      std::string why = "a node spilled the lease to an unknown node";
+      if (s.address.empty() || !open_request(*p, s.address, s.from, why)) {
+        // The node spilled to may have died without the other knowing.
+        if (!s.address.empty())
+          nodes_.mark_down(s.address, clock_type::now());
+        if (!retry_later(*p))
+          fail_pool(*p, "rayd::unavailable", why);
+      }
+    }
+    for (auto& x : refusals) {
+      auto* p = leases_.find_pool(x.pool);
+      if (p == nullptr)
+        continue;
+      if (!x.transient || !retry_later(*p))
+        fail_pool(*p, x.type, x.why);
+    }
+    // Granted (or asking again): if work still waits, send it, ask for more.
+    if (!pool.ready.empty())
+      dispatch(pool);
   }
 
   // -- driving ------------------------------------------------------------------------
-
-  void wake() {
-    uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(event_fd_, &one, sizeof one);
-  }
-
-  bool outstanding() const {
-    if (!requests_.empty())
-      return true;
-    for (auto& [_, l] : leases_)
-      if (!l.inflight.empty() || !l.out.empty())
-        return true;
-    return false;
-  }
 
   /// One round of network progress, or a wait on another driver's progress.
   /// False once `deadline` passed. REQUIRES: `lock` holds mtx_.
@@ -887,18 +750,13 @@ private:
   /// arrived. REQUIRES: `lock` holds mtx_ and nobody else drives.
   void drive_once(std::unique_lock<std::mutex>& lock, clock_type::time_point deadline) {
     driving_ = true;
-    std::vector<pollfd> fds;
-    std::vector<std::pair<int, uint64_t>> who; // 0 lease, 1 request, 2 event
-    for (auto& [id, l] : leases_) {
-      fds.push_back({l.fd, static_cast<short>(POLLIN | (l.out.empty() ? 0 : POLLOUT)), 0});
-      who.emplace_back(0, id);
-    }
-    for (auto& [id, r] : requests_) {
-      fds.push_back({r.fd, POLLIN, 0});
-      who.emplace_back(1, id);
-    }
-    fds.push_back({event_fd_, POLLIN, 0});
-    who.emplace_back(2, 0);
+    constexpr uint64_t request_tag = uint64_t{1} << 63;
+    std::vector<node_link::watch> watches;
+    watches.reserve(leases_.leases().size() + leases_.requests().size());
+    for (auto& [id, l] : leases_.leases())
+      watches.push_back({l.fd, !l.out.empty(), id});
+    for (auto& [id, r] : leases_.requests())
+      watches.push_back({r.fd, false, id | request_tag});
     auto now = clock_type::now();
     int timeout = deadline == clock_type::time_point::max()
                     ? 200
@@ -907,72 +765,40 @@ private:
                         .count(),
                       0, 200));
     lock.unlock();
-    int n = ::poll(fds.data(), fds.size(), timeout);
+    auto events = link_.poll(watches, timeout);
     lock.lock();
     driving_ = false;
-    if (n > 0) {
-      for (std::size_t i = 0; i < fds.size(); ++i) {
-        if (fds[i].revents == 0)
-          continue;
-        auto [kind, id] = who[i];
-        if (kind == 2) {
-          uint64_t v;
-          [[maybe_unused]] auto r = ::read(event_fd_, &v, sizeof v);
-        } else if (kind == 0) {
-          auto it = leases_.find(id);
-          if (it == leases_.end())
-            continue;
-          if (fds[i].revents & POLLOUT)
-            flush(it->second);
-          if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) && !read_lease(it->second))
-            lease_lost(id, "connection to node " + it->second.address + " lost");
-        } else {
-          auto it = requests_.find(id);
-          if (it == requests_.end())
-            continue;
-          if (!read_request(it->second)) {
-            if (it->second.fd >= 0)
-              ::close(it->second.fd);
-            requests_.erase(it);
-          }
-        }
+    for (auto& e : events) {
+      if (e.tag & request_tag) {
+        read_request(e.tag & ~request_tag);
+        continue;
       }
+      auto* l = leases_.find_lease(e.tag);
+      if (l == nullptr)
+        continue;
+      if (e.out)
+        flush(*l);
+      if (e.in && !read_lease(e.tag))
+        if (auto* gone = leases_.find_lease(e.tag))
+          lease_lost(e.tag, "connection to node " + gone->address + " lost");
     }
     housekeeping();
     cv_.notify_all();
   }
 
-  /// Gives back idle leases, cancels lease requests nobody needs, sends
-  /// queued FREEs. REQUIRES: mtx_ held.
+  /// Gives back idle leases, cancels lease requests nobody needs, asks again
+  /// where a request brought nothing, queues FREEs. REQUIRES: mtx_ held.
   void housekeeping() {
     auto now = clock_type::now();
-    std::vector<uint64_t> idle;
-    for (auto& [id, l] : leases_)
-      if (l.inflight.empty() && l.out.empty()
-          && (l.draining
-              || (pools_.at(l.pool).ready.empty() && now - l.idle_since > lease_idle_timeout)))
-        idle.push_back(id);
-    for (auto id : idle) {
-      auto& l = leases_.at(id);
-      ::close(l.fd); // the worker sees EOF and gives the resources back
-      auto& pool = pools_.at(l.pool);
-      pool.leases.erase(std::remove(pool.leases.begin(), pool.leases.end(), id),
-                        pool.leases.end());
-      leases_.erase(id);
-    }
-    for (auto& [_, pool] : pools_) // a lease request broke: ask again
-      if (!pool.ready.empty() && pool.requesting == 0 && now >= pool.retry_at)
+    for (auto id : leases_.idle_leases(now))
+      if (auto l = leases_.remove_lease(id))
+        ::close(l->fd); // the worker sees EOF and gives the resources back
+    for (auto& [_, pool] : leases_.pools()) // a lease request broke: ask again
+      if (!pool.ready.empty() && lease_pool::may_ask(pool, now))
         dispatch(pool);
-    for (auto it = requests_.begin(); it != requests_.end();) {
-      auto& pool = pools_.at(it->second.pool);
-      if (pool.ready.empty() && pool.requesting == it->first) {
-        pool.requesting = 0;
-        ::close(it->second.fd);
-        it = requests_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    for (auto id : leases_.unneeded_requests())
+      if (auto r = leases_.remove_request(id))
+        ::close(r->fd);
     if (objects_.has_frees())
       for (auto& loc : objects_.take_frees())
         free_later_.push_back(loc);
@@ -1011,9 +837,9 @@ private:
         lock.lock();
         continue;
       }
-      if (!outstanding()) {
+      if (!leases_.outstanding()) {
         bg_cv_.wait_for(lock, 250ms);
-        if (!quitting_ && !driving_ && !outstanding())
+        if (!quitting_ && !driving_ && !leases_.outstanding())
           housekeeping();
         continue;
       }
@@ -1023,7 +849,7 @@ private:
       }
       // Let a caller in get() drive first: it reacts faster.
       bg_cv_.wait_for(lock, background_delay);
-      if (quitting_ || driving_ || !outstanding())
+      if (quitting_ || driving_ || !leases_.outstanding())
         continue;
       drive_once(lock, clock_type::now() + 200ms);
     }
@@ -1037,9 +863,9 @@ private:
   const std::string job_prefix_;
   const std::string job_id_;
   const wire::code_ref code_;
-  int event_fd_ = -1;
 
   object_client objects_client_; // thread-safe on its own; used without mtx_
+  node_link link_;               // poll() without mtx_, by the one driving
 
   std::mutex mtx_;
   std::condition_variable cv_;    // callers waiting for another's progress
@@ -1049,9 +875,17 @@ private:
   uint64_t next_seq_ = 1;
   object_table objects_;
   task_table tasks_;
-  std::map<std::string, pool_t> pools_;
-  std::map<uint64_t, lease_conn> leases_;
-  std::map<uint64_t, lease_request> requests_;
+  lease_pool leases_;
+  /// Lease replies noted while reading a request, acted on once it is gone.
+  struct spill_note {
+    std::string pool, address, from;
+  };
+  struct refusal_note {
+    std::string pool, type, why;
+    bool transient = false;
+  };
+  std::vector<spill_note> spilled_;
+  std::vector<refusal_note> refusals_;
   std::vector<wire::object_loc> free_later_;
   std::set<std::string> sessions_open_;
   std::vector<std::string> sessions_wanted_;
