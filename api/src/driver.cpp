@@ -59,7 +59,6 @@
 #include "rayd/core.hpp"
 #include "rayd/errors.hpp"
 
-
 namespace rayd::core {
 
 namespace {
@@ -91,15 +90,15 @@ public:
       code_{cluster_.code},
       objects_client_{token_, job_id_},
       objects_{job_prefix_},
-      nodes_{cluster_.home_id, cluster_.home_address} {
+      nodes_{cluster_.home_id, cluster_.home_address},
+      events_{job_prefix_} {
     nodes_.replace(cluster_.alive);
-    events_ = std::make_unique<task_events>(job_prefix_);
     head_link::hooks hooks;
     hooks.collect = [this]() -> std::optional<task_events::report> {
       std::lock_guard<std::mutex> guard{mtx_};
-      if (!events_->dirty())
+      if (!events_.dirty())
         return std::nullopt;
-      return events_->take();
+      return events_.take();
     };
     hooks.nodes = [this](std::vector<node_directory::node> alive) {
       {
@@ -108,7 +107,8 @@ public:
       }
       bg_cv_.notify_one(); // pools waiting for a node may ask now
     };
-    head_link_ = std::make_unique<head_link>(cluster_.api_address, token_, job_id_, std::move(hooks));
+    head_link_ =
+      std::make_unique<head_link>(cluster_.api_address, token_, job_id_, std::move(hooks));
     background_ = std::thread([this] { background_loop(); });
   }
 
@@ -298,15 +298,14 @@ private:
   /// The task is over (its result object settled): its arguments are no
   /// longer pinned by it. REQUIRES: mtx_ held.
   void finish_task(uint64_t seq) {
-    auto* tp = tasks_.find(seq);
-    if (tp == nullptr)
+    auto t = tasks_.finish(seq);
+    if (!t)
       return;
-    if (auto* o = objects_.find(tp->result)) {
+    if (auto* o = objects_.find(t->result)) {
       bool failed = o->state == object_table::entry::failed;
-      note(*tp, failed ? task_events::failed : task_events::finished, o->node_id,
+      note(*t, failed ? task_events::failed : task_events::finished, o->node_id,
            failed ? o->error_type + ": " + o->error_message : std::string{});
     }
-    auto t = tasks_.finish(seq);
     for (auto& a : t->args)
       if (a.is_ref)
         objects_.unpin(a.ref);
@@ -329,7 +328,7 @@ private:
   /// Records a state change. REQUIRES: mtx_ held.
   void note(task_table::task& t, task_events::state state, const std::string& node,
             const std::string& error = {}) {
-    events_->record(t.seq, t.reported, state, t.function, static_cast<uint32_t>(t.attempt),
+    events_.record(t.seq, t.reported, state, t.function, static_cast<uint32_t>(t.attempt),
                     node, error);
   }
 
@@ -409,7 +408,7 @@ private:
         fail_task(seq, "rayd::object_lost", "an argument object of the task is gone", "", true);
         continue;
       }
-      if (!tasks_.sent(seq, best->id, wid,
+      if (!task_table::sent(*t, best->id, wid,
                        behind ? clock_type::time_point{} : clock_type::now()))
         continue;
       ++best->next_wire_id;
@@ -506,7 +505,7 @@ private:
       auto* t = tasks_.find(seq);
       if (t == nullptr || t->state != task_table::inflight)
         continue;
-      if (tasks_.lost(seq)) {
+      if (task_table::lost(*t)) {
         note(*t, task_events::pending, "");
         retry.push_back(seq);
       } else {
@@ -890,7 +889,7 @@ private:
   std::set<std::string> sessions_open_;
   std::vector<std::string> sessions_wanted_;
   node_directory nodes_;
-  std::unique_ptr<task_events> events_;
+  task_events events_;
   std::unique_ptr<head_link> head_link_; // stopped before the state above goes
   std::thread background_;
 };

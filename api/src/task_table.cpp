@@ -25,26 +25,23 @@ bool task_table::dep_ready(uint64_t seq) {
   return true;
 }
 
-bool task_table::sent(uint64_t seq, uint64_t lease, uint64_t wire_id,
-                      clock_type::time_point at) {
-  auto* t = find(seq);
-  if (t == nullptr || t->state != ready)
+bool task_table::sent(task& t, uint64_t lease, uint64_t wire_id, clock_type::time_point at) {
+  if (t.state != ready)
     return false;
-  t->state = inflight;
-  t->lease = lease;
-  t->wire_id = wire_id;
-  t->sent = at;
+  t.state = inflight;
+  t.lease = lease;
+  t.wire_id = wire_id;
+  t.sent = at;
   return true;
 }
 
-bool task_table::lost(uint64_t seq) {
-  auto* t = find(seq);
-  if (t == nullptr || t->state != inflight || t->attempt >= t->max_retries)
+bool task_table::lost(task& t) {
+  if (t.state != inflight || t.attempt >= t.max_retries)
     return false;
-  ++t->attempt;
-  t->state = ready;
-  t->lease = 0;
-  t->wire_id = 0;
+  ++t.attempt;
+  t.state = ready;
+  t.lease = 0;
+  t.wire_id = 0;
   return true;
 }
 

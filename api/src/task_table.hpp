@@ -63,11 +63,12 @@ public:
 
   /// One missing argument of `seq` became ready: true if it is now READY.
   bool dep_ready(uint64_t seq);
-  /// READY → INFLIGHT on `lease` as `wire_id`. False if `seq` is not READY.
-  bool sent(uint64_t seq, uint64_t lease, uint64_t wire_id, clock_type::time_point at);
+  /// READY → INFLIGHT on `lease` as `wire_id`. False if `t` is not READY.
+  /// (`t` is one find() returned: the hot path looks a task up once.)
+  static bool sent(task& t, uint64_t lease, uint64_t wire_id, clock_type::time_point at);
   /// Its lease broke while INFLIGHT: READY again (attempt + 1) if retries
   /// are left (true), else false (the caller fails it).
-  bool lost(uint64_t seq);
+  static bool lost(task& t);
   /// Removes a finished or failed task; nullopt if absent.
   std::optional<task> finish(uint64_t seq);
 

@@ -1,13 +1,15 @@
 // Unit tests of the driver's parts that need no sockets (api/src/): the node
 // directory (where leases and puts go while nodes die and come back), the
 // task-event record (what `rayctl tasks` is sent), the object table
-// (references, pins, waiters, frees) and the task table (the lifecycle).
+// (references, pins, waiters, frees), the task table (the lifecycle) and the
+// lease pool (which lease a task goes to, asking again, giving back).
 #define BOOST_TEST_MODULE driver_parts
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
 #include <string>
 
+#include "api/src/lease_pool.hpp"
 #include "api/src/node_directory.hpp"
 #include "api/src/object_table.hpp"
 #include "api/src/task_events.hpp"
@@ -204,8 +206,7 @@ task_table::task make(uint64_t seq, std::size_t deps, int retries) {
 
 BOOST_AUTO_TEST_CASE(waiting_for_arguments_then_ready) {
   task_table tt;
-  auto& t = tt.add(make(1, 2, 3));
-  BOOST_CHECK_EQUAL(t.state, task_table::waiting_deps);
+  BOOST_CHECK_EQUAL(tt.add(make(1, 2, 3)).state, task_table::waiting_deps);
   BOOST_CHECK(!tt.dep_ready(1));
   BOOST_CHECK(tt.dep_ready(1));
   BOOST_CHECK_EQUAL(tt.find(1)->state, task_table::ready);
@@ -217,15 +218,16 @@ BOOST_AUTO_TEST_CASE(a_lost_lease_retries_within_max_retries) {
   task_table tt;
   tt.add(make(1, 0, 1));
   auto now = task_table::clock_type::now();
-  BOOST_REQUIRE(tt.sent(1, 7, 70, now));
-  BOOST_CHECK(!tt.sent(1, 8, 80, now)); // already in flight
-  BOOST_CHECK_EQUAL(tt.find(1)->lease, 7u);
-  BOOST_CHECK(tt.lost(1)); // retry 1 of 1
-  BOOST_CHECK_EQUAL(tt.find(1)->state, task_table::ready);
-  BOOST_CHECK_EQUAL(tt.find(1)->attempt, 1);
-  BOOST_CHECK(!tt.lost(1)); // not in flight: nothing to retry
-  BOOST_REQUIRE(tt.sent(1, 8, 80, now));
-  BOOST_CHECK(!tt.lost(1)); // retries used up: the caller fails it
+  auto& t = *tt.find(1);
+  BOOST_REQUIRE(task_table::sent(t, 7, 70, now));
+  BOOST_CHECK(!task_table::sent(t, 8, 80, now)); // already in flight
+  BOOST_CHECK_EQUAL(t.lease, 7u);
+  BOOST_CHECK(task_table::lost(t)); // retry 1 of 1
+  BOOST_CHECK_EQUAL(t.state, task_table::ready);
+  BOOST_CHECK_EQUAL(t.attempt, 1);
+  BOOST_CHECK(!task_table::lost(t)); // not in flight: nothing to retry
+  BOOST_REQUIRE(task_table::sent(t, 8, 80, now));
+  BOOST_CHECK(!task_table::lost(t)); // retries used up: the caller fails it
   auto done = tt.finish(1);
   BOOST_REQUIRE(done.has_value());
   BOOST_CHECK_EQUAL(done->result, "r1");
@@ -236,9 +238,118 @@ BOOST_AUTO_TEST_CASE(absent_tasks_are_reported_not_thrown) {
   task_table tt;
   BOOST_CHECK(tt.find(9) == nullptr);
   BOOST_CHECK(!tt.dep_ready(9));
-  BOOST_CHECK(!tt.sent(9, 1, 1, task_table::clock_type::now()));
-  BOOST_CHECK(!tt.lost(9));
   BOOST_CHECK(!tt.finish(9).has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(lease_pool_tests)
+
+lease_pool::lease& grant(lease_pool& lp, lease_pool::pool& p, uint32_t threads) {
+  lease_pool::lease l;
+  l.id = lp.next_id();
+  l.pool = p.key;
+  l.threads = threads;
+  return lp.add_lease(p, std::move(l));
+}
+
+BOOST_AUTO_TEST_CASE(one_pool_per_shape) {
+  lease_pool lp;
+  auto& a = lp.pool_for({{"CPU", 1}}, {});
+  auto& b = lp.pool_for({{"CPU", 1}}, {});
+  auto& c = lp.pool_for({{"CPU", 1}}, {{"zone", "a"}});
+  BOOST_CHECK_EQUAL(&a, &b);
+  BOOST_CHECK_NE(&a, &c);
+  BOOST_CHECK(lp.find_pool(a.key) == &a);
+  BOOST_CHECK(lp.find_pool("nope") == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(a_task_goes_to_the_least_loaded_lease_with_room) {
+  lease_pool lp;
+  auto& p = lp.pool_for({{"CPU", 1}}, {});
+  auto& l1 = grant(lp, p, 1);
+  auto& l2 = grant(lp, p, 1);
+  l1.inflight[1] = 10;
+  BOOST_CHECK(lp.pick(p) == &l2);
+  BOOST_CHECK(!lease_pool::busy(l2));
+  BOOST_CHECK(lease_pool::busy(l1));
+  l2.draining = true; // asked back: no new tasks
+  BOOST_CHECK(lp.pick(p) == &l1);
+  for (uint64_t i = 0; i < lease_pool::inflight_per_thread; ++i)
+    l1.inflight[100 + i] = i;
+  BOOST_CHECK(lp.pick(p) == nullptr); // full
+}
+
+BOOST_AUTO_TEST_CASE(short_tasks_pipeline_long_ones_wait) {
+  lease_pool lp;
+  auto& p = lp.pool_for({}, {});
+  BOOST_CHECK(!lease_pool::pipelines(p)); // nothing measured yet
+  lease_pool::ran(p, 50);
+  BOOST_CHECK(lease_pool::pipelines(p));
+  for (int i = 0; i < 30; ++i)
+    lease_pool::ran(p, 50000);
+  BOOST_CHECK(!lease_pool::pipelines(p));
+}
+
+BOOST_AUTO_TEST_CASE(one_request_at_a_time_and_asking_again_for_a_while) {
+  lease_pool lp;
+  auto& p = lp.pool_for({}, {});
+  auto t0 = lease_pool::clock_type::now();
+  BOOST_CHECK(lease_pool::may_ask(p, t0));
+  lease_pool::request r;
+  r.id = lp.next_id();
+  r.pool = p.key;
+  auto rid = r.id;
+  lp.add_request(p, std::move(r));
+  BOOST_CHECK(!lease_pool::may_ask(p, t0));
+  BOOST_CHECK(lp.outstanding());
+  BOOST_REQUIRE(lp.remove_request(rid).has_value());
+  BOOST_CHECK(!lp.remove_request(rid).has_value());
+  BOOST_CHECK(lease_pool::may_ask(p, t0));
+  // No lease came: asked again after retry_delay, for unreachable_limit.
+  BOOST_CHECK(lease_pool::retry_later(p, t0));
+  BOOST_CHECK(!lease_pool::may_ask(p, t0));
+  BOOST_CHECK(lease_pool::may_ask(p, t0 + lease_pool::retry_delay));
+  BOOST_CHECK(lease_pool::retry_later(p, t0 + 30s));
+  BOOST_CHECK(!lease_pool::retry_later(p, t0 + lease_pool::unreachable_limit + 1s));
+  // A grant ends the streak.
+  BOOST_CHECK(lease_pool::retry_later(p, t0 + 100s));
+  grant(lp, p, 1);
+  BOOST_CHECK(p.failing_since == lease_pool::clock_type::time_point{});
+}
+
+BOOST_AUTO_TEST_CASE(idle_and_drained_leases_are_given_back) {
+  lease_pool lp;
+  auto& p = lp.pool_for({}, {});
+  auto& busy = grant(lp, p, 1);
+  busy.inflight[1] = 1;
+  auto& drained = grant(lp, p, 1);
+  drained.draining = true;
+  auto& idle = grant(lp, p, 1);
+  auto now = lease_pool::clock_type::now();
+  idle.idle_since = now - lease_pool::idle_timeout - 1ms;
+  auto ids = lp.idle_leases(now);
+  BOOST_CHECK_EQUAL(ids.size(), 2u);
+  p.ready.push_back(5); // work waits: an idle lease stays for it
+  BOOST_CHECK_EQUAL(lp.idle_leases(now).size(), 1u);
+  auto gone = lp.remove_lease(drained.id);
+  BOOST_REQUIRE(gone.has_value());
+  BOOST_CHECK_EQUAL(p.leases.size(), 2u);
+  BOOST_CHECK(lp.find_lease(gone->id) == nullptr);
+  BOOST_CHECK(!lp.remove_lease(gone->id).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(a_request_nobody_needs_is_dropped) {
+  lease_pool lp;
+  auto& p = lp.pool_for({}, {});
+  lease_pool::request r;
+  r.id = lp.next_id();
+  r.pool = p.key;
+  lp.add_request(p, std::move(r));
+  p.ready.push_back(1);
+  BOOST_CHECK(lp.unneeded_requests().empty());
+  p.ready.clear();
+  BOOST_CHECK_EQUAL(lp.unneeded_requests().size(), 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
