@@ -183,7 +183,13 @@ public:
         throw object_store_full("rayd: put failed: no node of the cluster can be reached");
       }
       lock.unlock();
-      loc = objects_client_.put(id, bytes, address);
+      try {
+        loc = objects_client_.put(id, bytes, address);
+      } catch (...) {
+        lock.lock();
+        objects_.erase(id); // never handed out
+        throw;
+      }
       lock.lock();
       if (!loc) {
         nodes_.mark_down(address, clock_type::now());

@@ -84,16 +84,8 @@ void head_link::loop() {
       client.reset(); // the head restarted or is gone: connect again next time
   };
   auto next_report = std::chrono::steady_clock::now() + report_interval;
-  std::unique_lock<std::mutex> lock{mtx_};
-  while (!quit_) {
-    auto until = want_nodes_ ? std::min(next_report, std::chrono::steady_clock::now()
-                                                       + nodes_retry)
-                             : next_report;
-    cv_.wait_until(lock, until, [this] { return quit_ || want_nodes_; });
-    if (quit_)
-      break;
-    bool nodes = want_nodes_;
-    lock.unlock();
+  // One round: the node list if asked for, the task events when due.
+  auto round = [this, &connected, &client, &send_events, &next_report](bool nodes) {
     if (nodes) {
       if (auto* c = connected()) {
         if (auto view = c->status()) {
@@ -115,6 +107,23 @@ void head_link::loop() {
       send_events();
       next_report = std::chrono::steady_clock::now() + report_interval;
     }
+  };
+  std::unique_lock<std::mutex> lock{mtx_};
+  while (!quit_) {
+    auto until = want_nodes_ ? std::min(next_report, std::chrono::steady_clock::now()
+                                                       + nodes_retry)
+                             : next_report;
+    cv_.wait_until(lock, until, [this] { return quit_ || want_nodes_; });
+    if (quit_)
+      break;
+    bool nodes = want_nodes_;
+    lock.unlock();
+    try {
+      round(nodes);
+    } catch (...) {
+      // A client that throws (it should not) is dropped, never the driver.
+      client.reset();
+    }
     lock.lock();
     // A failed status fetch: wait nodes_retry before the next (the loop's
     // wait ends at once while want_nodes_ is set otherwise).
@@ -122,7 +131,10 @@ void head_link::loop() {
       cv_.wait_for(lock, nodes_retry, [this] { return quit_; });
   }
   lock.unlock();
-  send_events(); // the final states of a short program
+  try {
+    send_events(); // the final states of a short program
+  } catch (...) {
+  }
   client.reset(); // on this thread, which made it
 }
 
