@@ -2,15 +2,21 @@
 // directory (where leases and puts go while nodes die and come back), the
 // task-event record (what `rayctl tasks` is sent), the object table
 // (references, pins, waiters, frees), the task table (the lifecycle) and the
-// lease pool (which lease a task goes to, asking again, giving back).
+// lease pool (which lease a task goes to, asking again, giving back); and
+// node_link's I/O over a local socketpair (no network).
 #define BOOST_TEST_MODULE driver_parts
 #include <boost/test/unit_test.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include "api/src/lease_pool.hpp"
 #include "api/src/node_directory.hpp"
+#include "api/src/node_link.hpp"
 #include "api/src/object_table.hpp"
 #include "api/src/task_events.hpp"
 #include "api/src/task_table.hpp"
@@ -350,6 +356,83 @@ BOOST_AUTO_TEST_CASE(a_request_nobody_needs_is_dropped) {
   BOOST_CHECK(lp.unneeded_requests().empty());
   p.ready.clear();
   BOOST_CHECK_EQUAL(lp.unneeded_requests().size(), 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(node_link_tests)
+
+struct pair_fds {
+  int a = -1, b = -1;
+  pair_fds() {
+    int sv[2];
+    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    a = sv[0];
+    b = sv[1];
+  }
+  ~pair_fds() {
+    if (a >= 0)
+      ::close(a);
+    if (b >= 0)
+      ::close(b);
+  }
+};
+
+BOOST_AUTO_TEST_CASE(frames_written_are_read_back_and_a_close_is_reported) {
+  pair_fds p;
+  std::string out = rayd::wire::encode(rayd::wire::msg::drain, rayd::wire::object_id_msg{"x"});
+  out += out;
+  BOOST_CHECK(node_link::flush(p.a, out) == node_link::flush_result::done);
+  BOOST_CHECK(out.empty());
+  rayd::wire::frame_reader reader;
+  BOOST_CHECK(node_link::read(p.b, reader, 4096));
+  int frames = 0;
+  for (;;) {
+    auto f = reader.next();
+    BOOST_REQUIRE(static_cast<bool>(f));
+    if (!*f)
+      break;
+    BOOST_CHECK((*f)->type == rayd::wire::msg::drain);
+    ++frames;
+  }
+  BOOST_CHECK_EQUAL(frames, 2);
+  BOOST_CHECK(node_link::read(p.b, reader, 4096)); // nothing more: still open
+  ::close(p.a);
+  p.a = -1;
+  BOOST_CHECK(!node_link::read(p.b, reader, 4096)); // the peer closed
+}
+
+BOOST_AUTO_TEST_CASE(a_full_socket_keeps_the_rest_and_a_broken_one_says_so) {
+  pair_fds p;
+  std::string out(8 << 20, 'x'); // more than a socket buffer takes
+  BOOST_CHECK(node_link::flush(p.a, out) == node_link::flush_result::full);
+  BOOST_CHECK(!out.empty());
+  BOOST_CHECK_LT(out.size(), std::size_t{8} << 20);
+  ::close(p.b);
+  p.b = -1;
+  BOOST_CHECK(node_link::flush(p.a, out) == node_link::flush_result::broken);
+}
+
+BOOST_AUTO_TEST_CASE(poll_reports_what_is_ready_and_wake_ends_it) {
+  node_link link;
+  pair_fds p;
+  auto t0 = std::chrono::steady_clock::now();
+  auto none = link.poll({{p.b, false, 7}}, 50);
+  BOOST_CHECK(none.empty());
+  std::thread waker([&link] {
+    std::this_thread::sleep_for(20ms);
+    link.wake();
+  });
+  auto woken = link.poll({{p.b, false, 7}}, 5000);
+  waker.join();
+  BOOST_CHECK(woken.empty());
+  BOOST_CHECK(std::chrono::steady_clock::now() - t0 < 3s); // wake() ended it
+  BOOST_REQUIRE_EQUAL(::write(p.a, "x", 1), 1);
+  auto ev = link.poll({{p.b, true, 7}}, 1000);
+  BOOST_REQUIRE_EQUAL(ev.size(), 1u);
+  BOOST_CHECK_EQUAL(ev[0].tag, 7u);
+  BOOST_CHECK(ev[0].in);
+  BOOST_CHECK(ev[0].out);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
