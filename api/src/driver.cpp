@@ -756,8 +756,8 @@ private:
   void drive_once(std::unique_lock<std::mutex>& lock, clock_type::time_point deadline) {
     driving_ = true;
     constexpr uint64_t request_tag = uint64_t{1} << 63;
-    std::vector<node_link::watch> watches;
-    watches.reserve(leases_.leases().size() + leases_.requests().size());
+    auto& watches = watches_; // the driving thread's alone (driving_)
+    watches.clear();
     for (auto& [id, l] : leases_.leases())
       watches.push_back({l.fd, !l.out.empty(), id});
     for (auto& [id, r] : leases_.requests())
@@ -769,8 +769,9 @@ private:
                       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)
                         .count(),
                       0, 200));
+    auto& events = ready_;
     lock.unlock();
-    auto events = link_.poll(watches, timeout);
+    link_.poll(watches, timeout, events);
     lock.lock();
     driving_ = false;
     for (auto& e : events) {
@@ -871,6 +872,9 @@ private:
 
   object_client objects_client_; // thread-safe on its own; used without mtx_
   node_link link_;               // poll() without mtx_, by the one driving
+  // drive_once()'s buffers, reused; touched only by the thread driving.
+  std::vector<node_link::watch> watches_;
+  std::vector<node_link::event> ready_;
 
   std::mutex mtx_;
   std::condition_variable cv_;    // callers waiting for another's progress

@@ -81,28 +81,27 @@ bool node_link::read(int fd, wire::frame_reader& reader, std::size_t chunk) {
   }
 }
 
-std::vector<node_link::event> node_link::poll(const std::vector<watch>& watches,
-                                              int timeout_ms) {
-  std::vector<pollfd> fds;
-  fds.reserve(watches.size() + 1);
+void node_link::poll(const std::vector<watch>& watches, int timeout_ms,
+                     std::vector<event>& ready) {
+  ready.clear();
+  fds_.clear();
   for (auto& w : watches)
-    fds.push_back({w.fd, static_cast<short>(POLLIN | (w.want_out ? POLLOUT : 0)), 0});
-  fds.push_back({event_fd_, POLLIN, 0});
-  std::vector<event> out;
-  int n = ::poll(fds.data(), fds.size(), timeout_ms);
+    fds_.push_back({w.fd, static_cast<short>(POLLIN | (w.want_out ? POLLOUT : 0)), 0});
+  fds_.push_back({event_fd_, POLLIN, 0});
+  int n = ::poll(fds_.data(), fds_.size(), timeout_ms);
   if (n <= 0)
-    return out;
+    return;
   for (std::size_t i = 0; i < watches.size(); ++i) {
-    auto r = fds[i].revents;
+    auto r = fds_[i].revents;
     if (r == 0)
       continue;
-    out.push_back({watches[i].tag, (r & (POLLIN | POLLHUP | POLLERR)) != 0, (r & POLLOUT) != 0});
+    ready.push_back(
+      {watches[i].tag, (r & (POLLIN | POLLHUP | POLLERR)) != 0, (r & POLLOUT) != 0});
   }
-  if (fds.back().revents != 0) {
+  if (fds_.back().revents != 0) {
     uint64_t v;
     [[maybe_unused]] auto r = ::read(event_fd_, &v, sizeof v);
   }
-  return out;
 }
 
 } // namespace rayd::core

@@ -17,6 +17,8 @@
 // state mutex held (that is its point); only one thread polls at a time (the
 // driver's `driving_` rule).
 
+#include <poll.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -62,11 +64,14 @@ public:
     bool in = false;  // readable, closed or broken: read it
     bool out = false; // writable
   };
-  /// Waits up to `timeout_ms` for any of `watches` (or wake()); what is ready.
-  std::vector<event> poll(const std::vector<watch>& watches, int timeout_ms);
+  /// Waits up to `timeout_ms` for any of `watches` (or wake()); what is
+  /// ready goes to `ready` (cleared first; its capacity is reused, so a
+  /// synchronous round trip allocates nothing here).
+  void poll(const std::vector<watch>& watches, int timeout_ms, std::vector<event>& ready);
 
 private:
   int event_fd_ = -1;
+  std::vector<pollfd> fds_; // poll()'s, reused
 };
 
 } // namespace rayd::core
