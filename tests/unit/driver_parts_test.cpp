@@ -3,7 +3,8 @@
 // task-event record (what `rayctl tasks` is sent), the object table
 // (references, pins, waiters, frees), the task table (the lifecycle) and the
 // lease pool (which lease a task goes to, asking again, giving back); and
-// node_link's I/O over a local socketpair (no network).
+// node_link's I/O over a local socketpair (no network); cluster_connect's
+// error when there is no cluster.
 #define BOOST_TEST_MODULE driver_parts
 #include <boost/test/unit_test.hpp>
 
@@ -11,15 +12,18 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <string>
 #include <thread>
 
+#include "api/src/cluster_connect.hpp"
 #include "api/src/lease_pool.hpp"
 #include "api/src/node_directory.hpp"
 #include "api/src/node_link.hpp"
 #include "api/src/object_table.hpp"
 #include "api/src/task_events.hpp"
 #include "api/src/task_table.hpp"
+#include "rayd/errors.hpp"
 
 using namespace rayd::core;
 using namespace std::chrono_literals;
@@ -434,6 +438,27 @@ BOOST_AUTO_TEST_CASE(poll_reports_what_is_ready_and_wake_ends_it) {
   BOOST_CHECK_EQUAL(ev[0].tag, 7u);
   BOOST_CHECK(ev[0].in);
   BOOST_CHECK(ev[0].out);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(cluster_connect_tests)
+
+// No cluster anywhere and no embedded one wanted: the documented error, not
+// a crash or a hang. (A live cluster is the integration tests' part.)
+BOOST_AUTO_TEST_CASE(no_cluster_is_a_connection_error) {
+  char dir[] = "/tmp/rayd-driver-parts-XXXXXX";
+  BOOST_REQUIRE(::mkdtemp(dir) != nullptr);
+  ::unsetenv("RAYD_ADDRESS");
+  ::setenv("RAYD_TMPDIR", dir, 1); // no session of this host's cluster there
+  ::setenv("RAYD_TOKEN", "unused", 1);
+  rayd::init_options opts;
+  opts.embedded_if_absent = false;
+  BOOST_CHECK_THROW(connect_cluster(opts), rayd::connection_error);
+  // An address nobody listens on: refused, reported the same way.
+  opts.address = "127.0.0.1:1";
+  BOOST_CHECK_THROW(connect_cluster(opts), rayd::connection_error);
+  ::rmdir(dir);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
