@@ -165,7 +165,7 @@ namespace {
 
 /// Finds the cluster and the home node (see the header).
 void find_cluster(const init_options& opts, cluster_connection& out,
-                std::unique_ptr<rpc::client>& client) {
+                  std::unique_ptr<rpc::client>& client) {
   std::string address = opts.address;
   if (address.empty())
     if (auto* a = std::getenv("RAYD_ADDRESS"); a && *a)
