@@ -94,6 +94,10 @@ public:
       events_{job_prefix_} {
     nodes_.replace(cluster_.alive);
     head_link::hooks hooks;
+    hooks.dirty = [this] {
+      std::lock_guard<std::mutex> guard{mtx_};
+      return events_.dirty();
+    };
     hooks.collect = [this]() -> std::optional<task_events::report> {
       std::lock_guard<std::mutex> guard{mtx_};
       if (!events_.dirty())

@@ -76,11 +76,18 @@ void head_link::loop() {
     return client.get();
   };
   auto send_events = [this, &connected, &client] {
+    // Taken only once the head's API answers: while it is down the events
+    // stay where they are recorded (the newest ones, bounded).
+    if (!hooks_.dirty())
+      return;
+    auto* c = connected();
+    if (c == nullptr)
+      return;
     auto r = hooks_.collect();
     if (!r)
       return;
     task_counts counts{r->counts[0], r->counts[1], r->counts[2], r->counts[3]};
-    if (auto* c = connected(); c && !c->task_report(job_id_, counts, to_api(*r)))
+    if (!c->task_report(job_id_, counts, to_api(*r)))
       client.reset(); // the head restarted or is gone: connect again next time
   };
   auto next_report = std::chrono::steady_clock::now() + report_interval;

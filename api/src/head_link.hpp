@@ -7,10 +7,11 @@
 //
 // Contract: the head's API being down costs nothing but stale `rayctl tasks`
 // figures: every call has a short deadline, a failed one drops the
-// connection and the next round connects again; nothing here throws into the
-// driver. A node list asked for is fetched every 250 ms until the head
-// answers once. stop() (and the destructor) sends the last events, best
-// effort, then joins the thread.
+// connection and the next round connects again; events are taken from the
+// driver only once the API answers (so they wait, bounded, while it is
+// down); nothing here throws into the driver. A node list asked for is
+// fetched every 250 ms until the head answers once. stop() (and the
+// destructor) sends the last events, best effort, then joins the thread.
 //
 // Thread rules: owns one thread and the rpc client it connects (a client
 // belongs to the thread that made it). The hooks run on that thread without
@@ -33,6 +34,8 @@ namespace rayd::core {
 class head_link {
 public:
   struct hooks {
+    /// True if task events changed since the last collect().
+    std::function<bool()> dirty;
     /// What changed in the task events since the last call, or nullopt.
     std::function<std::optional<task_events::report>()> collect;
     /// The alive nodes of a fresh status.
