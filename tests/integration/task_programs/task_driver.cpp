@@ -453,6 +453,57 @@ json case_lost(const args_t& a) {
   return out;
 }
 
+
+/// Many tiny tasks, in batches, while the test SIGKILLs and restarts the head
+/// (tests/integration/driver_restart_test.cpp). Every result is checked.
+/// Publishes dir/half once `count`/2 tasks are done, then runs batches until
+/// `count` are done and dir/back exists (the head is up again); then a task
+/// pinned to the head (resource n0) shows the driver uses the head again.
+json case_head_death(const args_t& a) {
+  auto dir = arg(a, "dir");
+  const uint64_t count = num(a, "count", 20000);
+  const uint64_t batch = num(a, "batch", 500);
+  json out;
+  uint64_t done = 0, wrong = 0, failed = 0, batches_after_half = 0;
+  json errors = json::array();
+  bool half = false;
+  auto deadline = std::chrono::steady_clock::now() + 150s;
+  while (done < count || !exists(dir + "/back")) {
+    if (std::chrono::steady_clock::now() > deadline)
+      throw std::runtime_error("head_death: the head did not come back within 150 s");
+    std::vector<rayd::object_ref<int>> refs;
+    for (uint64_t i = 0; i < batch; ++i)
+      refs.push_back(rayd::task(add).remote(static_cast<int>(done + i), 1));
+    for (uint64_t i = 0; i < batch; ++i) {
+      auto o = outcome([&] {
+        if (rayd::get(refs[i], 120s) != static_cast<int>(done + i) + 1)
+          ++wrong;
+      });
+      if (o["kind"] != "none") {
+        ++failed;
+        if (errors.size() < 5)
+          errors.push_back(o);
+      }
+    }
+    done += batch;
+    if (half)
+      ++batches_after_half;
+    if (!half && done >= count / 2) {
+      half = true;
+      publish(dir + "/half", "1");
+    }
+  }
+  out["done"] = done;
+  out["wrong"] = wrong;
+  out["failed"] = failed;
+  out["errors"] = errors;
+  out["batches_after_half"] = batches_after_half;
+  std::string pinned;
+  out["head_after"] = outcome([&] { pinned = rayd::get(on(rayd::task(where), 0).remote(), 60s); });
+  out["pinned_after"] = pinned;
+  return out;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -471,7 +522,8 @@ int main(int argc, char** argv) {
     {"placement", case_placement}, {"many", case_many},           {"deps", case_deps},           {"big", case_big},
     {"retry", case_retry},         {"node_death", case_node_death},
     {"infeasible", case_infeasible}, {"demand", case_demand},     {"throws", case_throws},
-    {"embedded", case_embedded},   {"types", case_types},         {"lost", case_lost}};
+    {"embedded", case_embedded},   {"types", case_types},         {"lost", case_lost},
+    {"head_death", case_head_death}};
   auto c = cases.find(name);
   if (c == cases.end()) {
     std::cerr << "task_driver: unknown --case '" << name << "'\n";
