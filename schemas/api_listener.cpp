@@ -67,7 +67,9 @@ kj::Promise<void> api_listener::run() {
 }
 
 kj::Promise<void> api_listener::accept_loop() {
-  return receiver_->accept().then(
+  // evalNow: kj's accept() may throw at once (EMFILE on the first try)
+  // rather than reject; both must land in the error branch below.
+  return kj::evalNow([this] { return receiver_->accept(); }).then(
     [this](kj::Own<kj::AsyncIoStream> stream) -> kj::Promise<void> {
       if (failed_accepts_ > 0) {
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
