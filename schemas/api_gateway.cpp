@@ -351,7 +351,7 @@ void run_loop(gateway::impl& state,
   capnp::ReaderOptions opts;
   opts.traversalLimitInWords = 8 * 1024 * 1024 * 4;
   opts.nestingLimit = 32;
-  bridge br{*state.cfg.sys, *io.lowLevelProvider};
+  bridge br{*state.cfg.sys, io};
   service_set services{state.cfg, br};
   const auto& cfg = state.cfg;
   api_listener listener{io, cfg.socket.fd, opts, cfg.limits,
