@@ -1,35 +1,34 @@
 #pragma once
 // Bridge from one kj event loop to CAF: ask an actor, get a kj::Promise.
 //
-// No actor is spawned per call, and no actor is scheduled on the way: the kj
-// thread puts the request straight into the callee's mailbox with a request
-// id, and names as its sender a "reply sink" — an actor that is never
-// scheduled, whose enqueue() (run by the callee's thread when it answers)
-// only queues the answer for the kj thread:
+// One long-lived CAF actor (the "bridge actor") sends every request for the
+// loop; nothing is spawned per call. Both directions are batched:
 //
-//   kj thread                                              callee (CAF thread)
-//   ask() ── request (sender = sink, id) ────────────────► mailbox
-//   drain() ◄─ eventfd (only if the queue was empty) ◄──── sink.enqueue(reply)
+//   kj thread                       shared core (mutex)          CAF thread
+//   ask() ── job ──► jobs queue ── wake (only if it was empty) ─► bridge actor
+//                                                                  request(dest)
+//   drain() ◄─ eventfd (only if it was empty) ◄─ done queue ◄──── reply / error
 //
-// A burst of answers (the KV actor's group commit answers a whole batch at
-// once) costs one eventfd write and one loop wake-up instead of one each.
+// So a burst of N calls costs one actor wake-up and, when their answers come
+// together (the KV actor's group commit answers a whole batch at once), one
+// eventfd write and one loop wake-up instead of N of each.
 //
 // Thread rules: construct, ask(), run() and destroy on the kj thread only. The
-// sink touches only the shared core (never a kj object); the kj-side
+// bridge actor touches only the shared core (never a kj object); the kj-side
 // fulfillers live in a table owned by the kj thread and are looked up by id
 // when an answer is drained. An answer whose caller has gone (its promise was
 // dropped, e.g. the client disconnected) is fulfilled into the void.
-// Deadlines: every call fails with errc::timeout after `request_timeout` (a
-// kj timer on this loop; CAF's clock thread is not involved). A callee that
-// is gone answers at once with CAF's request_receiver_down.
-// Lifetime: the actor system must outlive the bridge; answers arriving after
-// the bridge is destroyed are discarded.
+// Lifetime: the actor system must outlive the bridge; destroying the bridge
+// stops its actor, and answers arriving later are discarded.
+// Every request has a 30 s deadline, so every slot is eventually released.
 // Include only in gateway translation units (pulls in kj and caf/all).
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <tuple>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -43,7 +42,7 @@ namespace rayd::rpc {
 
 class bridge {
 public:
-  /// Creates the wake-up eventfd and the reply sink.
+  /// Creates the wake-up eventfd and spawns the bridge actor.
   bridge(caf::actor_system& sys, kj::AsyncIoContext& io);
   ~bridge();
 
@@ -51,22 +50,15 @@ public:
   bridge& operator=(const bridge&) = delete;
 
   /// Sends `xs...` to `dest` as a request; the promise resolves on this
-  /// loop with the reply or the error (the callee's, or errc::timeout).
+  /// loop with the reply or the error (errc of the callee, or CAF's timeout).
   template <class Reply, class Handle, class... Ts>
   kj::Promise<caf::expected<Reply>> ask(const Handle& dest, Ts&&... xs) {
-    auto* callee = caf::actor_cast<caf::abstract_actor*>(dest);
-    if (callee == nullptr)
-      return caf::expected<Reply>{unavailable()};
     auto paf = kj::newPromiseAndFulfiller<caf::expected<Reply>>();
     auto id = next_id_++;
     slots_.emplace(id, std::make_unique<slot<Reply>>(kj::mv(paf.fulfiller)));
-    callee->enqueue(caf::make_mailbox_element(sink_, caf::make_message_id(id), {},
-                                              std::forward<Ts>(xs)...),
-                    nullptr);
-    return paf.promise.exclusiveJoin(
-      timer_.afterDelay(request_timeout_ms * kj::MILLISECONDS).then([] {
-        return caf::expected<Reply>{timed_out()};
-      }));
+    using job_t = request_job<Reply, Handle, std::decay_t<Ts>...>;
+    post(std::make_unique<job_t>(id, dest, std::forward<Ts>(xs)...));
+    return kj::mv(paf.promise);
   }
 
   /// Drains answers for as long as the loop runs; never resolves. The
@@ -78,29 +70,46 @@ public:
     return slots_.size();
   }
 
-  static constexpr int64_t request_timeout_ms = 30000;
+  static constexpr std::chrono::seconds request_timeout{30};
 
-  // -- implementation types (public for the .cpp's sink) ----------------------
+  // -- implementation types (public for the .cpp's helpers) -------------------
 
   struct core;
 
-  /// An answer on its way from the callee's thread to the kj thread.
-  struct answer {
+  /// An answer on its way from the CAF thread to the kj thread.
+  struct answer_base {
+    explicit answer_base(uint64_t i) : id(i) {
+    }
+    virtual ~answer_base() = default;
     uint64_t id;
-    caf::message content;
+  };
+
+  /// A call on its way from the kj thread to the bridge actor.
+  struct job_base {
+    explicit job_base(uint64_t i) : id(i) {
+    }
+    virtual ~job_base() = default;
+    /// Runs on the bridge actor: sends the request, and later hands the
+    /// answer to `c`.
+    virtual void start(caf::event_based_actor* self, const std::shared_ptr<core>& c) = 0;
+    uint64_t id;
   };
 
   /// Hands an answer to the kj thread (any thread; wakes the loop when the
-  /// queue was empty).
-  static void complete(const std::shared_ptr<core>& c, answer a);
+  /// done queue was empty).
+  static void complete(const std::shared_ptr<core>& c, std::unique_ptr<answer_base> a);
 
 private:
-  static caf::error unavailable();
-  static caf::error timed_out();
-
   struct slot_base {
     virtual ~slot_base() noexcept(false) = default;
-    virtual void deliver(caf::message& content) = 0;
+    virtual void deliver(answer_base& a) = 0;
+  };
+
+  template <class Reply>
+  struct answer final : answer_base {
+    answer(uint64_t i, caf::expected<Reply> v) : answer_base(i), value(std::move(v)) {
+    }
+    caf::expected<Reply> value;
   };
 
   template <class Reply>
@@ -108,18 +117,41 @@ private:
     explicit slot(kj::Own<kj::PromiseFulfiller<caf::expected<Reply>>> f)
       : fulfiller(kj::mv(f)) {
     }
-    void deliver(caf::message& m) override {
-      if (m.match_elements<Reply>())
-        fulfiller->fulfill(caf::expected<Reply>{std::move(m.get_mutable_as<Reply>(0))});
-      else if (m.match_elements<caf::error>())
-        fulfiller->fulfill(caf::expected<Reply>{m.get_as<caf::error>(0)});
-      else
-        fulfiller->fulfill(caf::expected<Reply>{unexpected(m)});
+    void deliver(answer_base& a) override {
+      fulfiller->fulfill(std::move(static_cast<answer<Reply>&>(a).value));
     }
     kj::Own<kj::PromiseFulfiller<caf::expected<Reply>>> fulfiller;
   };
 
-  static caf::error unexpected(const caf::message& m);
+  template <class Reply, class Handle, class... Ts>
+  struct request_job final : job_base {
+    template <class... Us>
+    request_job(uint64_t i, const Handle& d, Us&&... xs)
+      : job_base(i), dest(d), args(std::forward<Us>(xs)...) {
+    }
+
+    void start(caf::event_based_actor* self, const std::shared_ptr<core>& c) override {
+      auto i = id;
+      std::apply(
+        [this, self](auto&... xs) {
+          return self->request(dest, request_timeout, std::move(xs)...);
+        },
+        args)
+        .then(
+          [c, i](Reply& r) {
+            complete(c, std::make_unique<answer<Reply>>(i, std::move(r)));
+          },
+          [c, i](caf::error& e) {
+            complete(c, std::make_unique<answer<Reply>>(i, caf::expected<Reply>{std::move(e)}));
+          });
+    }
+
+    Handle dest;
+    std::tuple<Ts...> args;
+  };
+
+  /// Queues a job; wakes the bridge actor when the queue was empty.
+  void post(std::unique_ptr<job_base> j);
 
   /// Fulfills every answer that arrived.
   void drain();
@@ -127,8 +159,7 @@ private:
   kj::Promise<void> wait_loop();
 
   std::shared_ptr<core> core_;
-  caf::strong_actor_ptr sink_;
-  kj::Timer& timer_;
+  caf::actor actor_;
   kj::Own<kj::AsyncInputStream> wake_;
   uint64_t wake_buf_ = 0;
   uint64_t next_id_ = 1;
