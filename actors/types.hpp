@@ -121,6 +121,9 @@ struct node_info {
   std::string death_reason;
   int64_t start_time_ms = 0;
   int64_t death_time_ms = 0;
+  /// The daemon's open-file soft limit after raising it at start (not
+  /// persisted; re-sent with every join).
+  int64_t open_files_limit = 0;
   /// From the node's last report (not persisted).
   node_load load;
 
@@ -132,7 +135,7 @@ typename Inspector::result_type inspect(Inspector& f, node_info& x) {
   return f(caf::meta::type_name("rayd::node_info"), x.node_id, x.name,
            x.address, x.is_head, x.pid, x.resources_total,
            x.resources_available, x.labels, x.state, x.death_reason,
-           x.start_time_ms, x.death_time_ms, x.load);
+           x.start_time_ms, x.death_time_ms, x.open_files_limit, x.load);
 }
 
 /// The cluster's demand: the same shape waiting on several alive nodes adds up.

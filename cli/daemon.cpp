@@ -1,8 +1,11 @@
 // rayd's composition root. Start-up order (head):
-//   options → session dir → [detach] → storage → cluster meta (epoch+1) →
-//   GCS actors → gate on the cluster port → API gateway → token file →
-//   node manager on its own port → local join → node.json → ready.
-// A worker skips the GCS steps and joins the head over the network.
+//   options → session dir → [detach] → open-file limit → storage → cluster
+//   meta (epoch+1) → actor system → [start_head: GCS actors → gate on the
+//   cluster port → API gateway → token file] → [start_node: node manager on
+//   its own port → local join] → node.json → ready.
+// A worker skips the head's steps and joins the head over the network. The
+// head's and the node's parts live in head_composition.cpp and
+// node_composition.cpp (composition.hpp); this file only sequences them.
 // Nothing is announced (node.json, readiness) before every step succeeded;
 // a failure exits non-zero with one line naming the problem.
 
@@ -29,25 +32,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/gcs/cluster_meta.hpp"
-#include "actors/gcs/spawn.hpp"
-#include "actors/gcs/log_table.hpp"
-#include "actors/node/process_watcher.hpp"
-#include "actors/gcs/blob_actor.hpp"
-#include "actors/gcs/gate_actor.hpp"
-#include "actors/gcs/job_manager_actor.hpp"
-#include "actors/gcs/task_actor.hpp"
-#include "actors/node/job_agent.hpp"
-#include "actors/node/node_manager.hpp"
-#include "actors/node/object_store.hpp"
-#include "actors/node/task_server.hpp"
 #include "actors/registry.hpp"
+#include "cli/composition.hpp"
+#include "cli/process_limits.hpp"
 #include "common/error.hpp"
 #include "common/net.hpp"
 #include "common/session.hpp"
 #include "common/token.hpp"
 #include "common/util.hpp"
-#include "persistence/store.hpp"
 #include "schemas/api_gateway.hpp"
 
 namespace fs = std::filesystem;
@@ -85,72 +77,6 @@ private:
   }
 
   int fd_;
-};
-
-/// Set once: by a signal (exit 0) or by a fatal node-manager error (exit 1).
-class shutdown_latch {
-public:
-  void request(int code, std::string why) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (code_)
-      return;
-    code_ = code;
-    why_ = std::move(why);
-    cv_.notify_all();
-  }
-
-  std::pair<int, std::string> wait() {
-    std::unique_lock<std::mutex> guard{mtx_};
-    cv_.wait(guard, [this] { return code_.has_value(); });
-    return {*code_, why_};
-  }
-
-private:
-  std::mutex mtx_;
-  std::condition_variable cv_;
-  std::optional<int> code_;
-  std::string why_;
-};
-
-/// One-shot "the node joined" flag with the first join reply.
-class join_latch {
-public:
-  void set(const join_reply& r) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (!reply_) {
-      reply_ = r;
-      cv_.notify_all();
-    }
-  }
-
-  void fail() {
-    std::lock_guard<std::mutex> guard{mtx_};
-    failed_ = true;
-    cv_.notify_all();
-  }
-
-  /// The reply, or nullopt when the node failed first.
-  std::optional<join_reply> wait() {
-    std::unique_lock<std::mutex> guard{mtx_};
-    cv_.wait(guard, [this] { return reply_.has_value() || failed_; });
-    return reply_;
-  }
-
-private:
-  std::mutex mtx_;
-  std::condition_variable cv_;
-  std::optional<join_reply> reply_;
-  bool failed_ = false;
-};
-
-struct resolved {
-  std::string session_dir;
-  std::string storage;
-  std::string bind;
-  std::string node_ip;
-  std::optional<host_port> head; // workers
-  std::string token;             // may be empty on a head (then from storage)
-  node_info self;
 };
 
 caf::expected<resolved> resolve(const daemon_options& o) {
@@ -285,17 +211,6 @@ void watch_signals(shutdown_latch& latch) {
   t.detach();
 }
 
-/// The path of this executable (its siblings: rayd-job-shim).
-std::string self_exe() {
-  std::error_code ec;
-  auto p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string{"rayd"} : p.string();
-}
-
-caf::timespan seconds(double s) {
-  return std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>{s});
-}
-
 std::string next_steps(const node_file& nf, const std::string& session) {
   std::string s;
   s += "rayd: started " + std::string{nf.is_head ? "head" : "worker"} + " node "
@@ -316,51 +231,30 @@ std::string next_steps(const node_file& nf, const std::string& session) {
   return s;
 }
 
-/// Why CAF could not listen on host:port: CAF's own error is vague, so a
-/// plain bind probe supplies the errno ("Address already in use").
-std::string listen_failure(const caf::error& err, const std::string& host,
-                           uint16_t port, const std::string& flag) {
-  auto probe = listen_tcp(host, port, flag);
-  if (!probe)
-    return describe(probe.error());
-  ::close(probe->fd);
-  return "cannot listen on " + host + ":" + std::to_string(port) + " (" + flag
-         + "): " + describe(err);
-}
-
-/// The part of the daemon that runs after detaching. Returns the exit code.
+/// The part of the daemon that runs after detaching. Never returns.
 [[noreturn]] void serve(const daemon_options& o, resolved r, announcer& ann) {
   shutdown_latch latch;
   watch_signals(latch);
   r.self.pid = static_cast<int32_t>(getpid()); // after a detaching fork
+  r.self.open_files_limit = raise_open_file_limit();
   // Every exit path leaves through _Exit: CAF's orderly shutdown waits for
   // every actor and connection, and there is nothing to flush — the store
   // made each acknowledged change durable already, and the log flushes per
   // line. A stop is therefore exactly as safe as the kill -9 we test.
-  auto fail = [&ann](const std::string& msg) {
-    ann.failed(msg);
+  auto fail = [&ann](const caf::error& err) {
+    ann.failed("rayd: " + describe(err));
     std::_Exit(1);
   };
+  spdlog::info("open-file limit {}", r.self.open_files_limit);
   // -- storage and cluster identity (head) ----------------------------------
-  std::unique_ptr<persistence::store> db;
-  gcs::cluster_meta meta;
+  head_storage storage;
   if (o.head) {
-    persistence::rocksdb_options ropts;
-    ropts.path = r.storage;
-    auto opened = persistence::open_rocksdb(ropts);
-    if (!opened) {
-      fail("rayd: --storage " + r.storage + ": " + describe(opened.error()));
-    }
-    db = std::move(*opened);
-    auto m = gcs::start_epoch(*db, r.token);
-    if (!m) {
-      fail("rayd: storage " + r.storage + ": " + describe(m.error()));
-    }
-    meta = *m;
-    r.token = meta.token;
-    r.self.node_id = meta.head_node_id;
-    spdlog::info("cluster {} epoch {} ({}), storage {}", meta.cluster_id,
-                 meta.epoch, meta.created ? "created" : "recovered", r.storage);
+    auto opened = open_head_storage(r);
+    if (!opened)
+      fail(opened.error());
+    storage = std::move(*opened);
+    r.token = storage.meta.token;
+    r.self.node_id = storage.meta.head_node_id;
   }
   // -- actor system ----------------------------------------------------------
   caf::actor_system_config cfg;
@@ -377,206 +271,28 @@ std::string listen_failure(const caf::error& err, const std::string& host,
   cfg.set("middleman.heartbeat-interval", caf::timespan{health / 8});
   cfg.set("middleman.connection-timeout", caf::timespan{health});
   caf::actor_system sys{cfg};
-  auto& mm = sys.middleman();
   // -- jobs: every node runs entrypoints through rayd-job-shim ----------------
-  auto shim = fs::path{self_exe()}.parent_path() / "rayd-job-shim";
-  if (::access(shim.c_str(), X_OK) != 0)
-    fail("rayd: cannot run jobs: " + shim.string()
-         + " is missing or not executable (it is built and installed next to rayd)");
-  // Never destroyed: every exit is _Exit, and the shims stop their jobs when
-  // this process is gone (fate sharing), exactly as after a kill -9.
-  auto* watcher = new node::process_watcher;
-
-  std::unique_ptr<rpc::gateway> gateway;
-  gcs_gate_actor gate;
-  job_manager_actor gateway_jobs;
-  gcs_blob_actor gateway_blobs;
-  gcs_task_actor gateway_tasks;
-  std::string cluster_address;
-  std::string api_address;
+  auto shim = job_shim_path();
+  if (!shim)
+    fail(shim.error());
+  // -- the head's GCS side, then this node -------------------------------------
+  head_services head;
   if (o.head) {
-    // -- API socket first: it gives the precise "port in use" error ---------
-    auto api_sock = listen_tcp_preferring(r.bind, meta.api_port, o.api_port,
-                                          "--api-port");
-    if (!api_sock) {
-      fail("rayd: " + describe(api_sock.error()));
-    }
-    gcs::node_actor_config ncfg;
-    ncfg.db = db.get();
-    ncfg.cluster_id = meta.cluster_id;
-    ncfg.epoch = meta.epoch;
-    api_address = host_port{r.node_ip, api_sock->port}.to_string();
-    ncfg.api_address = api_address;
-    ncfg.reconnect_timeout = seconds(o.node_reconnect_timeout_s);
-    auto nodes = gcs::spawn_node_actor(sys, ncfg);
-    if (!nodes) {
-      ::close(api_sock->fd);
-      fail("rayd: storage " + r.storage + ": " + describe(nodes.error()));
-    }
-    auto kv = gcs::spawn_kv_actor(sys, *db);
-    auto blobs = gcs::spawn_blob_actor(sys, *db);
-    gateway_tasks = gcs::spawn_task_actor(sys);
-    auto log_tbl = std::make_shared<gcs::log_table>(*db);
-    if (auto err = log_tbl->load()) {
-      ::close(api_sock->fd);
-      fail("rayd: storage " + r.storage + ": " + describe(err));
-    }
-    auto logs = gcs::spawn_log_actor(sys, log_tbl);
-    gcs::job_manager_config jcfg;
-    jcfg.db = db.get();
-    jcfg.nodes = *nodes;
-    jcfg.logs = logs;
-    jcfg.blobs = blobs;
-    jcfg.head_node_id = meta.head_node_id;
-    jcfg.pending_timeout = seconds(o.job_pending_timeout_s);
-    jcfg.stop_grace_ms = static_cast<int64_t>(o.job_stop_grace_s * 1000);
-    jcfg.retention.max_count = static_cast<std::size_t>(o.job_history_max_count);
-    jcfg.retention.max_age_ms = static_cast<int64_t>(o.job_history_max_age_s * 1000);
-    jcfg.reattach_timeout = seconds(o.node_reconnect_timeout_s + 5);
-    auto jobs = gcs::spawn_job_manager(sys, jcfg);
-    if (!jobs) {
-      ::close(api_sock->fd);
-      fail("rayd: storage " + r.storage + ": " + describe(jobs.error()));
-    }
-    gcs::gate_targets targets;
-    targets.nodes = *nodes;
-    targets.jobs = *jobs;
-    targets.logs = logs;
-    targets.blobs = blobs;
-    gate = gcs::spawn_gate(sys, meta.token, targets);
-    gateway_jobs = *jobs;
-    gateway_blobs = blobs;
-    // -- cluster port ------------------------------------------------------
-    caf::expected<uint16_t> cport{caf::error{}};
-    if (o.port == 0 && meta.cluster_port != 0)
-      cport = mm.publish(gate, meta.cluster_port, r.bind.c_str(), true);
-    if (!cport)
-      cport = mm.publish(gate, o.port, r.bind.c_str(), true);
-    if (!cport) {
-      ::close(api_sock->fd);
-      fail("rayd: " + listen_failure(cport.error(), r.bind, o.port, "--port"));
-    }
-    cluster_address = host_port{r.node_ip, *cport}.to_string();
-    rpc::gateway_config gcfg;
-    gcfg.sys = &sys;
-    gcfg.nodes = *nodes;
-    gcfg.kv = kv;
-    gcfg.jobs = gateway_jobs;
-    gcfg.blobs = gateway_blobs;
-    gcfg.tasks = gateway_tasks;
-    gcfg.token = meta.token;
-    gcfg.socket = *api_sock;
-    auto gw = rpc::gateway::start(std::move(gcfg));
-    if (!gw) {
-      fail("rayd: " + describe(gw.error()));
-    }
-    gateway = std::move(*gw);
-    if (auto err = gcs::save_ports(*db, *cport, api_sock->port))
-      spdlog::warn("cannot record ports: {}", describe(err));
-    if (auto err = write_token_file(r.session_dir + "/auth_token", meta.token)) {
-      fail("rayd: " + describe(err));
-    }
-    spdlog::info("GCS listening on {} (cluster port), API on {}",
-                 cluster_address, api_address);
+    auto started = start_head(sys, o, r, storage, latch);
+    if (!started)
+      fail(started.error());
+    head = std::move(*started);
   } else {
-    cluster_address = r.head->to_string();
+    head.cluster_address = r.head->to_string();
   }
-  // -- node manager ------------------------------------------------------------
-  join_latch joined;
-  auto node_file_base = std::make_shared<node_file>();
-  node_file_base->node_id = r.self.node_id;
-  node_file_base->is_head = o.head;
-  node_file_base->pid = static_cast<int32_t>(getpid());
-  node_file_base->pid_start_ticks = process_start_ticks(getpid());
-  node_file_base->start_time_ms = now_ms();
-  node_file_base->cluster_address = cluster_address;
-  node_file_base->session_dir = r.session_dir;
-  node::node_manager_config ncfg;
-  ncfg.self = r.self;
-  ncfg.token = r.token;
-  ncfg.head = r.head;
-  ncfg.local_gate = gate;
-  ncfg.gcs_reconnect_timeout = seconds(o.gcs_reconnect_timeout_s);
-  node::job_agent_config acfg;
-  acfg.node_id = r.self.node_id;
-  acfg.node_name = r.self.name;
-  acfg.token = r.token;
-  acfg.session_dir = r.session_dir;
-  acfg.shim_path = shim.string();
-  acfg.watcher = watcher;
-  ncfg.job_agent = node::spawn_job_agent(sys, acfg);
-  auto session_dir = r.session_dir;
-  ncfg.on_joined = [&joined, node_file_base, session_dir](const join_reply& reply) {
-    // Re-joins rewrite node.json: the head's API address may have moved.
-    if (!node_file_base->node_address.empty()) {
-      auto nf = *node_file_base;
-      nf.api_address = reply.api_address;
-      nf.cluster_id = reply.cluster_id;
-      if (auto err = write_node_file(session_dir, nf))
-        spdlog::warn("cannot update node.json: {}", describe(err));
-    }
-    joined.set(reply);
-  };
-  ncfg.on_fatal = [&latch, &joined](const caf::error& err) {
-    joined.fail();
-    latch.request(1, describe(err));
-  };
-  // -- the node port: the task server (leases, workers, objects) --------------
-  auto node_sock = listen_tcp(r.bind, o.node_port, "--node-port");
-  if (!node_sock)
-    fail("rayd: " + describe(node_sock.error()));
-  auto node_address = host_port{r.node_ip, node_sock->port}.to_string();
-  node::object_store_options sopts;
-  sopts.memory_bytes = o.object_store_memory > 0
-                         ? static_cast<uint64_t>(o.object_store_memory)
-                         : static_cast<uint64_t>(detect_memory_bytes() * 0.3);
-  sopts.spill_dir = r.session_dir + "/objects";
-  // Never destroyed either (every exit is _Exit): spill files live in the
-  // session directory.
-  auto* store = new node::object_store(sopts);
-  node::task_server_config tcfg;
-  tcfg.node_id = r.self.node_id;
-  tcfg.address = node_address;
-  tcfg.token = r.token;
-  tcfg.socket = *node_sock;
-  tcfg.total = r.self.resources_total;
-  tcfg.labels = r.self.labels;
-  tcfg.session_dir = r.session_dir;
-  tcfg.store = store;
-  auto agent = ncfg.job_agent;
-  auto* sysp = &sys;
-  tcfg.fetch_code = [sysp, agent](const std::string& uri) -> caf::expected<std::string> {
-    caf::scoped_actor self{*sysp};
-    caf::expected<std::string> out{caf::error{}};
-    self->request(agent, std::chrono::minutes{5}, atoms::prepare::value, uri)
-      .receive([&out](std::string& path) { out = std::move(path); },
-               [&out](caf::error& err) { out = std::move(err); });
-    return out;
-  };
-  auto tasks = node::task_server::start(std::move(tcfg));
-  if (!tasks)
-    fail("rayd: " + describe(tasks.error()));
-  auto* task_srv = tasks->release();
-  ncfg.snapshot = [task_srv] { return task_srv->snapshot(); };
-  ncfg.on_peers = [task_srv](std::vector<peer_view> peers) {
-    task_srv->set_peers(std::move(peers));
-  };
-  auto nm = node::spawn_node_manager(sys, ncfg);
-  caf::anon_send(nm, atoms::start::value, node_address);
-  auto reply = joined.wait();
-  if (!reply) {
-    fail("rayd: " + latch.wait().second);
-  }
-  node_file_base->node_address = node_address;
-  auto nf = *node_file_base;
-  nf.api_address = reply->api_address;
-  nf.cluster_id = reply->cluster_id;
-  if (auto err = write_node_file(r.session_dir, nf)) {
-    fail("rayd: " + describe(err));
-  }
-  spdlog::info("node {} up: {} node at {}, session {}", nf.node_id,
-               o.head ? "head" : "worker", node_address, r.session_dir);
-  ann.ready(next_steps(nf, r.session_dir));
+  auto node = start_node(sys, o, r, head.cluster_address, head.gate, *shim, latch);
+  if (!node)
+    fail(node.error());
+  if (auto err = write_node_file(r.session_dir, node->file))
+    fail(err);
+  spdlog::info("node {} up: {} node at {}, session {}", node->file.node_id,
+               o.head ? "head" : "worker", node->file.node_address, r.session_dir);
+  ann.ready(next_steps(node->file, r.session_dir));
   // -- run until told to stop ---------------------------------------------------
   auto [code, why] = latch.wait();
   if (code == 0)
@@ -586,20 +302,19 @@ std::string listen_failure(const caf::error& err, const std::string& host,
   if (code == 0) {
     // Graceful stop: record this node as stopped rather than failed.
     caf::scoped_actor self{sys};
-    self->request(nm, std::chrono::seconds{3}, atoms::leave::value)
+    self->request(node->manager, std::chrono::seconds{3}, atoms::leave::value)
       .receive([](bool) {},
                [](caf::error& err) {
                  spdlog::warn("could not tell the GCS this node leaves: {}",
                               describe(err));
                });
   }
-  gateway.reset();
+  head.gateway.reset();
   if (code != 0)
     std::cerr << "rayd: " << why << std::endl;
   std::cout.flush();
   std::_Exit(code);
 }
-
 } // namespace
 
 int run_daemon(const daemon_options& o) {

@@ -99,7 +99,8 @@ nlohmann::json to_json(const node_info& n) {
                             {"capacity_bytes", n.load.object_store_capacity},
                             {"objects", n.load.object_count}}},
           {"leases", n.load.leases},
-          {"workers", n.load.workers}};
+          {"workers", n.load.workers},
+          {"open_files_limit", n.open_files_limit}};
 }
 
 

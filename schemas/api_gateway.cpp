@@ -5,12 +5,12 @@
 #include <future>
 #include <thread>
 
-#include <capnp/ez-rpc.h>
 #include <kj/async-io.h>
 #include <spdlog/spdlog.h>
 
 #include "common/error.hpp"
 #include "common/token.hpp"
+#include "schemas/api_listener.hpp"
 #include "schemas/bridge.hpp"
 #include "schemas/convert.hpp"
 #include "common/package_uri.hpp"
@@ -31,11 +31,11 @@ constexpr uint32_t api_version = 1;
 
 class cluster_impl final : public schema::ClusterService::Server {
 public:
-  explicit cluster_impl(const gateway_config& cfg) : cfg_(cfg) {
+  cluster_impl(const gateway_config& cfg, bridge& br) : cfg_(cfg), br_(br) {
   }
 
   kj::Promise<void> status(StatusContext ctx) override {
-    return ask<cluster_view>(*cfg_.sys, cfg_.nodes, atoms::nodes::value)
+    return br_.ask<cluster_view>(cfg_.nodes, atoms::nodes::value)
       .then([ctx](caf::expected<cluster_view> view) mutable {
         if (!view)
           throw_error(view.error());
@@ -45,16 +45,17 @@ public:
 
 private:
   const gateway_config& cfg_;
+  bridge& br_;
 };
 
 class kv_impl final : public schema::KvService::Server {
 public:
-  explicit kv_impl(const gateway_config& cfg) : cfg_(cfg) {
+  kv_impl(const gateway_config& cfg, bridge& br) : cfg_(cfg), br_(br) {
   }
 
   kj::Promise<void> put(PutContext ctx) override {
     auto p = ctx.getParams();
-    return ask<bool>(*cfg_.sys, cfg_.kv, atoms::kv_put::value,
+    return br_.ask<bool>(cfg_.kv, atoms::kv_put::value,
                      to_std(p.getNamespace()), to_std(p.getKey()),
                      to_std(p.getValue()), p.getOverwrite())
       .then([ctx](caf::expected<bool> added) mutable {
@@ -66,7 +67,7 @@ public:
 
   kj::Promise<void> get(GetContext ctx) override {
     auto p = ctx.getParams();
-    return ask<std::string>(*cfg_.sys, cfg_.kv, atoms::kv_get::value,
+    return br_.ask<std::string>(cfg_.kv, atoms::kv_get::value,
                             to_std(p.getNamespace()), to_std(p.getKey()))
       .then([ctx](caf::expected<std::string> value) mutable {
         auto res = ctx.getResults();
@@ -83,7 +84,7 @@ public:
 
   kj::Promise<void> del(DelContext ctx) override {
     auto p = ctx.getParams();
-    return ask<bool>(*cfg_.sys, cfg_.kv, atoms::kv_del::value,
+    return br_.ask<bool>(cfg_.kv, atoms::kv_del::value,
                      to_std(p.getNamespace()), to_std(p.getKey()))
       .then([ctx](caf::expected<bool> deleted) mutable {
         if (!deleted)
@@ -94,7 +95,7 @@ public:
 
   kj::Promise<void> list(ListContext ctx) override {
     auto p = ctx.getParams();
-    return ask<std::vector<std::string>>(*cfg_.sys, cfg_.kv,
+    return br_.ask<std::vector<std::string>>(cfg_.kv,
                                          atoms::kv_list::value,
                                          to_std(p.getNamespace()),
                                          to_std(p.getPrefix()))
@@ -109,6 +110,7 @@ public:
 
 private:
   const gateway_config& cfg_;
+  bridge& br_;
 };
 
 /// Long polls are capped so that a call never outlives the bridge's deadline.
@@ -116,12 +118,12 @@ constexpr uint32_t max_wait_ms = 10000;
 
 class jobs_impl final : public schema::JobService::Server {
 public:
-  explicit jobs_impl(const gateway_config& cfg) : cfg_(cfg) {
+  jobs_impl(const gateway_config& cfg, bridge& br) : cfg_(cfg), br_(br) {
   }
 
   kj::Promise<void> submit(SubmitContext ctx) override {
     auto s = from_capnp(ctx.getParams().getSubmission());
-    return ask<job_info>(*cfg_.sys, cfg_.jobs, atoms::job_submit::value, std::move(s))
+    return br_.ask<job_info>(cfg_.jobs, atoms::job_submit::value, std::move(s))
       .then([ctx](caf::expected<job_info> job) mutable {
         if (!job)
           throw_error(job.error());
@@ -160,7 +162,7 @@ public:
   }
 
   kj::Promise<void> list(ListContext ctx) override {
-    return ask<std::vector<job_info>>(*cfg_.sys, cfg_.jobs, atoms::job_list::value)
+    return br_.ask<std::vector<job_info>>(cfg_.jobs, atoms::job_list::value)
       .then([ctx](caf::expected<std::vector<job_info>> jobs) mutable {
         if (!jobs)
           throw_error(jobs.error());
@@ -171,7 +173,7 @@ public:
   }
 
   kj::Promise<void> stop(StopContext ctx) override {
-    return ask<job_info>(*cfg_.sys, cfg_.jobs, atoms::job_stop::value,
+    return br_.ask<job_info>(cfg_.jobs, atoms::job_stop::value,
                          to_std(ctx.getParams().getSubmissionId()))
       .then([ctx](caf::expected<job_info> job) mutable {
         if (!job)
@@ -181,7 +183,7 @@ public:
   }
 
   kj::Promise<void> delete_(DeleteContext ctx) override {
-    return ask<bool>(*cfg_.sys, cfg_.jobs, atoms::job_delete::value,
+    return br_.ask<bool>(cfg_.jobs, atoms::job_delete::value,
                      to_std(ctx.getParams().getSubmissionId()))
       .then([ctx](caf::expected<bool> deleted) mutable {
         if (!deleted)
@@ -193,7 +195,7 @@ public:
   kj::Promise<void> logs(LogsContext ctx) override {
     auto p = ctx.getParams();
     auto wait = static_cast<int64_t>(std::min(p.getWaitMs(), max_wait_ms));
-    return ask<log_slice>(*cfg_.sys, cfg_.jobs, atoms::job_logs::value,
+    return br_.ask<log_slice>(cfg_.jobs, atoms::job_logs::value,
                           to_std(p.getSubmissionId()), uint64_t{p.getOffset()},
                           uint64_t{p.getMaxBytes()}, wait)
       .then([ctx](caf::expected<log_slice> slice) mutable {
@@ -207,7 +209,7 @@ public:
   }
 
   kj::Promise<void> uploadPackage(UploadPackageContext ctx) override {
-    return ask<std::string>(*cfg_.sys, cfg_.blobs, atoms::blob_put::value,
+    return br_.ask<std::string>(cfg_.blobs, atoms::blob_put::value,
                             to_std(ctx.getParams().getData()))
       .then([ctx](caf::expected<std::string> hash) mutable {
         if (!hash)
@@ -222,7 +224,7 @@ public:
     if (!hash)
       throw_error(make_error(errc::invalid_argument,
                              "not a package URI: '" + uri.substr(0, 100) + "'"));
-    return ask<uint64_t>(*cfg_.sys, cfg_.blobs, atoms::blob_size::value, *hash)
+    return br_.ask<uint64_t>(cfg_.blobs, atoms::blob_size::value, *hash)
       .then([ctx](caf::expected<uint64_t> size) mutable {
         if (!size && code_of(size.error()) != errc::not_found)
           throw_error(size.error());
@@ -232,16 +234,17 @@ public:
 
 private:
   kj::Promise<caf::expected<job_info>> get(std::string id, uint32_t wait_ms) {
-    return ask<job_info>(*cfg_.sys, cfg_.jobs, atoms::job_get::value,
+    return br_.ask<job_info>(cfg_.jobs, atoms::job_get::value,
                          std::move(id), static_cast<int64_t>(wait_ms));
   }
 
   const gateway_config& cfg_;
+  bridge& br_;
 };
 
 class tasks_impl final : public schema::TaskService::Server {
 public:
-  explicit tasks_impl(const gateway_config& cfg) : cfg_(cfg) {
+  tasks_impl(const gateway_config& cfg, bridge& br) : cfg_(cfg), br_(br) {
   }
 
   kj::Promise<void> report(ReportContext ctx) override {
@@ -260,7 +263,7 @@ public:
 
   kj::Promise<void> list(ListContext ctx) override {
     auto limit = std::min<uint32_t>(ctx.getParams().getLimit(), 10000);
-    return ask<task_list_reply>(*cfg_.sys, cfg_.tasks, atoms::task_list::value, limit)
+    return br_.ask<task_list_reply>(cfg_.tasks, atoms::task_list::value, limit)
       .then([ctx](caf::expected<task_list_reply> r) mutable {
         if (!r)
           throw_error(r.error());
@@ -274,17 +277,31 @@ public:
 
 private:
   const gateway_config& cfg_;
+  bridge& br_;
 };
 
-/// The bootstrap capability: nothing but the version and authenticate().
+/// The services an authenticated connection receives; one set shared by all
+/// connections (capabilities are reference-counted on the kj thread).
+struct service_set {
+  service_set(const gateway_config& cfg, bridge& br)
+    : cluster(kj::heap<cluster_impl>(cfg, br)),
+      kv(kj::heap<kv_impl>(cfg, br)),
+      jobs(kj::heap<jobs_impl>(cfg, br)),
+      tasks(kj::heap<tasks_impl>(cfg, br)) {
+  }
+  schema::ClusterService::Client cluster;
+  schema::KvService::Client kv;
+  schema::JobService::Client jobs;
+  schema::TaskService::Client tasks;
+};
+
+/// The bootstrap capability, one per connection: nothing but the version and
+/// authenticate(), which also tells the listener the connection may stay.
 class gate_impl final : public schema::Gate::Server {
 public:
-  explicit gate_impl(const gateway_config& cfg)
-    : cfg_(cfg),
-      cluster_(kj::heap<cluster_impl>(cfg)),
-      kv_(kj::heap<kv_impl>(cfg)),
-      jobs_(kj::heap<jobs_impl>(cfg)),
-      tasks_(kj::heap<tasks_impl>(cfg)) {
+  gate_impl(const gateway_config& cfg, service_set& services,
+            std::shared_ptr<connection_auth> auth)
+    : cfg_(cfg), services_(services), auth_(std::move(auth)) {
   }
 
   kj::Promise<void> apiVersion(ApiVersionContext ctx) override {
@@ -299,20 +316,19 @@ public:
                                             __FILE__, __LINE__,
                                             kj::str("invalid cluster token")));
     }
+    auth_->mark_authenticated();
     auto services = ctx.getResults().initServices();
-    services.setCluster(cluster_);
-    services.setKv(kv_);
-    services.setJobs(jobs_);
-    services.setTasks(tasks_);
+    services.setCluster(services_.cluster);
+    services.setKv(services_.kv);
+    services.setJobs(services_.jobs);
+    services.setTasks(services_.tasks);
     return kj::READY_NOW;
   }
 
 private:
   const gateway_config& cfg_;
-  schema::ClusterService::Client cluster_;
-  schema::KvService::Client kv_;
-  schema::JobService::Client jobs_;
-  schema::TaskService::Client tasks_;
+  service_set& services_;
+  std::shared_ptr<connection_auth> auth_;
 };
 
 } // namespace
@@ -323,6 +339,39 @@ struct gateway::impl {
   kj::Own<kj::CrossThreadPromiseFulfiller<void>> stop;
 };
 
+namespace {
+
+/// The gateway thread's body: everything kj lives and dies here. Returns
+/// when `stop` is fulfilled; throws when the loop itself breaks.
+void run_loop(gateway::impl& state,
+              std::promise<kj::Own<kj::CrossThreadPromiseFulfiller<void>>>& ready) {
+  auto io = kj::setupAsyncIo();
+  // Generous limits for one message (KV values up to 16 MiB), and a
+  // nesting limit that keeps hostile payloads cheap to reject.
+  capnp::ReaderOptions opts;
+  opts.traversalLimitInWords = 8 * 1024 * 1024 * 4;
+  opts.nestingLimit = 32;
+  bridge br{*state.cfg.sys, io};
+  service_set services{state.cfg, br};
+  const auto& cfg = state.cfg;
+  api_listener listener{io, cfg.socket.fd, opts, cfg.limits,
+                        [&cfg, &services](std::shared_ptr<connection_auth> auth)
+                          -> capnp::Capability::Client {
+                          return kj::heap<gate_impl>(cfg, services, std::move(auth));
+                        }};
+  auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
+  ready.set_value(kj::mv(paf.fulfiller));
+  // The listener and the bridge never resolve; either rejecting means the
+  // loop is broken, which run_loop's caller turns into a daemon exit.
+  auto broken = listener.run().exclusiveJoin(br.run()).then([] {
+    kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                                          kj::str("the accept loop ended")));
+  });
+  paf.promise.exclusiveJoin(kj::mv(broken)).wait(io.waitScope);
+}
+
+} // namespace
+
 caf::expected<std::unique_ptr<gateway>> gateway::start(gateway_config cfg) {
   std::unique_ptr<gateway> gw{new gateway};
   gw->impl_ = std::make_unique<impl>();
@@ -332,25 +381,23 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(gateway_config cfg) {
   std::promise<kj::Own<kj::CrossThreadPromiseFulfiller<void>>> ready;
   auto ready_future = ready.get_future();
   state->thread = std::thread([state, &ready] {
-    bool announced = false;
+    std::string failure;
     try {
-    // Generous limits for one message (KV values up to 16 MiB), and a
-    // nesting limit that keeps hostile payloads cheap to reject.
-    capnp::ReaderOptions opts;
-    opts.traversalLimitInWords = 8 * 1024 * 1024 * 4;
-    opts.nestingLimit = 32;
-    capnp::EzRpcServer server(kj::heap<gate_impl>(state->cfg),
-                              state->cfg.socket.fd, state->cfg.socket.port,
-                              opts);
-    auto& ws = server.getWaitScope();
-    auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
-    ready.set_value(kj::mv(paf.fulfiller));
-    announced = true;
-    paf.promise.wait(ws);
+      run_loop(*state, ready);
+      return;
     } catch (const kj::Exception& e) {
-      spdlog::error("API gateway failed: {}", e.getDescription().cStr());
-      if (!announced)
-        ready.set_value(kj::Own<kj::CrossThreadPromiseFulfiller<void>>());
+      failure = e.getDescription().cStr();
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    spdlog::error("API gateway failed: {}", failure);
+    try {
+      ready.set_value(kj::Own<kj::CrossThreadPromiseFulfiller<void>>());
+    } catch (const std::future_error&) {
+      // Announced already: the daemon was serving, so it must not go on
+      // pretending to. on_fatal takes it down (a supervisor restarts it).
+      if (state->cfg.on_fatal)
+        state->cfg.on_fatal("API gateway failed: " + failure);
     }
   });
   state->stop = ready_future.get();
@@ -364,7 +411,8 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(gateway_config cfg) {
 
 gateway::~gateway() {
   if (impl_ && impl_->thread.joinable()) {
-    impl_->stop->fulfill();
+    if (impl_->stop)
+      impl_->stop->fulfill();
     impl_->thread.join();
   }
 }

@@ -1,13 +1,18 @@
 #pragma once
 // The API gateway: the Cap'n Proto server on the head's API port. It runs its
 // own kj event loop on its own thread and never blocks on CAF: each call
-// becomes a CAF request whose answer crosses back through a cross-thread
-// fulfiller (see bridge.hpp).
+// becomes a CAF request sent by one long-lived bridge actor, whose answers
+// come back to the loop in batches (see bridge.hpp). Accepting, the
+// authentication deadline and the cap on unauthenticated connections are
+// the listener's (api_listener.hpp).
 //
 // Lifetime: start() returns once the socket listens; the destructor stops the
-// loop and joins the thread. The actor system must outlive the gateway.
+// loop and joins the thread. The actor system must outlive the gateway. If
+// the loop breaks while serving, on_fatal is called: the gateway never dies
+// silently while the daemon goes on.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,6 +25,7 @@
 #include "actors/gcs/node_actor.hpp"
 #include "actors/gcs/task_actor.hpp"
 #include "common/net.hpp"
+#include "schemas/connection_limits.hpp"
 
 namespace rayd::rpc {
 
@@ -32,6 +38,10 @@ struct gateway_config {
   gcs_task_actor tasks;             // REQUIRED
   std::string token;                // REQUIRED: the cluster token
   listener socket;                  // REQUIRED: a listening socket (owned)
+  listener_limits limits;           // auth timeout, unauthenticated cap
+  /// Called (on the gateway thread) if the gateway breaks after start()
+  /// returned; the daemon must exit rather than go on without its API.
+  std::function<void(const std::string&)> on_fatal;
 };
 
 class gateway {

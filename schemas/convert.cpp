@@ -198,6 +198,7 @@ void fill(schema::ClusterStatus::Builder out, const cluster_view& in) {
     b.setObjectCount(n.load.object_count);
     b.setLeases(n.load.leases);
     b.setWorkers(n.load.workers);
+    b.setOpenFilesLimit(n.open_files_limit);
   }
   auto total = cluster_demands(in.nodes);
   auto pd = out.initPendingDemands(static_cast<unsigned>(total.size()));
@@ -237,6 +238,7 @@ cluster_view from_capnp(schema::ClusterStatus::Reader in) {
     n.load.object_count = b.getObjectCount();
     n.load.leases = b.getLeases();
     n.load.workers = b.getWorkers();
+    n.open_files_limit = b.getOpenFilesLimit();
     out.nodes.push_back(std::move(n));
   }
   return out;

@@ -64,6 +64,8 @@ struct Node {
   objectCount @16 :UInt64;
   leases @17 :UInt32;
   workers @18 :UInt32;
+  openFilesLimit @19 :Int64;
+  # The node daemon's open-file soft limit, raised to the hard limit at start.
 }
 
 struct ResourceDemand {
