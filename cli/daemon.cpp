@@ -462,6 +462,7 @@ std::string listen_failure(const caf::error& err, const std::string& host,
     gcfg.nodes = *nodes;
     gcfg.kv = kv;
     gcfg.jobs = gateway_jobs;
+    gcfg.logs = logs;
     gcfg.blobs = gateway_blobs;
     gcfg.tasks = gateway_tasks;
     gcfg.token = meta.token;
