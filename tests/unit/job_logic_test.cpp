@@ -467,3 +467,88 @@ BOOST_AUTO_TEST_CASE(an_append_that_cannot_be_stored_is_an_error_and_unseen) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ------------------------------------------------------ the job manager
+
+namespace {
+
+struct jm_fixture {
+  persistence::test_store db;
+  std::unique_ptr<persistence::store> node_db = persistence::make_memory_store();
+  caf::actor_system_config cfg;
+  caf::actor_system sys{quiet_config(cfg)};
+  gcs_node_actor nodes;
+  job_log_actor logs = gcs::spawn_log_actor(sys, std::make_shared<log_table>(db));
+  gcs_blob_actor blobs = gcs::spawn_blob_actor(sys, db);
+  job_manager_actor jobs;
+  caf::scoped_actor self{sys};
+
+  jm_fixture() {
+    gcs::node_actor_config ncfg;
+    ncfg.db = node_db.get();
+    ncfg.cluster_id = "c";
+    ncfg.epoch = 1;
+    nodes = *gcs::spawn_node_actor(sys, ncfg);
+    gcs::job_manager_config jcfg;
+    jcfg.db = &db;
+    jcfg.nodes = nodes;
+    jcfg.logs = logs;
+    jcfg.blobs = blobs;
+    jcfg.head_node_id = "head";
+    jobs = *gcs::spawn_job_manager(sys, jcfg);
+  }
+
+  ~jm_fixture() {
+    for (auto a : {caf::actor_cast<caf::actor>(jobs), caf::actor_cast<caf::actor>(logs),
+                   caf::actor_cast<caf::actor>(blobs), caf::actor_cast<caf::actor>(nodes)})
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+
+  caf::expected<job_info> submit(const std::string& id) {
+    job_submission s;
+    s.submission_id = id;
+    s.entrypoint = "true";
+    caf::expected<job_info> out{caf::error{}};
+    self->request(jobs, caf::infinite, atoms::job_submit::value, s)
+      .receive([&](job_info& j) { out = std::move(j); },
+               [&](caf::error& err) { out = std::move(err); });
+    return out;
+  }
+
+  std::vector<job_info> list() {
+    std::vector<job_info> out;
+    self->request(jobs, caf::infinite, atoms::job_list::value)
+      .receive([&](std::vector<job_info>& xs) { out = std::move(xs); },
+               [](caf::error& err) { BOOST_FAIL(describe(err)); });
+    return out;
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(job_manager_suite, jm_fixture)
+
+// A submission whose commit failed was never admitted: it is not listed, its
+// log does not exist, and submitting it again is a first submission.
+BOOST_AUTO_TEST_CASE(a_submission_that_cannot_be_stored_never_happened) {
+  db.fail_writes(1);
+  auto failed = submit("j1");
+  BOOST_REQUIRE(!failed);
+  BOOST_CHECK(code_of(failed.error()) == errc::storage_error);
+  BOOST_CHECK(list().empty());
+  auto again = submit("j1");
+  BOOST_REQUIRE_MESSAGE(again, (again ? "" : describe(again.error())));
+  BOOST_CHECK_EQUAL(again->spec.submission_id, "j1");
+  auto all = list();
+  BOOST_REQUIRE_EQUAL(all.size(), 1u);
+  BOOST_CHECK_EQUAL(all[0].spec.submission_id, "j1");
+  // The log store was told of the job once it was durable.
+  caf::expected<log_slice> slice{caf::error{}};
+  self->request(logs, caf::infinite, atoms::job_logs::value, std::string{"j1"},
+                uint64_t{0}, uint64_t{100}, int64_t{0})
+    .receive([&](log_slice& s) { slice = std::move(s); },
+             [&](caf::error& err) { slice = std::move(err); });
+  BOOST_CHECK_MESSAGE(slice, (slice ? "" : describe(slice.error())));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
