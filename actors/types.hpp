@@ -50,7 +50,7 @@ using prepare = caf::atom_constant<caf::atom("r_prepare")>;
 using proc_event = caf::atom_constant<caf::atom("r_proc")>;
 using ship = caf::atom_constant<caf::atom("r_ship")>;
 using log_append = caf::atom_constant<caf::atom("r_lappend")>;
-using log_read = caf::atom_constant<caf::atom("r_lread")>;
+using log_open = caf::atom_constant<caf::atom("r_lopen")>;
 using log_close = caf::atom_constant<caf::atom("r_lclose")>;
 using log_drop = caf::atom_constant<caf::atom("r_ldrop")>;
 // blobs

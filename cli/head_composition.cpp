@@ -136,6 +136,7 @@ caf::expected<head_services> start_head(caf::actor_system& sys, const daemon_opt
   gcfg.nodes = *nodes;
   gcfg.kv = kv;
   gcfg.jobs = *jobs;
+  gcfg.logs = logs;
   gcfg.blobs = blobs;
   gcfg.tasks = tasks;
   gcfg.token = meta.token;

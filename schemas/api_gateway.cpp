@@ -195,7 +195,7 @@ public:
   kj::Promise<void> logs(LogsContext ctx) override {
     auto p = ctx.getParams();
     auto wait = static_cast<int64_t>(std::min(p.getWaitMs(), max_wait_ms));
-    return br_.ask<log_slice>(cfg_.jobs, atoms::job_logs::value,
+    return br_.ask<log_slice>(cfg_.logs, atoms::job_logs::value,
                           to_std(p.getSubmissionId()), uint64_t{p.getOffset()},
                           uint64_t{p.getMaxBytes()}, wait)
       .then([ctx](caf::expected<log_slice> slice) mutable {

@@ -20,6 +20,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/gcs/blob_actor.hpp"
+#include "actors/gcs/job_log_actor.hpp"
 #include "actors/gcs/job_manager_actor.hpp"
 #include "actors/gcs/kv_actor.hpp"
 #include "actors/gcs/node_actor.hpp"
@@ -34,6 +35,7 @@ struct gateway_config {
   gcs_node_actor nodes;             // REQUIRED
   gcs_kv_actor kv;                  // REQUIRED
   job_manager_actor jobs;           // REQUIRED
+  job_log_actor logs;               // REQUIRED: job log reads
   gcs_blob_actor blobs;             // REQUIRED
   gcs_task_actor tasks;             // REQUIRED
   std::string token;                // REQUIRED: the cluster token

@@ -3,10 +3,13 @@
 // docs/jobs.md for the reasons a job can end with.
 //
 // Durability: every change is staged in the job table and committed in one
-// batch per mailbox round (flush to self, as in the KV actor). Whatever must
-// only happen once a change is durable — answering the client, starting the
-// entrypoint on a node, telling followers the log is closed — is queued with
-// then() and runs after that commit.
+// batch per mailbox round (persistence/group_commit.hpp). Whatever must only
+// happen once a change is durable — answering the client, starting the
+// entrypoint on a node, telling the log store a job exists, ended or was
+// deleted — is queued with then() and runs after that commit. Reads made
+// while changes are staged are answered after the commit too. A failed
+// commit discards the staged rows (persistence/table.hpp): every waiting
+// action gets the error and reconcile() re-derives the queue from the rows.
 
 #include <algorithm>
 #include <cmath>
@@ -23,6 +26,7 @@
 #include "actors/gcs/spawn.hpp"
 #include "common/error.hpp"
 #include "common/package_uri.hpp"
+#include "persistence/group_commit.hpp"
 
 namespace rayd::gcs {
 
@@ -53,8 +57,11 @@ struct jm_state_t {
   std::vector<waiter> waiters;
   /// After a head restart: jobs placed on workers, until they report again.
   std::map<std::string, clock_type::time_point> awaiting_report;
-  std::vector<std::function<void(const caf::error&)>> after_commit;
-  bool flush_scheduled = false;
+  persistence::group_commit commits;
+  /// Set after a failed commit: the next tick redoes what the discarded
+  /// changes did (admission, jobs on dead nodes); not at once, so a failing
+  /// disk is not retried in a tight loop.
+  bool resync_due = false;
   bool retention_due = true;
   clock_type::time_point last_retention = clock_type::now();
   static inline const char* name = "rayd.job.manager";
@@ -63,6 +70,7 @@ struct jm_state_t {
 using jm_actor_t = job_manager_actor::stateful_pointer<jm_state_t>;
 
 void admit(jm_actor_t self);
+void resync(jm_actor_t self);
 
 std::string node_label(jm_actor_t self, const std::string& node_id) {
   auto i = self->state.nodes.find(node_id);
@@ -91,22 +99,14 @@ job_info info_of(jm_actor_t self, const job_info& row) {
   return out;
 }
 
-void schedule_flush(jm_actor_t self) {
-  if (!self->state.flush_scheduled) {
-    self->state.flush_scheduled = true;
-    self->send(self, atoms::flush::value);
-  }
-}
-
 void stage(jm_actor_t self, const job_info& row) {
   self->state.table->stage(row);
-  schedule_flush(self);
+  self->state.commits.staged();
 }
 
 /// Runs `f` after the commit that holds every change staged so far.
-void then(jm_actor_t self, std::function<void(const caf::error&)> f) {
-  self->state.after_commit.push_back(std::move(f));
-  schedule_flush(self);
+void then(jm_actor_t self, persistence::group_commit::action f) {
+  self->state.commits.then(std::move(f));
 }
 
 /// Answers `rp` with the job's row once the staged changes are durable.
@@ -124,6 +124,20 @@ void reply_after_commit(jm_actor_t self, Promise rp, std::string id) {
   });
 }
 
+/// Answers `rp` with the job's row: now, or after the commit when changes
+/// are staged (the row may hold one that is not durable yet).
+template <class Promise>
+void reply_row(jm_actor_t self, Promise rp, const std::string& id) {
+  if (self->state.table->dirty()) {
+    reply_after_commit(self, rp, id);
+    return;
+  }
+  if (auto* row = self->state.table->find(id))
+    rp.deliver(info_of(self, *row));
+  else
+    rp.deliver(make_error(errc::not_found, "job " + id + " was deleted"));
+}
+
 void wake_waiters(jm_actor_t self, const std::string& id);
 
 /// Answers true once the staged changes are durable (or the error).
@@ -138,12 +152,15 @@ caf::result<bool> true_after_commit(jm_actor_t self) {
   return rp;
 }
 
-/// Deletes an ended job and its log (staged; durable with the next commit).
+/// Deletes an ended job (staged) and, once that is durable, its log.
 void erase_job(jm_actor_t self, const std::string& id) {
   self->state.table->stage_erase(id);
-  self->send(self->state.cfg.logs, atoms::log_drop::value, id);
-  wake_waiters(self, id);
-  schedule_flush(self);
+  then(self, [self, id](const caf::error& err) {
+    if (err)
+      return;
+    self->send(self->state.cfg.logs, atoms::log_drop::value, id);
+    wake_waiters(self, id);
+  });
 }
 
 void wake_waiters(jm_actor_t self, const std::string& id) {
@@ -481,12 +498,13 @@ void on_tick(jm_actor_t self) {
       keep.push_back(std::move(w));
       continue;
     }
-    if (auto* row = st.table->find(w.id))
-      w.rp.deliver(info_of(self, *row));
-    else
-      w.rp.deliver(make_error(errc::not_found, "job " + w.id + " was deleted"));
+    reply_row(self, w.rp, w.id);
   }
   st.waiters = std::move(keep);
+  if (st.resync_due) {
+    st.resync_due = false;
+    resync(self);
+  }
   // Pending too long.
   auto limit_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     st.cfg.pending_timeout)
@@ -552,6 +570,43 @@ void recover(jm_actor_t self) {
                  st.queue.size(), st.awaiting_report.size());
 }
 
+/// After a failed commit the rows are again what is on disk (the staged
+/// changes were discarded): re-derive the admission queue from them and drop
+/// what no longer applies. The next tick redoes the rest (resync).
+void reconcile(jm_actor_t self) {
+  auto& st = self->state;
+  st.queue.clear();
+  std::set<std::string> queued;
+  for (auto* row : st.table->by_seq()) {
+    if (row->state == job_state::pending && row->node_id.empty()) {
+      st.queue.emplace(row->seq, row->spec.submission_id);
+      queued.insert(row->spec.submission_id);
+    }
+  }
+  for (auto i = st.pending_reason.begin(); i != st.pending_reason.end();)
+    i = queued.count(i->first) ? std::next(i) : st.pending_reason.erase(i);
+  for (auto i = st.awaiting_report.begin(); i != st.awaiting_report.end();) {
+    auto* row = st.table->find(i->first);
+    bool placed = row && !is_terminal(row->state) && !row->node_id.empty();
+    i = placed ? std::next(i) : st.awaiting_report.erase(i);
+  }
+  st.resync_due = true;
+}
+
+/// Redoes, from the rows, what a discarded commit had done: jobs on nodes
+/// that died end again, and the queue gets an admission pass.
+void resync(jm_actor_t self) {
+  auto& st = self->state;
+  for (auto* row : st.table->by_seq()) {
+    if (is_terminal(row->state) || row->node_id.empty())
+      continue;
+    auto n = st.nodes.find(row->node_id);
+    if (n != st.nodes.end() && !n->second.alive)
+      lose(self, *row, "node " + node_label(self, row->node_id) + " died");
+  }
+  admit(self);
+}
+
 job_manager_actor::behavior_type jm_behavior(jm_actor_t self) {
   auto& st = self->state;
   self->send(st.cfg.nodes, atoms::subscribe::value,
@@ -582,6 +637,12 @@ job_manager_actor::behavior_type jm_behavior(jm_actor_t self) {
       auto id = row.spec.submission_id;
       spdlog::info("job {} submitted: {}", id, row.spec.entrypoint);
       stage(self, row);
+      // Before anything admit() queues: the log store must know the job
+      // before it hears that the job ended.
+      then(self, [self, id](const caf::error& err) {
+        if (!err)
+          self->send(self->state.cfg.logs, atoms::log_open::value, id);
+      });
       st.queue.emplace(row.seq, id);
       st.pending_reason[id] = st.have_nodes ? "waiting for admission"
                                             : "waiting for the node list";
@@ -595,26 +656,43 @@ job_manager_actor::behavior_type jm_behavior(jm_actor_t self) {
       auto* row = st.table->find(id);
       if (!row)
         return make_error(errc::not_found, "no job with submission id " + id);
-      if (wait_ms <= 0 || is_terminal(row->state))
-        return info_of(self, *row);
       auto rp = self->make_response_promise<job_info>();
+      if (wait_ms <= 0 || is_terminal(row->state)) {
+        reply_row(self, rp, id);
+        return rp;
+      }
       st.waiters.push_back(
         {rp, id, clock_type::now() + std::chrono::milliseconds{wait_ms}});
       return rp;
     },
-    [self](atoms::job_list) {
-      std::vector<job_info> out;
-      for (auto* row : self->state.table->by_seq())
-        out.push_back(info_of(self, *row));
-      return out;
+    [self](atoms::job_list) -> caf::result<std::vector<job_info>> {
+      auto list = [self] {
+        std::vector<job_info> out;
+        for (auto* row : self->state.table->by_seq())
+          out.push_back(info_of(self, *row));
+        return out;
+      };
+      if (!self->state.table->dirty())
+        return list();
+      auto rp = self->make_response_promise<std::vector<job_info>>();
+      then(self, [rp, list](const caf::error& err) mutable {
+        if (err)
+          rp.deliver(err);
+        else
+          rp.deliver(list());
+      });
+      return rp;
     },
     [self](atoms::job_stop, std::string& id) -> caf::result<job_info> {
       auto& st = self->state;
       auto* found = st.table->find(id);
       if (!found)
         return make_error(errc::not_found, "no job with submission id " + id);
-      if (is_terminal(found->state))
-        return info_of(self, *found);
+      auto rp = self->make_response_promise<job_info>();
+      if (is_terminal(found->state)) {
+        reply_row(self, rp, id);
+        return rp;
+      }
       auto row = *found;
       if (row.node_id.empty()) {
         finish(self, row, job_state::stopped, "stopped before it started");
@@ -629,7 +707,6 @@ job_manager_actor::behavior_type jm_behavior(jm_actor_t self) {
             send_stop(self, id, node_id);
         });
       }
-      auto rp = self->make_response_promise<job_info>();
       reply_after_commit(self, rp, id);
       return rp;
     },
@@ -645,14 +722,6 @@ job_manager_actor::behavior_type jm_behavior(jm_actor_t self) {
       erase_job(self, id);
       return true_after_commit(self);
     },
-    [self](atoms::job_logs, std::string& id, uint64_t offset, uint64_t max_bytes,
-           int64_t wait_ms) -> caf::result<log_slice> {
-      auto* row = self->state.table->find(id);
-      if (!row)
-        return make_error(errc::not_found, "no job with submission id " + id);
-      return self->delegate(self->state.cfg.logs, atoms::log_read::value, id,
-                            offset, max_bytes, wait_ms, is_terminal(row->state));
-    },
     [self](atoms::job_report, job_report& r) { return on_report(self, r); },
     [self](atoms::node_event, node_info& n) { on_node(self, n); },
     [self](atoms::tick) {
@@ -661,14 +730,8 @@ job_manager_actor::behavior_type jm_behavior(jm_actor_t self) {
     },
     [self](atoms::flush) {
       auto& st = self->state;
-      st.flush_scheduled = false;
-      auto err = st.table->commit();
-      if (err)
-        spdlog::error("job table commit failed: {}", describe(err));
-      auto actions = std::move(st.after_commit);
-      st.after_commit.clear();
-      for (auto& f : actions)
-        f(err);
+      if (st.commits.flush([&st] { return st.table->commit(); }))
+        reconcile(self);
     },
   };
 }
@@ -680,9 +743,19 @@ caf::expected<job_manager_actor> spawn_job_manager(caf::actor_system& sys,
   auto table = std::make_shared<job_table>(*cfg.db);
   if (auto err = table->load())
     return err;
+  // The log store learns of every existing job before this returns, so
+  // before the API (started later) can ask it for a job's log.
+  for (auto* row : table->by_seq()) {
+    if (is_terminal(row->state))
+      caf::anon_send(cfg.logs, atoms::log_close::value, row->spec.submission_id);
+    else
+      caf::anon_send(cfg.logs, atoms::log_open::value, row->spec.submission_id);
+  }
   return sys.spawn([cfg, table](jm_actor_t self) -> job_manager_actor::behavior_type {
     self->state.cfg = cfg;
     self->state.table = table;
+    self->state.commits = persistence::group_commit{
+      "job table", [self] { self->send(self, atoms::flush::value); }};
     return jm_behavior(self);
   });
 }

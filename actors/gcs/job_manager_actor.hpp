@@ -2,8 +2,11 @@
 // Message interface of the job manager (head).
 //
 //   API gateway ──► job_manager ──► job table (RocksDB)
-//                        │  └────► job_log_actor ──► log table (RocksDB)
+//                        │  └────► job_log_actor: log_open / log_close / log_drop
 //                        └─ job_start/job_stop ─► node manager of the chosen node
+//
+// A job's log is read at the log store (job_log_actor.hpp: job_logs), not
+// here: the long polls of followers belong with the bytes they wait for.
 
 #include <cstdint>
 #include <string>
@@ -33,16 +36,14 @@ using job_manager_actor = caf::typed_actor<
   caf::replies_to<atoms::job_stop, std::string>::with<job_info>,
   /// Deletes an ended job and its log → true.
   caf::replies_to<atoms::job_delete, std::string>::with<bool>,
-  /// (id, offset, max bytes, wait_ms) → a log slice; waits up to wait_ms
-  /// for bytes past `offset` unless the log is closed.
-  caf::replies_to<atoms::job_logs, std::string, uint64_t, uint64_t, int64_t>::with<log_slice>,
   /// From a supervisor (through the gate) → whether the job should go on.
   caf::replies_to<atoms::job_report, job_report>::with<bool>,
   /// Node events (subscribed at the node actor).
   caf::reacts_to<atoms::node_event, node_info>,
   /// Internal: timeouts (pending, waits, re-attach) and retention.
   caf::reacts_to<atoms::tick>,
-  /// Internal: commit staged changes, then run what waited for them.
+  /// Internal: commit staged changes, then run what waited for them
+  /// (group commit).
   caf::reacts_to<atoms::flush>>;
 
 } // namespace rayd

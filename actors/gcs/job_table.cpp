@@ -2,49 +2,45 @@
 
 #include <algorithm>
 
-#include <nlohmann/json.hpp>
-
 #include "common/error.hpp"
+#include "persistence/json_codec.hpp"
 
 namespace rayd::gcs {
 
+job_table::job_table(persistence::store& db) : rows_(db, "jobs") {
+}
+
 namespace {
-constexpr const char* table = "jobs";
-}
 
-job_table::job_table(persistence::store& db) : db_(db) {
-}
+struct job_row {
+  using row_type = job_info;
+  static constexpr const char* what = "job";
 
-std::string job_table::encode(const job_info& j) {
-  const auto& s = j.spec;
-  nlohmann::json out{{"v", 1},
-                     {"submission_id", s.submission_id},
-                     {"entrypoint", s.entrypoint},
-                     {"metadata", s.metadata},
-                     {"env_vars", s.env_vars},
-                     {"working_dir", s.working_dir},
-                     {"runtime_env_json", s.runtime_env_json},
-                     {"resources", s.resources},
-                     {"state", static_cast<int>(j.state)},
-                     {"message", j.message},
-                     {"exit_code", j.exit_code},
-                     {"exit_signal", j.exit_signal},
-                     {"submit_time_ms", j.submit_time_ms},
-                     {"start_time_ms", j.start_time_ms},
-                     {"end_time_ms", j.end_time_ms},
-                     {"node_id", j.node_id},
-                     {"node_name", j.node_name},
-                     {"pid", j.pid},
-                     {"seq", j.seq},
-                     {"stop_requested", j.stop_requested}};
-  return out.dump();
-}
+  static nlohmann::json to_json(const job_info& j) {
+    const auto& s = j.spec;
+    return {{"v", 1},
+            {"submission_id", s.submission_id},
+            {"entrypoint", s.entrypoint},
+            {"metadata", s.metadata},
+            {"env_vars", s.env_vars},
+            {"working_dir", s.working_dir},
+            {"runtime_env_json", s.runtime_env_json},
+            {"resources", s.resources},
+            {"state", static_cast<int>(j.state)},
+            {"message", j.message},
+            {"exit_code", j.exit_code},
+            {"exit_signal", j.exit_signal},
+            {"submit_time_ms", j.submit_time_ms},
+            {"start_time_ms", j.start_time_ms},
+            {"end_time_ms", j.end_time_ms},
+            {"node_id", j.node_id},
+            {"node_name", j.node_name},
+            {"pid", j.pid},
+            {"seq", j.seq},
+            {"stop_requested", j.stop_requested}};
+  }
 
-caf::expected<job_info> job_table::decode(const std::string& bytes) {
-  auto j = nlohmann::json::parse(bytes, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    return make_error(errc::storage_error, "corrupt job row: not JSON");
-  try {
+  static caf::expected<job_info> from_json(const nlohmann::json& j) {
     job_info r;
     auto& s = r.spec;
     s.submission_id = j.at("submission_id").get<std::string>();
@@ -71,66 +67,52 @@ caf::expected<job_info> job_table::decode(const std::string& bytes) {
     r.seq = j.value("seq", uint64_t{0});
     r.stop_requested = j.value("stop_requested", false);
     return r;
-  } catch (const std::exception& e) {
-    return make_error(errc::storage_error,
-                      std::string{"corrupt job row: "} + e.what());
   }
+};
+
+} // namespace
+
+std::string job_table::codec::encode(const job_info& j) {
+  return persistence::json_codec<job_row>::encode(j);
+}
+
+caf::expected<job_info> job_table::codec::decode(const std::string& key,
+                                                 const std::string& bytes) {
+  return persistence::json_codec<job_row>::decode(key, bytes);
 }
 
 caf::error job_table::load() {
-  auto rows = db_.scan(table);
-  if (!rows)
-    return rows.error();
-  rows_.clear();
-  staged_.clear();
+  if (auto err = rows_.load())
+    return err;
   max_seq_ = 0;
-  for (auto& [key, value] : *rows) {
-    auto r = decode(value);
-    if (!r)
-      return r.error();
+  for (auto& [_, r] : rows_.all())
     max_seq_ = std::max(max_seq_, r->seq);
-    rows_.emplace(key, std::move(*r));
-  }
   return caf::none;
 }
 
 const job_info* job_table::find(const std::string& id) const {
-  auto i = rows_.find(id);
-  return i == rows_.end() ? nullptr : &i->second;
+  return rows_.find(id);
 }
 
 void job_table::stage(const job_info& row) {
   max_seq_ = std::max(max_seq_, row.seq);
   auto copy = row;
   copy.queue_position = 0; // derived, never stored
-  staged_[row.spec.submission_id] = encode(copy);
-  rows_[row.spec.submission_id] = std::move(copy);
+  rows_.stage(row.spec.submission_id, std::move(copy));
 }
 
 void job_table::stage_erase(const std::string& id) {
   rows_.erase(id);
-  staged_[id] = std::nullopt;
 }
 
 caf::error job_table::commit() {
-  if (staged_.empty())
-    return caf::none;
-  std::vector<persistence::write_op> ops;
-  ops.reserve(staged_.size());
-  for (auto& [id, value] : staged_)
-    ops.push_back(value ? persistence::write_op::put(table, id, *value)
-                        : persistence::write_op::del(table, id));
-  if (auto err = db_.write(ops))
-    return err;
-  staged_.clear();
-  return caf::none;
+  return rows_.commit();
 }
 
 std::vector<const job_info*> job_table::by_seq() const {
   std::vector<const job_info*> out;
-  out.reserve(rows_.size());
-  for (auto& [_, r] : rows_)
-    out.push_back(&r);
+  for (auto& [_, r] : rows_.all())
+    out.push_back(r);
   std::sort(out.begin(), out.end(),
             [](auto* a, auto* b) { return a->seq < b->seq; });
   return out;
@@ -140,9 +122,9 @@ std::vector<std::string>
 job_table::retention_victims(const retention_policy& policy,
                              int64_t now_ms) const {
   std::vector<const job_info*> done;
-  for (auto& [_, r] : rows_)
-    if (is_terminal(r.state))
-      done.push_back(&r);
+  for (auto& [_, r] : rows_.all())
+    if (is_terminal(r->state))
+      done.push_back(r);
   std::sort(done.begin(), done.end(), [](auto* a, auto* b) {
     return a->end_time_ms != b->end_time_ms ? a->end_time_ms < b->end_time_ms
                                             : a->seq < b->seq;

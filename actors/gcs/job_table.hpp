@@ -1,17 +1,16 @@
 #pragma once
 // The GCS job table: one row per submitted job, persisted as JSON in the
-// store's "jobs" table (keyed by submission id).
+// store's "jobs" table (keyed by submission id; a persistence::cached_table).
 //
 // Group commit: stage() and stage_erase() change the rows in memory at once
 // and queue the write; commit() writes everything queued in one durable
-// batch. The job manager answers a caller only after the commit holding its
-// change, so nobody is told about a state that is not on disk.
-// Not thread-safe: owned by the job manager actor.
+// batch. A failed commit discards the queued changes: the rows are again what
+// is on disk (persistence/table.hpp). The job manager answers a caller only
+// after the commit holding its change, so nobody is told about a state that
+// is not on disk. Not thread-safe: owned by the job manager actor.
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +19,7 @@
 
 #include "actors/job_types.hpp"
 #include "persistence/store.hpp"
+#include "persistence/table.hpp"
 
 namespace rayd::gcs {
 
@@ -50,11 +50,11 @@ public:
   void stage_erase(const std::string& id);
 
   bool dirty() const {
-    return !staged_.empty();
+    return rows_.dirty();
   }
 
-  /// Writes the queued changes in one durable batch. On failure they stay
-  /// queued (the caller reports the error; a later commit retries them).
+  /// Writes the queued changes in one durable batch. On failure they are
+  /// discarded (the caller reports the error and re-derives its state).
   caf::error commit();
 
   /// All rows in admission order.
@@ -74,15 +74,18 @@ public:
   std::vector<std::string> retention_victims(const retention_policy& policy,
                                              int64_t now_ms) const;
 
-  /// Encoding of one row in the store (JSON), exposed for tests.
-  static std::string encode(const job_info& j);
-  static caf::expected<job_info> decode(const std::string& bytes);
+  /// How a row is stored: JSON (persistence/table.hpp's codec contract).
+  struct codec {
+    using row_type = job_info;
+    static std::string encode(const job_info& j);
+    static caf::expected<job_info> decode(const std::string& key,
+                                          const std::string& bytes);
+  };
 
 private:
-  persistence::store& db_;
-  std::map<std::string, job_info> rows_;
-  /// Queued writes by id; nullopt is a delete.
-  std::map<std::string, std::optional<std::string>> staged_;
+  persistence::cached_table<codec> rows_;
+  /// The highest admission number handed out or loaded; a failed commit does
+  /// not lower it (a number is never given twice).
   uint64_t max_seq_ = 0;
 };
 

@@ -6,8 +6,6 @@ namespace rayd::gcs {
 
 namespace {
 
-constexpr const char* table = "kv";
-
 std::string stored_key(const std::string& ns, const std::string& key) {
   std::string out;
   out.reserve(ns.size() + 1 + key.size());
@@ -17,15 +15,21 @@ std::string stored_key(const std::string& ns, const std::string& key) {
   return out;
 }
 
-} // namespace
-
-kv_table::kv_table(persistence::store& db) : db_(db) {
-}
-
-caf::error kv_table::check(const std::string& ns, const std::string& key) const {
+caf::error check_namespace(const std::string& ns) {
   if (ns.find('\0') != std::string::npos)
     return make_error(errc::invalid_argument,
                       "namespace must not contain NUL bytes");
+  return caf::none;
+}
+
+} // namespace
+
+kv_table::kv_table(persistence::store& db) : rows_(db, "kv") {
+}
+
+caf::error kv_table::check(const std::string& ns, const std::string& key) const {
+  if (auto err = check_namespace(ns))
+    return err;
   if (key.empty())
     return make_error(errc::invalid_argument, "key must not be empty");
   if (key.size() > max_key_bytes)
@@ -40,10 +44,7 @@ caf::expected<std::optional<std::string>> kv_table::get(const std::string& ns,
                                                         const std::string& key) {
   if (auto err = check(ns, key))
     return err;
-  auto sk = stored_key(ns, key);
-  if (auto i = staged_.find(sk); i != staged_.end())
-    return i->second;
-  return db_.get(table, sk);
+  return rows_.get(stored_key(ns, key));
 }
 
 caf::expected<bool> kv_table::put(const std::string& ns, const std::string& key,
@@ -55,13 +56,14 @@ caf::expected<bool> kv_table::put(const std::string& ns, const std::string& key,
                       "value is " + std::to_string(value.size())
                         + " bytes; the limit is "
                         + std::to_string(max_value_bytes));
-  auto old = get(ns, key);
+  auto sk = stored_key(ns, key);
+  auto old = rows_.get(sk);
   if (!old)
     return old.error();
   bool existed = old->has_value();
   if (existed && !overwrite)
     return false;
-  staged_[stored_key(ns, key)] = std::move(value);
+  rows_.stage(sk, std::move(value));
   return !existed;
 }
 
@@ -71,45 +73,30 @@ caf::expected<bool> kv_table::del(const std::string& ns, const std::string& key)
     return old.error();
   if (!old->has_value())
     return false;
-  staged_[stored_key(ns, key)] = std::nullopt;
+  rows_.erase(stored_key(ns, key));
   return true;
 }
 
 caf::expected<std::vector<std::string>> kv_table::keys(const std::string& ns,
                                                        const std::string& prefix) {
-  if (ns.find('\0') != std::string::npos)
-    return make_error(errc::invalid_argument,
-                      "namespace must not contain NUL bytes");
-  auto full_prefix = stored_key(ns, prefix);
-  auto rows = db_.scan(table, full_prefix);
-  if (!rows)
-    return rows.error();
-  std::map<std::string, bool> present;
-  for (auto& [k, _] : *rows)
-    present[k] = true;
-  for (auto i = staged_.lower_bound(full_prefix);
-       i != staged_.end() && i->first.compare(0, full_prefix.size(), full_prefix) == 0;
-       ++i)
-    present[i->first] = i->second.has_value();
-  std::vector<std::string> out;
+  if (auto err = check_namespace(ns))
+    return err;
+  auto keys = rows_.keys(stored_key(ns, prefix));
+  if (!keys)
+    return keys.error();
   auto skip = ns.size() + 1;
-  for (auto& [k, exists] : present)
-    if (exists)
-      out.push_back(k.substr(skip));
-  return out;
+  for (auto& k : *keys)
+    k.erase(0, skip);
+  return keys;
 }
 
-caf::error kv_table::commit() {
-  if (staged_.empty())
-    return caf::none;
-  std::vector<persistence::write_op> ops;
-  ops.reserve(staged_.size());
-  for (auto& [k, v] : staged_)
-    ops.push_back(v ? persistence::write_op::put(table, k, *v)
-                    : persistence::write_op::del(table, k));
-  auto err = db_.write(ops);
-  staged_.clear();
-  return err;
+bool kv_table::is_staged(const std::string& ns, const std::string& key) const {
+  return rows_.is_staged(stored_key(ns, key));
+}
+
+bool kv_table::is_staged_under(const std::string& ns,
+                               const std::string& prefix) const {
+  return rows_.is_staged_under(stored_key(ns, prefix));
 }
 
 } // namespace rayd::gcs

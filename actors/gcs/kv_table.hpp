@@ -2,13 +2,14 @@
 // The GCS internal KV: namespaced byte keys and values in the store's "kv"
 // table (stored key = namespace + '\0' + key).
 //
-// Group commit: put() and del() only *stage* a change (later reads see it at
-// once); commit() writes everything staged in one durable batch. The KV actor
-// answers a writer only after the commit that holds its change succeeded, so
-// a client is never told about a change that is not on disk. Not thread-safe.
+// Group commit: put() and del() only *stage* a change (later calls of this
+// table see it at once); commit() writes everything staged in one durable
+// batch, and a failed commit discards it (persistence/table.hpp). The KV
+// actor answers a writer, and a reader whose answer depends on a staged
+// change, only after the commit that holds it succeeded, so a client is never
+// told about a change that is not on disk. Not thread-safe.
 
 #include <cstddef>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include <caf/expected.hpp>
 
 #include "persistence/store.hpp"
+#include "persistence/table.hpp"
 
 namespace rayd::gcs {
 
@@ -45,24 +47,32 @@ public:
 
   /// Whether changes are staged and not yet committed.
   bool dirty() const {
-    return !staged_.empty();
+    return rows_.dirty();
   }
 
   /// Number of staged changes.
   std::size_t staged() const {
-    return staged_.size();
+    return rows_.staged();
   }
 
+  /// Whether `key` of `ns` has a staged change (a read of it must wait for
+  /// the commit).
+  bool is_staged(const std::string& ns, const std::string& key) const;
+
+  /// Whether a key of `ns` starting with `prefix` has a staged change.
+  bool is_staged_under(const std::string& ns, const std::string& prefix) const;
+
   /// Writes all staged changes in one durable batch. On failure the staged
-  /// changes are dropped (their writers must be told the error).
-  caf::error commit();
+  /// changes are discarded (their writers must be told the error).
+  caf::error commit() {
+    return rows_.commit();
+  }
 
 private:
   caf::error check(const std::string& ns, const std::string& key) const;
 
-  persistence::store& db_;
-  /// Staged changes by stored key; nullopt is a delete.
-  std::map<std::string, std::optional<std::string>> staged_;
+  /// Stored key = namespace + '\0' + key.
+  persistence::table<persistence::bytes_codec> rows_;
 };
 
 } // namespace rayd::gcs

@@ -1,59 +1,68 @@
 // The job log actor (head): appends from supervisors, reads and follows from
-// the API. Group commit as in the KV actor: appends are staged, the first one
-// of a round sends `flush` to the actor itself, and every writer hears back
-// after the one fsync that covers it. A follower's read parks until bytes
-// past its offset are durable, the log is closed, or its wait ends.
+// the API. Group commit (persistence/group_commit.hpp): appends are staged,
+// the first one of a round sends `flush` to the actor itself, and every
+// writer hears back after the one fsync that covers it. A follower's read
+// parks until bytes past its offset are durable, the job has ended, or its
+// wait runs out.
 
 #include <algorithm>
+#include <chrono>
 #include <map>
-#include <set>
 #include <vector>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/gcs/log_table.hpp"
 #include "actors/gcs/job_log_actor.hpp"
+#include "actors/gcs/log_table.hpp"
 #include "actors/gcs/spawn.hpp"
 #include "common/error.hpp"
+#include "persistence/group_commit.hpp"
 
 namespace rayd::gcs {
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+using namespace std::chrono_literals;
 
 constexpr uint64_t max_read_bytes = 4u << 20;
+
+/// After a failed commit, a dropped log is dropped again this much later (its
+/// bytes must not become the start of a later job with the same id).
+constexpr auto drop_retry = 1s;
 
 struct parked_read {
   caf::typed_response_promise<log_slice> rp;
   std::string id;
   uint64_t offset;
   uint64_t max_bytes;
-  bool terminal;
   clock_type::time_point deadline;
 };
 
 struct log_state_t {
   std::shared_ptr<log_table> table;
-  std::vector<std::pair<caf::typed_response_promise<uint64_t>, uint64_t>> writers;
+  persistence::group_commit commits;
   std::vector<parked_read> readers;
-  /// Jobs the job manager said have ended (since this head started).
-  std::set<std::string> closed;
-  bool flush_scheduled = false;
+  /// The jobs the job manager told of: id → whether the job has ended.
+  std::map<std::string, bool> jobs;
   static inline const char* name = "rayd.job.log";
 };
 
 using log_actor_t = job_log_actor::stateful_pointer<log_state_t>;
 
+bool ended(log_actor_t self, const std::string& id) {
+  auto i = self->state.jobs.find(id);
+  return i != self->state.jobs.end() && i->second;
+}
+
 /// The answer for a read now: bytes, or closed. nullopt: nothing yet.
 std::optional<caf::expected<log_slice>> try_read(log_actor_t self,
                                                  const std::string& id,
                                                  uint64_t offset,
-                                                 uint64_t max_bytes,
-                                                 bool terminal, bool force) {
+                                                 uint64_t max_bytes, bool force) {
   auto& st = self->state;
-  terminal = terminal || st.closed.count(id) > 0;
+  auto terminal = ended(self, id);
   // Readers see only durable bytes: staged ones may still fail to commit.
   auto len = st.table->durable_length(id);
   if (offset < len) {
@@ -79,7 +88,7 @@ void wake_readers(log_actor_t self, bool expired_only) {
       keep.push_back(std::move(r));
       continue;
     }
-    auto answer = try_read(self, r.id, r.offset, r.max_bytes, r.terminal, expired);
+    auto answer = try_read(self, r.id, r.offset, r.max_bytes, expired);
     if (!answer) {
       keep.push_back(std::move(r));
       continue;
@@ -92,35 +101,44 @@ void wake_readers(log_actor_t self, bool expired_only) {
   st.readers = std::move(keep);
 }
 
+void drop(log_actor_t self, const std::string& id) {
+  auto& st = self->state;
+  st.jobs.erase(id);
+  st.table->drop(id);
+  st.commits.then([self, id](const caf::error& err) {
+    if (err)
+      self->delayed_send(self, drop_retry, atoms::log_drop::value, id);
+  });
+}
+
 } // namespace
 
 job_log_actor spawn_log_actor(caf::actor_system& sys,
                               std::shared_ptr<log_table> table) {
   return sys.spawn([table](log_actor_t self) -> job_log_actor::behavior_type {
     self->state.table = table;
+    self->state.commits = persistence::group_commit{
+      "job log", [self] { self->send(self, atoms::flush::value); }};
     return {
       [self](atoms::log_append, std::string& id, uint64_t offset,
              std::string& data) -> caf::result<uint64_t> {
         auto& st = self->state;
-        if (st.closed.count(id))
-          return st.table->length(id); // late bytes of an ended job
+        if (ended(self, id))
+          return st.table->durable_length(id); // late bytes of an ended job
         auto len = st.table->append(id, offset, data);
         if (!len)
           return len.error();
-        if (!st.table->dirty())
-          return *len;
+        if (*len <= st.table->durable_length(id))
+          return *len; // nothing new, and all of it durable
         auto rp = self->make_response_promise<uint64_t>();
-        st.writers.emplace_back(rp, *len);
-        if (!st.flush_scheduled) {
-          st.flush_scheduled = true;
-          self->send(self, atoms::flush::value);
-        }
+        st.commits.reply(rp, *len);
         return rp;
       },
-      [self](atoms::log_read, std::string& id, uint64_t offset,
-             uint64_t max_bytes, int64_t wait_ms,
-             bool terminal) -> caf::result<log_slice> {
-        auto answer = try_read(self, id, offset, max_bytes, terminal, wait_ms <= 0);
+      [self](atoms::job_logs, std::string& id, uint64_t offset,
+             uint64_t max_bytes, int64_t wait_ms) -> caf::result<log_slice> {
+        if (self->state.jobs.count(id) == 0)
+          return make_error(errc::not_found, "no job with submission id " + id);
+        auto answer = try_read(self, id, offset, max_bytes, wait_ms <= 0);
         if (answer) {
           if (*answer)
             return std::move(**answer);
@@ -129,37 +147,21 @@ job_log_actor spawn_log_actor(caf::actor_system& sys,
         auto rp = self->make_response_promise<log_slice>();
         auto wait = std::chrono::milliseconds{wait_ms};
         self->state.readers.push_back(
-          {rp, id, offset, max_bytes, terminal, clock_type::now() + wait});
+          {rp, id, offset, max_bytes, clock_type::now() + wait});
         self->delayed_send(self, wait, atoms::tick::value);
         return rp;
       },
+      [self](atoms::log_open, std::string& id) {
+        self->state.jobs.emplace(id, false);
+      },
       [self](atoms::log_close, std::string& id) {
-        self->state.closed.insert(id);
+        self->state.jobs[id] = true;
         wake_readers(self, false);
       },
-      [self](atoms::log_drop, std::string& id) {
-        auto& st = self->state;
-        st.table->drop(id);
-        st.closed.erase(id);
-        if (!st.flush_scheduled) {
-          st.flush_scheduled = true;
-          self->send(self, atoms::flush::value);
-        }
-      },
+      [self](atoms::log_drop, std::string& id) { drop(self, id); },
       [self](atoms::flush) {
         auto& st = self->state;
-        st.flush_scheduled = false;
-        auto err = st.table->commit();
-        if (err)
-          spdlog::error("job log commit failed: {}", describe(err));
-        auto writers = std::move(st.writers);
-        st.writers.clear();
-        for (auto& [rp, len] : writers) {
-          if (err)
-            rp.deliver(err);
-          else
-            rp.deliver(len);
-        }
+        auto err = st.commits.flush([&st] { return st.table->commit(); });
         if (!err)
           wake_readers(self, false);
       },

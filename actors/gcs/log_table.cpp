@@ -10,61 +10,57 @@ namespace {
 
 constexpr const char* table = "job_logs";
 
+/// The key of block `index` of a log, relative to the "b/" prefix.
 std::string block_key(const std::string& id, uint64_t index) {
-  std::string key = "b/" + id;
+  std::string key = id;
   key += '\0';
   for (int shift = 56; shift >= 0; shift -= 8)
     key += static_cast<char>((index >> shift) & 0xff);
   return key;
 }
 
-std::string length_key(const std::string& id) {
-  return "n/" + id;
-}
-
 } // namespace
 
-log_table::log_table(persistence::store& db) : db_(db) {
+std::string log_table::length_codec::encode(uint64_t n) {
+  return std::to_string(n);
+}
+
+caf::expected<uint64_t> log_table::length_codec::decode(const std::string& id,
+                                                        const std::string& bytes) {
+  try {
+    std::size_t used = 0;
+    auto n = std::stoull(bytes, &used);
+    if (used == bytes.size())
+      return static_cast<uint64_t>(n);
+  } catch (const std::exception&) {
+  }
+  return make_error(errc::storage_error, "corrupt log length for job " + id);
+}
+
+log_table::log_table(persistence::store& db)
+  : db_(db), lengths_(db, table, "n/"), blocks_(db, table, "b/") {
 }
 
 caf::error log_table::load() {
-  auto rows = db_.scan(table, "n/");
-  if (!rows)
-    return rows.error();
-  lengths_.clear();
-  durable_.clear();
-  staged_.clear();
-  for (auto& [key, value] : *rows) {
-    try {
-      lengths_[key.substr(2)] = std::stoull(value);
-      durable_[key.substr(2)] = lengths_[key.substr(2)];
-    } catch (const std::exception&) {
-      return make_error(errc::storage_error, "corrupt log length for job "
-                                               + key.substr(2));
-    }
-  }
-  return caf::none;
+  return lengths_.load();
 }
 
 uint64_t log_table::length(const std::string& id) const {
-  auto i = lengths_.find(id);
-  return i == lengths_.end() ? 0 : i->second;
+  auto* n = lengths_.find(id);
+  return n ? *n : 0;
 }
 
 uint64_t log_table::durable_length(const std::string& id) const {
-  auto i = durable_.find(id);
-  return i == durable_.end() ? 0 : i->second;
+  auto* n = lengths_.find_durable(id);
+  return n ? *n : 0;
 }
 
 caf::expected<std::string> log_table::block(const std::string& id,
-                                            uint64_t index) {
-  auto key = block_key(id, index);
-  if (auto i = staged_.find(key); i != staged_.end())
-    return i->second ? *i->second : std::string{};
-  auto v = db_.get(table, key);
-  if (!v)
-    return v.error();
-  return v->value_or(std::string{});
+                                            uint64_t index) const {
+  auto b = blocks_.get(block_key(id, index));
+  if (!b)
+    return b.error();
+  return b->value_or(std::string{});
 }
 
 caf::expected<uint64_t> log_table::append(const std::string& id, uint64_t offset,
@@ -86,12 +82,11 @@ caf::expected<uint64_t> log_table::append(const std::string& id, uint64_t offset
     }
     auto take = std::min<std::size_t>(block_bytes - within, data.size());
     current.append(data.data(), take);
-    staged_[block_key(id, index)] = std::move(current);
+    blocks_.stage(block_key(id, index), std::move(current));
     len += take;
     data.remove_prefix(take);
   }
-  lengths_[id] = len;
-  staged_[length_key(id)] = std::to_string(len);
+  lengths_.stage(id, len);
   return len;
 }
 
@@ -123,31 +118,12 @@ void log_table::drop(const std::string& id) {
   auto len = length(id);
   auto blocks = (len + block_bytes - 1) / block_bytes;
   for (uint64_t k = 0; k < blocks; ++k)
-    staged_[block_key(id, k)] = std::nullopt;
-  staged_[length_key(id)] = std::nullopt;
+    blocks_.erase(block_key(id, k));
   lengths_.erase(id);
 }
 
 caf::error log_table::commit() {
-  if (staged_.empty())
-    return caf::none;
-  std::vector<persistence::write_op> ops;
-  ops.reserve(staged_.size());
-  for (auto& [key, value] : staged_)
-    ops.push_back(value ? persistence::write_op::put(table, key, *value)
-                        : persistence::write_op::del(table, key));
-  if (auto err = db_.write(ops))
-    return err;
-  for (auto& [key, value] : staged_) {
-    if (key.compare(0, 2, "n/") != 0)
-      continue;
-    if (value)
-      durable_[key.substr(2)] = std::stoull(*value);
-    else
-      durable_.erase(key.substr(2));
-  }
-  staged_.clear();
-  return caf::none;
+  return persistence::commit_all(db_, {&lengths_, &blocks_});
 }
 
 } // namespace rayd::gcs

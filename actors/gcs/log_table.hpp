@@ -9,12 +9,13 @@
 // offset: bytes the log already has are skipped, a gap is refused.
 //
 // Group commit as in job_table: append() and drop() stage, commit() writes
-// one durable batch. Not thread-safe: owned by the job log actor.
+// blocks and lengths in one durable batch; a failed commit discards what was
+// staged, lengths included (persistence/table.hpp), so a supervisor's retry
+// of the same offset appends the bytes again. Not thread-safe: owned by the
+// job log actor.
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,7 @@
 #include <caf/expected.hpp>
 
 #include "persistence/store.hpp"
+#include "persistence/table.hpp"
 
 namespace rayd::gcs {
 
@@ -54,19 +56,27 @@ public:
   void drop(const std::string& id);
 
   bool dirty() const {
-    return !staged_.empty();
+    return lengths_.dirty() || blocks_.dirty();
   }
 
   caf::error commit();
 
+  /// How a length is stored: decimal text.
+  struct length_codec {
+    using row_type = uint64_t;
+    static std::string encode(uint64_t n);
+    static caf::expected<uint64_t> decode(const std::string& id,
+                                          const std::string& bytes);
+  };
+
 private:
-  caf::expected<std::string> block(const std::string& id, uint64_t index);
+  caf::expected<std::string> block(const std::string& id, uint64_t index) const;
 
   persistence::store& db_;
-  std::map<std::string, uint64_t> lengths_;
-  std::map<std::string, uint64_t> durable_;
-  /// Staged writes by stored key; nullopt is a delete.
-  std::map<std::string, std::optional<std::string>> staged_;
+  /// "n/<id>" → length; held in memory.
+  persistence::cached_table<length_codec> lengths_;
+  /// "b/<id>\0<index>" → block bytes; read from the store.
+  persistence::table<persistence::bytes_codec> blocks_;
 };
 
 } // namespace rayd::gcs

@@ -1,13 +1,14 @@
 #pragma once
 // The GCS node table: one row per node that ever joined, persisted in the
-// store's "nodes" table (JSON per row, keyed by node_id). Every mutating call
-// writes through to the store before it returns, so what a caller is told is
-// durable. Not thread-safe: owned by the GCS node actor.
+// store's "nodes" table (JSON per row, keyed by node_id; a
+// persistence::cached_table). Every mutating call commits before it returns,
+// so what a caller is told is durable; a failed commit leaves the table as it
+// was (the failed-commit policy of persistence/table.hpp). Not thread-safe:
+// owned by the GCS node actor.
 //
 // Row lifecycle: see node_state in actors/types.hpp.
 
 #include <cstddef>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 
 #include "actors/types.hpp"
 #include "persistence/store.hpp"
+#include "persistence/table.hpp"
 
 namespace rayd::gcs {
 
@@ -50,17 +52,20 @@ public:
   /// All rows: the head first, then by start time.
   std::vector<node_info> rows() const;
 
-  /// Encoding of one row in the store (JSON), exposed for tests.
-  static std::string encode(const node_info& n);
-  static caf::expected<node_info> decode(const std::string& bytes);
+  /// How a row is stored: JSON (persistence/table.hpp's codec contract).
+  struct codec {
+    using row_type = node_info;
+    static std::string encode(const node_info& n);
+    static caf::expected<node_info> decode(const std::string& key,
+                                           const std::string& bytes);
+  };
 
 private:
-  caf::error persist(const node_info& n);
-  caf::error trim_dead();
+  /// Stages the removal of the DEAD rows beyond max_dead_rows_.
+  void trim_dead();
 
-  persistence::store& db_;
   std::size_t max_dead_rows_;
-  std::map<std::string, node_info> rows_;
+  persistence::cached_table<codec> rows_;
 };
 
 } // namespace rayd::gcs

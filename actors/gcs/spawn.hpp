@@ -77,12 +77,16 @@ struct job_manager_config {
   caf::timespan tick_interval = std::chrono::milliseconds{250};
 };
 
-/// Loads the job table and spawns the job manager.
+/// Loads the job table, tells `cfg.logs` of every job in it (before it
+/// returns, so before the API can ask the log actor for a job's log) and
+/// spawns the job manager.
 /// Errors: errc::storage_error when the table cannot be read.
 caf::expected<job_manager_actor> spawn_job_manager(caf::actor_system& sys,
                                                    job_manager_config cfg);
 
-/// Loads log lengths (the caller reports errors) and spawns the log actor.
+/// Spawns the log actor over `table` (its lengths loaded by the caller, who
+/// reports the error). It serves job_logs only for jobs the job manager told
+/// it of, so spawn it first and hand it to spawn_job_manager.
 job_log_actor spawn_log_actor(caf::actor_system& sys,
                               std::shared_ptr<log_table> table);
 

@@ -1,10 +1,16 @@
 // Unit tests of the job logic on the in-memory store: job table (group
-// commit, reload, retention), placement policy, log table (blocks,
-// idempotent appends), blob table (content addressing). No scheduler.
+// commit, reload, retention, failed commits), placement policy, log table
+// (blocks, idempotent appends, failed commits), blob table (content
+// addressing); and the log actor's reads (an actor system, no sockets).
 #define BOOST_TEST_MODULE job_logic
 #include <boost/test/unit_test.hpp>
 
+#include <caf/all.hpp>
+
 #include "actors/gcs/blob_table.hpp"
+#include "actors/gcs/spawn.hpp"
+#include "actors/registry.hpp"
+#include "persistence/test_store.hpp"
 #include "actors/gcs/job_table.hpp"
 #include "actors/gcs/log_table.hpp"
 #include "actors/gcs/job_placement.hpp"
@@ -110,6 +116,25 @@ BOOST_AUTO_TEST_CASE(erase_is_durable) {
   job_table again{*db};
   BOOST_REQUIRE(!again.load());
   BOOST_CHECK_EQUAL(again.size(), 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_commit_leaves_the_rows_as_on_disk) {
+  persistence::test_store db;
+  job_table t{db};
+  t.stage(make_job("a", 1));
+  BOOST_REQUIRE(!t.commit());
+  auto running = *t.find("a");
+  running.state = job_state::running;
+  t.stage(running);
+  t.stage(make_job("b", 2));
+  db.fail_writes(1);
+  BOOST_CHECK(code_of(t.commit()) == errc::storage_error);
+  BOOST_CHECK(!t.dirty());
+  BOOST_CHECK(t.find("a")->state == job_state::pending);
+  BOOST_CHECK(t.find("b") == nullptr);
+  BOOST_CHECK_EQUAL(t.size(), 1u);
+  // An admission number is never handed out twice, even after a discard.
+  BOOST_CHECK_EQUAL(t.next_seq(), 3u);
 }
 
 BOOST_AUTO_TEST_CASE(corrupt_rows_are_a_storage_error) {
@@ -295,6 +320,26 @@ BOOST_AUTO_TEST_CASE(drop_removes_every_block) {
   BOOST_CHECK_EQUAL(*t.read("k", 0, 10), "keep");
 }
 
+BOOST_AUTO_TEST_CASE(a_failed_commit_drops_the_staged_bytes_and_a_retry_appends_them) {
+  persistence::test_store db;
+  log_table t{db};
+  BOOST_REQUIRE(!t.load());
+  BOOST_REQUIRE(t.append("j", 0, "one\n"));
+  BOOST_REQUIRE(!t.commit());
+  BOOST_CHECK_EQUAL(*t.append("j", 4, "two\n"), 8u);
+  db.fail_writes(1);
+  BOOST_CHECK(t.commit());
+  // Back to what is on disk: the length too, so the supervisor's retry of the
+  // same offset is appended, not skipped as a duplicate.
+  BOOST_CHECK_EQUAL(t.length("j"), 4u);
+  BOOST_CHECK(!t.dirty());
+  BOOST_CHECK_EQUAL(*t.append("j", 4, "two\n"), 8u);
+  BOOST_REQUIRE(!t.commit());
+  log_table again{db};
+  BOOST_REQUIRE(!again.load());
+  BOOST_CHECK_EQUAL(*again.read("j", 0, 100), "one\ntwo\n");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(blob_table_suite)
@@ -335,6 +380,176 @@ BOOST_AUTO_TEST_CASE(package_uris) {
   BOOST_CHECK(!package_hash("gcs://abc.tar.gz"));
   BOOST_CHECK(!package_hash("file:///x"));
   BOOST_CHECK(!package_hash("gcs://" + std::string(64, 'G') + ".tar.gz"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ------------------------------------------------------ the log actor
+
+namespace {
+
+caf::actor_system_config& quiet_config(caf::actor_system_config& cfg) {
+  register_message_types(cfg);
+  register_error_category(cfg);
+  cfg.set("logger.file-verbosity", caf::atom("quiet"));
+  cfg.set("logger.console-verbosity", caf::atom("quiet"));
+  return cfg;
+}
+
+struct log_fixture {
+  // The store outlives the actor system, which waits for its actors.
+  persistence::test_store db;
+  caf::actor_system_config cfg;
+  caf::actor_system sys{quiet_config(cfg)};
+  job_log_actor logs = gcs::spawn_log_actor(sys, std::make_shared<log_table>(db));
+  caf::scoped_actor self{sys};
+
+  ~log_fixture() {
+    caf::anon_send_exit(logs, caf::exit_reason::user_shutdown);
+  }
+
+  caf::expected<log_slice> read(const std::string& id, uint64_t offset,
+                                int64_t wait_ms = 0) {
+    caf::expected<log_slice> out{caf::error{}};
+    self->request(logs, caf::infinite, atoms::job_logs::value, id, offset,
+                  uint64_t{1024}, wait_ms)
+      .receive([&](log_slice& s) { out = std::move(s); },
+               [&](caf::error& err) { out = std::move(err); });
+    return out;
+  }
+
+  caf::expected<uint64_t> append(const std::string& id, uint64_t offset,
+                                 std::string data) {
+    caf::expected<uint64_t> out{caf::error{}};
+    self->request(logs, caf::infinite, atoms::log_append::value, id, offset,
+                  std::move(data))
+      .receive([&](uint64_t n) { out = n; },
+               [&](caf::error& err) { out = std::move(err); });
+    return out;
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(log_actor_suite, log_fixture)
+
+BOOST_AUTO_TEST_CASE(reads_know_only_the_jobs_they_were_told_of) {
+  auto unknown = read("nope", 0);
+  BOOST_REQUIRE(!unknown);
+  BOOST_CHECK(code_of(unknown.error()) == errc::not_found);
+  self->send(logs, atoms::log_open::value, std::string{"j"});
+  BOOST_CHECK_EQUAL(*append("j", 0, "hello\n"), 6u);
+  auto s = read("j", 0);
+  BOOST_REQUIRE(s);
+  BOOST_CHECK_EQUAL(s->data, "hello\n");
+  BOOST_CHECK(!s->closed);
+  // A follower waiting at the end hears that the job ended.
+  self->send(logs, atoms::log_close::value, std::string{"j"});
+  auto end = read("j", 6, 10000);
+  BOOST_REQUIRE(end);
+  BOOST_CHECK(end->closed);
+  BOOST_CHECK(end->data.empty());
+  // Deleted: gone for readers.
+  self->send(logs, atoms::log_drop::value, std::string{"j"});
+  BOOST_CHECK(code_of(read("j", 0).error()) == errc::not_found);
+}
+
+BOOST_AUTO_TEST_CASE(an_append_that_cannot_be_stored_is_an_error_and_unseen) {
+  self->send(logs, atoms::log_open::value, std::string{"j"});
+  BOOST_REQUIRE(append("j", 0, "a\n"));
+  db.fail_writes(1);
+  auto failed = append("j", 2, "b\n");
+  BOOST_REQUIRE(!failed);
+  BOOST_CHECK(code_of(failed.error()) == errc::storage_error);
+  BOOST_CHECK_EQUAL(read("j", 0)->data, "a\n");
+  // The supervisor's retry lands.
+  BOOST_CHECK_EQUAL(*append("j", 2, "b\n"), 4u);
+  BOOST_CHECK_EQUAL(read("j", 0)->data, "a\nb\n");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ------------------------------------------------------ the job manager
+
+namespace {
+
+struct jm_fixture {
+  persistence::test_store db;
+  std::unique_ptr<persistence::store> node_db = persistence::make_memory_store();
+  caf::actor_system_config cfg;
+  caf::actor_system sys{quiet_config(cfg)};
+  gcs_node_actor nodes;
+  job_log_actor logs = gcs::spawn_log_actor(sys, std::make_shared<log_table>(db));
+  gcs_blob_actor blobs = gcs::spawn_blob_actor(sys, db);
+  job_manager_actor jobs;
+  caf::scoped_actor self{sys};
+
+  jm_fixture() {
+    gcs::node_actor_config ncfg;
+    ncfg.db = node_db.get();
+    ncfg.cluster_id = "c";
+    ncfg.epoch = 1;
+    nodes = *gcs::spawn_node_actor(sys, ncfg);
+    gcs::job_manager_config jcfg;
+    jcfg.db = &db;
+    jcfg.nodes = nodes;
+    jcfg.logs = logs;
+    jcfg.blobs = blobs;
+    jcfg.head_node_id = "head";
+    jobs = *gcs::spawn_job_manager(sys, jcfg);
+  }
+
+  ~jm_fixture() {
+    for (auto a : {caf::actor_cast<caf::actor>(jobs), caf::actor_cast<caf::actor>(logs),
+                   caf::actor_cast<caf::actor>(blobs), caf::actor_cast<caf::actor>(nodes)})
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+
+  caf::expected<job_info> submit(const std::string& id) {
+    job_submission s;
+    s.submission_id = id;
+    s.entrypoint = "true";
+    caf::expected<job_info> out{caf::error{}};
+    self->request(jobs, caf::infinite, atoms::job_submit::value, s)
+      .receive([&](job_info& j) { out = std::move(j); },
+               [&](caf::error& err) { out = std::move(err); });
+    return out;
+  }
+
+  std::vector<job_info> list() {
+    std::vector<job_info> out;
+    self->request(jobs, caf::infinite, atoms::job_list::value)
+      .receive([&](std::vector<job_info>& xs) { out = std::move(xs); },
+               [](caf::error& err) { BOOST_FAIL(describe(err)); });
+    return out;
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(job_manager_suite, jm_fixture)
+
+// A submission whose commit failed was never admitted: it is not listed, its
+// log does not exist, and submitting it again is a first submission.
+BOOST_AUTO_TEST_CASE(a_submission_that_cannot_be_stored_never_happened) {
+  db.fail_writes(1);
+  auto failed = submit("j1");
+  BOOST_REQUIRE(!failed);
+  BOOST_CHECK(code_of(failed.error()) == errc::storage_error);
+  BOOST_CHECK(list().empty());
+  auto again = submit("j1");
+  BOOST_REQUIRE_MESSAGE(again, (again ? "" : describe(again.error())));
+  BOOST_CHECK_EQUAL(again->spec.submission_id, "j1");
+  auto all = list();
+  BOOST_REQUIRE_EQUAL(all.size(), 1u);
+  BOOST_CHECK_EQUAL(all[0].spec.submission_id, "j1");
+  // The log store was told of the job once it was durable.
+  caf::expected<log_slice> slice{caf::error{}};
+  self->request(logs, caf::infinite, atoms::job_logs::value, std::string{"j1"},
+                uint64_t{0}, uint64_t{100}, int64_t{0})
+    .receive([&](log_slice& s) { slice = std::move(s); },
+             [&](caf::error& err) { slice = std::move(err); });
+  BOOST_CHECK_MESSAGE(slice, (slice ? "" : describe(slice.error())));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -13,7 +13,10 @@
 #include <unistd.h>
 
 #include "common/error.hpp"
+#include "persistence/group_commit.hpp"
 #include "persistence/store.hpp"
+#include "persistence/table.hpp"
+#include "persistence/test_store.hpp"
 #include "tests/support/skip.hpp"
 #include "tests/support/unprivileged.hpp"
 
@@ -388,6 +391,237 @@ BOOST_AUTO_TEST_CASE(creates_missing_parent_directories) {
   auto s = open_or_fail(opts);
   require_ok(s->put("kv", "k", "v"));
   BOOST_TEST(fs::is_directory(dir.path / "a" / "b" / "db"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ----------------------------------------------------------- typed tables
+
+namespace {
+
+/// A row type with its codec: "name=count".
+struct counter {
+  std::string name;
+  int count = 0;
+};
+
+struct counter_codec {
+  using row_type = counter;
+  static std::string encode(const counter& c) {
+    return c.name + "=" + std::to_string(c.count);
+  }
+  static caf::expected<counter> decode(const std::string& key,
+                                       const std::string& bytes) {
+    auto eq = bytes.find('=');
+    if (eq == std::string::npos)
+      return make_error(errc::storage_error, "corrupt counter row " + key);
+    return counter{bytes.substr(0, eq), std::stoi(bytes.substr(eq + 1))};
+  }
+};
+
+using counters = cached_table<counter_codec>;
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(typed_table_suite)
+
+BOOST_AUTO_TEST_CASE(cached_rows_round_trip_under_their_prefix) {
+  auto db = make_memory_store();
+  BOOST_REQUIRE(!db->put("kv", "other", "not a counter")); // outside the prefix
+  {
+    counters t{*db, "kv", "c/"};
+    BOOST_REQUIRE(!t.load());
+    t.stage("a", counter{"apples", 3});
+    t.stage("b", counter{"bees", 7});
+    BOOST_CHECK_EQUAL(t.find("a")->count, 3); // staged: seen at once
+    BOOST_CHECK(t.find_durable("a") == nullptr);
+    BOOST_CHECK(!db->get("kv", "c/a")->has_value()); // ...but not written
+    BOOST_CHECK(t.dirty());
+    BOOST_REQUIRE(!t.commit());
+    BOOST_CHECK(!t.dirty());
+    BOOST_CHECK_EQUAL(**db->get("kv", "c/a"), "apples=3");
+    BOOST_CHECK_EQUAL(t.find_durable("b")->name, "bees");
+  }
+  counters again{*db, "kv", "c/"};
+  BOOST_REQUIRE(!again.load());
+  BOOST_CHECK_EQUAL(again.size(), 2u);
+  auto all = again.all();
+  BOOST_REQUIRE_EQUAL(all.size(), 2u);
+  BOOST_CHECK_EQUAL(*all[0].first, "a");
+  BOOST_CHECK_EQUAL(all[0].second->name, "apples");
+  BOOST_CHECK_EQUAL(all[1].second->count, 7);
+}
+
+BOOST_AUTO_TEST_CASE(all_merges_staged_changes_in_key_order) {
+  auto db = make_memory_store();
+  counters t{*db, "kv"};
+  t.stage("b", counter{"b", 1});
+  t.stage("d", counter{"d", 1});
+  BOOST_REQUIRE(!t.commit());
+  t.stage("a", counter{"a", 2}); // new
+  t.stage("b", counter{"b", 2}); // replaced
+  t.erase("d");                  // removed
+  t.stage("c", counter{"c", 2}); // new
+  t.stage("c", counter{"c", 3}); // coalesces with the one before
+  BOOST_CHECK_EQUAL(t.staged(), 4u);
+  std::string seen;
+  for (auto& [key, row] : t.all())
+    seen += *key + std::to_string(row->count);
+  BOOST_CHECK_EQUAL(seen, "a2b2c3");
+  BOOST_CHECK_EQUAL(t.size(), 3u);
+}
+
+BOOST_AUTO_TEST_CASE(uncached_table_reads_staged_then_store) {
+  auto db = make_memory_store();
+  table<bytes_codec> t{*db, "kv", "p/"};
+  t.stage("x1", "one");
+  t.stage("x2", "two");
+  BOOST_REQUIRE(!t.commit());
+  t.erase("x1");
+  t.stage("x3", "three");
+  BOOST_CHECK(!t.get("x1")->has_value());
+  BOOST_CHECK_EQUAL(**t.get("x2"), "two");
+  BOOST_CHECK_EQUAL(**t.get("x3"), "three");
+  auto keys = t.keys("x");
+  BOOST_REQUIRE(keys);
+  BOOST_CHECK((*keys == std::vector<std::string>{"x2", "x3"}));
+  BOOST_CHECK(t.is_staged("x1"));
+  BOOST_CHECK(t.is_staged_under("x"));
+  BOOST_CHECK(!t.is_staged_under("y"));
+}
+
+BOOST_AUTO_TEST_CASE(a_row_that_does_not_decode_fails_the_load) {
+  auto db = make_memory_store();
+  BOOST_REQUIRE(!db->put("kv", "bad", "no equals sign"));
+  counters t{*db, "kv"};
+  BOOST_CHECK(code_of(t.load()) == errc::storage_error);
+  table<counter_codec> u{*db, "kv"};
+  auto row = u.get("bad");
+  BOOST_CHECK(!row && code_of(row.error()) == errc::storage_error);
+}
+
+// The failed-commit policy: everything staged is discarded, the table shows
+// what is on disk, and nothing of it is written later.
+BOOST_AUTO_TEST_CASE(failed_commit_discards_what_was_staged) {
+  test_store db;
+  counters t{db, "kv"};
+  t.stage("kept", counter{"kept", 1});
+  t.stage("gone", counter{"gone", 1});
+  BOOST_REQUIRE(!t.commit());
+  t.stage("kept", counter{"kept", 2}); // an update
+  t.erase("gone");                     // a removal
+  t.stage("new", counter{"new", 1});   // an insert
+  db.fail_writes(1);
+  auto err = t.commit();
+  BOOST_CHECK(code_of(err) == errc::storage_error);
+  BOOST_CHECK(!t.dirty());
+  BOOST_CHECK_EQUAL(t.find("kept")->count, 1);
+  BOOST_REQUIRE(t.find("gone") != nullptr);
+  BOOST_CHECK(t.find("new") == nullptr);
+  // Not retried: the next commit has nothing to write.
+  BOOST_REQUIRE(!t.commit());
+  BOOST_CHECK_EQUAL(db.writes_done(), 2u);
+  counters fresh{db, "kv"};
+  BOOST_REQUIRE(!fresh.load());
+  BOOST_CHECK_EQUAL(fresh.find("kept")->count, 1);
+  BOOST_CHECK(fresh.find("new") == nullptr);
+  // A retry of the discarded change does it afresh.
+  t.stage("new", counter{"new", 1});
+  BOOST_REQUIRE(!t.commit());
+  BOOST_CHECK(db.get("kv", "new")->has_value());
+}
+
+BOOST_AUTO_TEST_CASE(uncached_failed_commit_discards_too) {
+  test_store db;
+  table<bytes_codec> t{db, "kv"};
+  t.stage("k", "v1");
+  BOOST_REQUIRE(!t.commit());
+  t.stage("k", "v2");
+  db.fail_writes(1);
+  BOOST_CHECK(t.commit());
+  BOOST_CHECK_EQUAL(**t.get("k"), "v1");
+}
+
+BOOST_AUTO_TEST_CASE(commit_all_writes_tables_in_one_batch_or_none) {
+  test_store db;
+  counters a{db, "kv", "a/"};
+  table<bytes_codec> b{db, "kv", "b/"};
+  a.stage("1", counter{"one", 1});
+  b.stage("1", "raw");
+  BOOST_REQUIRE(!commit_all(db, {&a, &b}));
+  BOOST_CHECK((db.batch_sizes() == std::vector<std::size_t>{2}));
+  a.stage("2", counter{"two", 2});
+  b.stage("2", "raw2");
+  db.fail_writes(1);
+  BOOST_CHECK(commit_all(db, {&a, &b}));
+  BOOST_CHECK(!a.dirty() && !b.dirty());
+  BOOST_CHECK(a.find("2") == nullptr);
+  BOOST_CHECK(!b.get("2")->has_value());
+  BOOST_CHECK(!db.get("kv", "a/2")->has_value());
+  // Nothing staged: no batch at all.
+  BOOST_REQUIRE(!commit_all(db, {&a, &b}));
+  BOOST_CHECK_EQUAL(db.batch_sizes().size(), 2u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ----------------------------------------------------------- group commit
+
+BOOST_AUTO_TEST_SUITE(group_commit_suite)
+
+BOOST_AUTO_TEST_CASE(many_changes_one_flush_one_commit_then_every_action) {
+  int flushes_asked = 0;
+  group_commit gc{"test", [&flushes_asked] { ++flushes_asked; }};
+  std::vector<int> ran;
+  for (int i = 0; i < 5; ++i) {
+    gc.staged();
+    gc.then([&ran, i](const caf::error& err) {
+      BOOST_CHECK(!err);
+      ran.push_back(i);
+    });
+  }
+  BOOST_CHECK_EQUAL(flushes_asked, 1);
+  BOOST_CHECK(gc.scheduled());
+  BOOST_CHECK_EQUAL(gc.waiting(), 5u);
+  BOOST_CHECK(ran.empty()); // nothing runs before the commit
+  int commits = 0;
+  BOOST_REQUIRE(!gc.flush([&commits, &ran] {
+    BOOST_CHECK(ran.empty()); // the commit comes first
+    ++commits;
+    return caf::error{};
+  }));
+  BOOST_CHECK_EQUAL(commits, 1);
+  BOOST_CHECK((ran == std::vector<int>{0, 1, 2, 3, 4}));
+  BOOST_CHECK(!gc.scheduled());
+  BOOST_CHECK_EQUAL(gc.waiting(), 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_commit_reaches_every_waiting_action) {
+  group_commit gc{"test", [] {}};
+  int errors = 0;
+  for (int i = 0; i < 3; ++i)
+    gc.then([&errors](const caf::error& err) {
+      if (code_of(err) == errc::storage_error)
+        ++errors;
+    });
+  auto err = gc.flush(
+    [] { return make_error(errc::storage_error, "disk on fire"); });
+  BOOST_CHECK(code_of(err) == errc::storage_error);
+  BOOST_CHECK_EQUAL(errors, 3);
+}
+
+BOOST_AUTO_TEST_CASE(what_actions_stage_starts_the_next_round) {
+  int flushes_asked = 0;
+  group_commit gc{"test", [&flushes_asked] { ++flushes_asked; }};
+  bool second_ran = false;
+  gc.then([&gc, &second_ran](const caf::error&) {
+    gc.then([&second_ran](const caf::error&) { second_ran = true; });
+  });
+  BOOST_REQUIRE(!gc.flush([] { return caf::error{}; }));
+  BOOST_CHECK(!second_ran);
+  BOOST_CHECK_EQUAL(flushes_asked, 2);
+  BOOST_REQUIRE(!gc.flush([] { return caf::error{}; }));
+  BOOST_CHECK(second_ran);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
