@@ -50,7 +50,8 @@ struct accept_result {
   int error = 0; // errno for exhausted / failed
 };
 
-/// Accepts one connection. Never closes or otherwise ends `listen_fd`.
+/// Accepts one connection from `listen_fd`, which must be non-blocking
+/// (O_NONBLOCK). Never closes or otherwise ends `listen_fd`.
 accept_result accept_connection(int listen_fd);
 
 /// The accept back-off every listener follows: after `exhausted`, stop

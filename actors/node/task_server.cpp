@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -581,7 +582,17 @@ caf::expected<std::unique_ptr<task_server>> task_server::start(task_server_confi
   set_blocking(d.cfg.socket.fd, false);
   d.listen_again();
   d.refresh_snapshot();
-  d.thread = std::thread([&d] { d.run(); });
+  d.thread = std::thread([&d] {
+    // The node port must not die while the daemon goes on as if it served:
+    // a failure that escapes the loop takes the daemon down, saying why.
+    try {
+      d.run();
+    } catch (const std::exception& e) {
+      spdlog::critical("task server failed: {}; stopping rayd", e.what());
+      spdlog::shutdown();
+      std::abort();
+    }
+  });
   return ts;
 }
 
