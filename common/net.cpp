@@ -125,4 +125,58 @@ caf::expected<int> connect_tcp(const std::string& address, const std::string& wh
   return fd;
 }
 
+accept_result accept_connection(int listen_fd) {
+  for (;;) {
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      return {accept_result::connection, fd, 0};
+    }
+    switch (errno) {
+      case EINTR:
+        continue;
+      case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+      case EWOULDBLOCK:
+#endif
+      // The connection was reset, or a network error already pending on
+      // it: the next one may be fine (accept(2) says to treat them as EAGAIN).
+      case ECONNABORTED:
+      case EPROTO:
+      case ENETDOWN:
+      case ENOPROTOOPT:
+      case EHOSTDOWN:
+      case ENONET:
+      case EHOSTUNREACH:
+      case EOPNOTSUPP:
+      case ENETUNREACH:
+        return {accept_result::none, -1, errno};
+      case EMFILE:
+      case ENFILE:
+      case ENOMEM:
+      case ENOBUFS:
+        return {accept_result::exhausted, -1, errno};
+      default:
+        return {accept_result::failed, -1, errno};
+    }
+  }
+}
+
+bool accept_backoff::on_exhausted(clock_type::time_point now) {
+  resume_at_ = now + pause_;
+  ++burst_failures_;
+  if (in_burst_)
+    return false;
+  in_burst_ = true;
+  return true;
+}
+
+uint64_t accept_backoff::on_accepted() {
+  auto n = burst_failures_;
+  in_burst_ = false;
+  burst_failures_ = 0;
+  return n;
+}
+
 } // namespace rayd

@@ -1,6 +1,6 @@
 #include "actors/node/lease_policy.hpp"
 
-#include "actors/gcs/job_placement.hpp"
+#include "common/resources.hpp"
 
 namespace rayd::node {
 
@@ -42,6 +42,27 @@ lease_decision decide_lease(const resource_map& shape, const label_map& selector
     return {lease_decision::spill, best->node_id, best->address, ""};
   return {lease_decision::queue, "", "",
           "waiting for " + describe_shape(shape) + " to be free"};
+}
+
+std::string encode_lease_reply(uint64_t request_id, const lease_decision& d) {
+  switch (d.kind) {
+    case lease_decision::grant:
+      return {};
+    case lease_decision::spill:
+      return wire::encode(wire::msg::spillback,
+                          wire::spillback{request_id, d.node_id, d.address});
+    case lease_decision::queue:
+      return wire::encode(wire::msg::queued, wire::queued{request_id, d.reason});
+    case lease_decision::infeasible:
+      break;
+  }
+  return encode_lease_refusal(request_id, wire::wire_error::infeasible, d.reason);
+}
+
+std::string encode_lease_refusal(uint64_t request_id, wire::wire_error code,
+                                 const std::string& reason) {
+  return wire::encode(wire::msg::refused,
+                      wire::refused{request_id, static_cast<uint8_t>(code), reason});
 }
 
 } // namespace rayd::node

@@ -14,6 +14,7 @@
 
 #include "actors/types.hpp"
 #include "common/util.hpp"
+#include "common/wire.hpp"
 
 namespace rayd::node {
 
@@ -34,5 +35,15 @@ struct lease_decision {
 lease_decision decide_lease(const resource_map& shape, const label_map& selector,
                             const peer_capacity& self,
                             const std::vector<peer_capacity>& peers, bool spilled);
+
+/// The one place a node's answer to a LEASE is encoded: SPILLBACK for
+/// `spill`, QUEUED for `queue`, REFUSED (infeasible) for `infeasible`. A
+/// `grant` has no frame of its own (the worker sends GRANTED): "" for it.
+std::string encode_lease_reply(uint64_t request_id, const lease_decision& d);
+
+/// REFUSED for a lease request that cannot be served for another reason
+/// (`code`: invalid, unavailable, ...).
+std::string encode_lease_refusal(uint64_t request_id, wire::wire_error code,
+                                 const std::string& reason);
 
 } // namespace rayd::node

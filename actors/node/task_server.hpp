@@ -6,10 +6,35 @@
 // serves the node's object store (PUT, GET, FREE; pulls from other nodes for
 // its workers).
 //
-// Threads: one event loop (epoll) owns every connection and worker; long
-// transfers (serving a GET, pulling from a peer, fetching code) run on
-// helper threads and post their outcome back to the loop. Public members are
-// thread-safe.
+// Not a CAF actor, on purpose: its hot path is a TCP socket handed to a
+// worker process by descriptor passing (SCM_RIGHTS), after which the driver
+// and the worker talk directly, and every other message is a length-prefixed
+// frame on a plain socket. A CAF request/response between processes runs
+// well below a blocking TCP round trip on these machines (docs/tasks.md,
+// "Why not CAF for this path"), and CAF cannot hand a socket to another
+// process. So it is a thread-driven server: one epoll loop. CAF sees it only
+// through `snapshot()` and `set_peers()`, which the node manager calls.
+//
+// Its parts, each in its own file with its contract:
+//   connection_table  the node port's connections, the HELLO check, the
+//                     handshake deadline and the cap on unauthenticated ones
+//   lease_queue       reserved leases, waiting requests, fairness (drain)
+//   lease_policy      where one request goes (pure), and the reply frames
+//   worker_pool       worker process bookkeeping; worker_process starts one
+//   object_service    PUT / GET / FREE, STORE / FETCH, pulls from peers
+//   event_loop        epoll plus closures posted from other threads
+// task_server.cpp only wires them and routes frames.
+//
+// The node port never stops accepting for good: an accept error (out of
+// descriptors, ...) pauses polling the listening socket for 100 ms, is
+// logged once per burst, and accepting resumes when descriptors free up. A
+// connection whose peer closed is closed at once; one without a valid HELLO
+// within hello_timeout (5 s) is closed, and at most max_unauthenticated (256)
+// may wait for theirs (connection_table.hpp).
+//
+// Threads: the loop thread owns every connection and worker; long transfers
+// (serving a GET, pulling from a peer, fetching code) run on helper threads
+// and post their outcome back to the loop. Public members are thread-safe.
 
 #include <chrono>
 #include <cstdint>
