@@ -28,6 +28,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/gcs/job_placement.hpp"
+#include "actors/node/object_alloc.hpp"
 #include "common/error.hpp"
 #include "common/token.hpp"
 #include "common/wire.hpp"
@@ -292,6 +293,8 @@ struct task_server::impl {
   /// Objects being pulled from peers, with the workers waiting for them.
   std::map<std::string, std::vector<uint64_t>> pulls;
   uint64_t next_id = 1;
+  /// Objects drivers on this host write in place (PUT_ALLOC ... PUT_COMMIT).
+  std::unique_ptr<put_allocations> shared_puts;
 
   // Shared with other threads.
   mutable std::mutex mtx;
@@ -369,6 +372,7 @@ struct task_server::impl {
     ::close(c.fd);
     if (c.put)
       cfg.store->abort(*c.put);
+    shared_puts->drop_conn(id);
     auto job = c.job_id;
     bool session = c.authed && c.role == "driver";
     conns.erase(i);
@@ -468,6 +472,23 @@ struct task_server::impl {
         return on_get(c, f);
       case wire::msg::put:
         return on_put(c, f);
+      case wire::msg::put_alloc:
+      case wire::msg::put_commit:
+      case wire::msg::put_abort: {
+        if (c.role != "driver")
+          break;
+        auto reply = shared_puts->on_frame(c.id, c.job_id, f);
+        if (!reply) {
+          reply_error(c, wire::wire_error::invalid, describe(reply.error()));
+          close_conn(id);
+          return false;
+        }
+        if (!reply->empty())
+          send_frame(c.fd, *reply);
+        if (f.type == wire::msg::put_commit)
+          refresh_snapshot();
+        return true;
+      }
       case wire::msg::free: {
         if (c.role != "driver")
           break;
@@ -1127,6 +1148,7 @@ caf::expected<std::unique_ptr<task_server>> task_server::start(task_server_confi
   ts->impl_ = std::make_unique<impl>();
   auto& d = *ts->impl_;
   d.cfg = std::move(cfg);
+  d.shared_puts = std::make_unique<put_allocations>(*d.cfg.store);
   d.epfd = ::epoll_create1(EPOLL_CLOEXEC);
   d.event_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (d.epfd < 0 || d.event_fd < 0)

@@ -55,6 +55,7 @@
 #include "common/wire.hpp"
 #include "rayd/core.hpp"
 #include "rayd/errors.hpp"
+#include "api/src/shared_put.hpp"
 #include "schemas/api_client.hpp"
 
 namespace fs = std::filesystem;
@@ -432,6 +433,39 @@ public:
     obj.state = object_entry::ready_stored;
     obj.loc = loc;
     return id;
+  }
+
+  /// A large value is written straight into the home node's store when it
+  /// is on this host (api/src/shared_put.hpp); else as put() does.
+  object_id put_packed(std::size_t size, const std::function<void(char*)>& fill) override {
+    if (size > std::min(max_inline_put_bytes_, wire::inline_object_bytes) && shared_put_.usable()) {
+      object_id id;
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        id = new_id();
+      }
+      auto r = shared_put::result::fallback;
+      {
+        std::lock_guard<std::mutex> guard{home_->mtx};
+        ensure_session(*home_, home_address_);
+        r = shared_put_.put(home_->fd, home_->reader, id, size, fill);
+        if (r == shared_put::result::broken) {
+          ::close(home_->fd);
+          home_->fd = -1;
+        }
+      }
+      if (r == shared_put::result::stored) {
+        std::lock_guard<std::mutex> guard{mtx_};
+        auto& obj = objects_[id];
+        obj.refs = 1; // the caller's
+        obj.state = object_entry::ready_stored;
+        obj.loc.object_id = id;
+        obj.loc.address = home_address_;
+        obj.loc.size = size;
+        return id;
+      }
+    }
+    return runtime::put_packed(size, fill);
   }
 
   std::vector<std::string> get(const std::vector<object_id>& ids,
@@ -1458,6 +1492,7 @@ private:
 
   std::unique_ptr<embedded_cluster> embedded_;
   const std::size_t max_inline_put_bytes_;
+  shared_put shared_put_; // guarded by home_->mtx
   std::unique_ptr<rpc::client> client_;
   std::string token_;
   std::string address_;
