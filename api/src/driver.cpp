@@ -440,15 +440,21 @@ public:
   object_id put_packed(std::size_t size, const std::function<void(char*)>& fill) override {
     if (size > std::min(max_inline_put_bytes_, wire::inline_object_bytes) && shared_put_.usable()) {
       object_id id;
+      std::vector<std::string> frees; // dropped objects of the home node: FREE them first
       {
         std::lock_guard<std::mutex> guard{mtx_};
         id = new_id();
+        for (auto& loc : frees_)
+          if (loc.address == home_address_)
+            frees.push_back(loc.object_id);
+        housekeeping(); // and the background loop FREEs them everywhere else
+        bg_cv_.notify_all();
       }
       auto r = shared_put::result::fallback;
       {
         std::lock_guard<std::mutex> guard{home_->mtx};
         ensure_session(*home_, home_address_);
-        r = shared_put_.put(home_->fd, home_->reader, id, size, fill);
+        r = shared_put_.put(home_->fd, home_->reader, id, size, fill, std::move(frees));
         if (r == shared_put::result::broken) {
           ::close(home_->fd);
           home_->fd = -1;
