@@ -1401,6 +1401,8 @@ json run_micro(const settings& s, const micro_options& o) {
            {"unit", "GB/s"},
            {"puts", first.value("puts", 0)},
            {"bytes_each", first.value("bytes_each", uint64_t{0})},
+           {"memcpy_gigabytes_per_s", round_to(number_or(first, "memcpy_gigabytes_per_s"), 3)},
+           {"put_to_memcpy", round_to(number_or(first, "put_to_memcpy"), 3)},
            {"seconds", round_to(number_or(first, "seconds"), 3)}};
     } else if (w == "object_transfer") {
       auto transfer = first.value("transfer_s", json::array());
