@@ -242,15 +242,21 @@ int run(const flags& f) {
       return static_cast<uint64_t>(f.batch) * bytes;
     });
     // The yardstick, in the same process right after: single-thread memcpy
-    // of the same value into a buffer whose pages exist.
-    std::vector<uint8_t> copy(bytes, 0);
-    std::memcpy(copy.data(), value.data(), bytes);
-    auto m = timed(std::min(1.0, f.seconds), [&] {
-      std::memcpy(copy.data(), value.data(), bytes);
-      value[copy[bytes / 2] % bytes] ^= 1; // a dependency: the copy cannot be elided
-      return bytes;
-    });
-    double put_gbps = r.ops / 1e9 / r.seconds, memcpy_gbps = m.ops / 1e9 / m.seconds;
+    // of the same value into a buffer whose pages exist; the faster of two
+    // destination offsets (0, and 5 as behind a msgpack header: the same page
+    // offset as the source can be slower, 4K aliasing).
+    std::vector<uint8_t> copy(bytes + 64, 0);
+    double memcpy_gbps = 0;
+    for (std::size_t off : {std::size_t{0}, std::size_t{5}}) {
+      std::memcpy(copy.data() + off, value.data(), bytes);
+      auto m = timed(std::min(0.5, f.seconds / 2), [&] {
+        std::memcpy(copy.data() + off, value.data(), bytes);
+        value[copy[bytes / 2] % bytes] ^= 1; // a dependency: the copy cannot be elided
+        return bytes;
+      });
+      memcpy_gbps = std::max(memcpy_gbps, m.ops / 1e9 / m.seconds);
+    }
+    double put_gbps = r.ops / 1e9 / r.seconds;
     r.extra = number("gigabytes_per_s", put_gbps)
               + ",\"puts\":" + std::to_string(puts) + ",\"bytes_each\":" + std::to_string(bytes)
               + number("memcpy_gigabytes_per_s", memcpy_gbps)

@@ -701,6 +701,7 @@ struct task_server::impl {
     unwatch(fd);
     ci->second->fd = -1;
     conns.erase(ci);
+    shared_puts->drop_conn(conn_id); // no PUT_COMMIT can come on a worker's socket
     auto lease_id = next_id++;
     auto cpu = req.shape.count("CPU") ? req.shape.at("CPU") : 0.0;
     pending_adopt pa{fd, lease_id, req.request_id,

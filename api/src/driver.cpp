@@ -444,11 +444,14 @@ public:
       {
         std::lock_guard<std::mutex> guard{mtx_};
         id = new_id();
-        for (auto& loc : frees_)
+        for (auto& loc : frees_) {
           if (loc.address == home_address_)
             frees.push_back(loc.object_id);
-        housekeeping(); // and the background loop FREEs them everywhere else
-        bg_cv_.notify_all();
+          free_later_.push_back(loc); // the background loop FREEs them everywhere
+        }
+        frees_.clear();
+        if (!free_later_.empty())
+          bg_cv_.notify_all();
       }
       auto r = shared_put::result::fallback;
       {
