@@ -30,8 +30,10 @@
 // frees a memfd for good it punches its pages out first, so a kept mapping
 // never holds memory the store no longer counts.
 //
-// Thread-safety: one thread at a time (the caller holds the session's lock).
+// Thread-safety: put() one thread at a time (the caller holds the
+// session's lock); usable() from any thread.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -67,9 +69,10 @@ public:
              const std::function<void(char*)>& fill,
              std::vector<std::string> frees_first = {});
 
-  /// False once the node's memory proved unreachable from here.
+  /// False once the node's memory proved unreachable from here. The one
+  /// member any thread may call.
   bool usable() const {
-    return !off_;
+    return !off_.load(std::memory_order_relaxed);
   }
 
   /// Mappings kept (for tests).
@@ -91,7 +94,7 @@ private:
   /// off_ when it never will).
   char* map_region(const wire::put_region_msg& region, uint64_t size);
 
-  bool off_ = false;
+  std::atomic<bool> off_{false};
   std::vector<mapping> maps_;
   uint64_t uses_ = 0;
 };
