@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -229,6 +230,29 @@ BOOST_AUTO_TEST_CASE(a_closed_session_drops_only_its_own_pending_objects) {
   BOOST_CHECK(t.store->contains("z"));
   BOOST_CHECK(!t.store->contains("x"));
   BOOST_CHECK_EQUAL(t.store->memory_used(), mib);
+}
+
+// A driver keeps its mappings; the store must still give the memory back
+// when it lets an object's memfd go (here: too small to pool).
+BOOST_AUTO_TEST_CASE(a_freed_object_leaves_no_pages_behind_in_a_kept_mapping) {
+  temp_store t(64 * mib);
+  rayd::node::put_allocations allocs(*t.store);
+  const uint64_t size = 256 * 1024; // below the pool's minimum: closed when freed
+  auto r = allocs.allocate(1, "k", size, "job");
+  BOOST_REQUIRE(r);
+  auto path = "/proc/self/fd/" + std::to_string(r->fd);
+  int fd = ::open(path.c_str(), O_RDWR);
+  BOOST_REQUIRE(fd >= 0);
+  auto* map = static_cast<char*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  ::close(fd);
+  BOOST_REQUIRE(map != MAP_FAILED);
+  std::memset(map, 'k', size);
+  BOOST_REQUIRE(!allocs.commit(1, "k"));
+  BOOST_CHECK_EQUAL(t.read("k")[size - 1], 'k');
+  t.store->free("k");
+  BOOST_CHECK_EQUAL(map[0], '\0'); // punched out: reads as a hole
+  BOOST_CHECK_EQUAL(map[size - 1], '\0');
+  ::munmap(map, size);
 }
 
 BOOST_AUTO_TEST_CASE(bad_requests_are_refused) {
