@@ -60,6 +60,10 @@ const char* to_string(msg x) {
     case msg::exit: return "EXIT";
     case msg::control_error: return "CONTROL_ERROR";
     case msg::drain: return "DRAIN";
+    case msg::put_alloc: return "PUT_ALLOC";
+    case msg::put_region: return "PUT_REGION";
+    case msg::put_commit: return "PUT_COMMIT";
+    case msg::put_abort: return "PUT_ABORT";
   }
   return "UNKNOWN";
 }

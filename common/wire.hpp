@@ -72,6 +72,12 @@ enum class msg : uint8_t {
   /// on to the driver on the leased socket (empty payload), which sends no
   /// more tasks there and gives the lease back once its results are in.
   drain = 49,
+  // node port: one-copy puts from a driver on the node's host
+  // (docs/tasks.md, "Shared puts"; api/src/shared_put.hpp)
+  put_alloc = 50,  // driver → node (put_alloc_msg)
+  put_region = 51, // node → driver (put_region_msg), or ERROR
+  put_commit = 52, // driver → node (object_id_msg); PUT_OK or ERROR
+  put_abort = 53,  // driver → node (object_id_msg); no reply
 };
 
 const char* to_string(msg x);
@@ -197,6 +203,27 @@ struct put_request {
   uint64_t size = 0;
   std::string job_id;
   MSGPACK_DEFINE(object_id, size, job_id)
+};
+
+/// PUT_ALLOC: a writable object of `size` bytes in the node's store, for a
+/// driver that writes it in place. The job is the session's (HELLO).
+struct put_alloc_msg {
+  std::string object_id;
+  uint64_t size = 0;
+  MSGPACK_DEFINE(object_id, size)
+};
+
+/// PUT_REGION: where the allocated object's bytes are: descriptor `fd` of
+/// process `pid` (the node), opened as /proc/<pid>/fd/<fd>. The opener checks
+/// it reached that very file: same boot (`boot_id`), same `dev` and `ino`.
+struct put_region_msg {
+  std::string object_id;
+  int32_t pid = 0;
+  int32_t fd = -1;
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  std::string boot_id;
+  MSGPACK_DEFINE(object_id, pid, fd, dev, ino, boot_id)
 };
 
 struct object_id_msg {

@@ -23,6 +23,18 @@ caf::error full(const std::string& why) {
   return make_error(errc::storage_error, "object store full: " + why);
 }
 
+/// Closes an object's descriptor after freeing its storage: a driver on
+/// this host may still map it (shared puts keep their mappings for reuse,
+/// api/src/shared_put.hpp), and its pages must not outlive the object.
+void release_fd(int fd) {
+  if (fd < 0)
+    return;
+  struct stat st{};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+    (void) ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, st.st_size);
+  ::close(fd);
+}
+
 /// Copies `size` bytes from `in` (offset 0) to `out`.
 bool copy_fd(int in, int out, uint64_t size) {
   off_t off = 0;
@@ -46,13 +58,12 @@ object_store::~object_store() {
   for (auto& [_, e] : objects_)
     drop(e);
   for (auto& [_, fd] : pool_)
-    ::close(fd);
+    release_fd(fd);
 }
 
 void object_store::drop(entry& e) {
   if (!e.spill_path.empty()) {
-    if (e.fd >= 0)
-      ::close(e.fd);
+    release_fd(e.fd);
     ::unlink(e.spill_path.c_str());
     spilled_ -= e.size;
   } else {
@@ -63,8 +74,8 @@ void object_store::drop(entry& e) {
         && pooled_ + e.size <= opts_.memory_bytes / 4) {
       pool_.emplace(e.size, e.fd);
       pooled_ += e.size;
-    } else if (e.fd >= 0) {
-      ::close(e.fd);
+    } else {
+      release_fd(e.fd);
     }
   }
   e.fd = -1;
@@ -73,7 +84,7 @@ void object_store::drop(entry& e) {
 void object_store::trim_pool(uint64_t need) {
   while (!pool_.empty() && memory_used_ + reserved_ + pooled_ + need > opts_.memory_bytes) {
     auto last = std::prev(pool_.end());
-    ::close(last->second);
+    release_fd(last->second);
     pooled_ -= last->first;
     pool_.erase(last);
   }
@@ -99,16 +110,14 @@ object_store::begin(const std::string& id, uint64_t size, const std::string& job
       reserved_ += size;
     } else {
       p.spill_path = opts_.spill_dir + "/" + id;
-      if (p.fd >= 0) {
-        ::close(p.fd);
-        p.fd = -1;
-      }
+      release_fd(p.fd);
+      p.fd = -1;
     }
   }
   if (p.spill_path.empty() && p.fd >= 0) {
     if (::ftruncate(p.fd, static_cast<off_t>(size)) == 0)
       return p;
-    ::close(p.fd); // fall back to a fresh one
+    release_fd(p.fd); // fall back to a fresh one
     p.fd = -1;
   }
   if (p.spill_path.empty()) {
@@ -158,8 +167,7 @@ caf::error object_store::commit(pending p) {
 }
 
 void object_store::abort(pending p) {
-  if (p.fd >= 0)
-    ::close(p.fd);
+  release_fd(p.fd);
   if (!p.spill_path.empty())
     ::unlink(p.spill_path.c_str());
   std::lock_guard<std::mutex> guard{mtx_};

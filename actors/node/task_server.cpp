@@ -19,6 +19,7 @@
 #include "actors/node/connection_table.hpp"
 #include "actors/node/event_loop.hpp"
 #include "actors/node/lease_queue.hpp"
+#include "actors/node/object_alloc.hpp"
 #include "actors/node/object_service.hpp"
 #include "actors/node/worker_pool.hpp"
 #include "actors/node/worker_process.hpp"
@@ -77,6 +78,8 @@ struct task_server::impl {
   lease_queue leases;
   worker_pool workers;
   object_service objects;
+  /// Objects drivers on this host write in place (PUT_ALLOC ... PUT_COMMIT).
+  put_allocations shared_puts;
   accept_backoff backoff;
   bool listening = false;     // the listener is in the epoll set
   bool over_cap_logged = false;
@@ -95,7 +98,8 @@ struct task_server::impl {
                 if (auto* w = workers.find(wid); w != nullptr && w->ctrl >= 0)
                   objects.send_fetched(w->ctrl, oid, err);
                 refresh_snapshot();
-              }) {
+              }),
+      shared_puts(*cfg.store) {
   }
 
   // -- shared state -------------------------------------------------------------
@@ -185,6 +189,7 @@ struct task_server::impl {
     loop.unwatch(c->fd);
     ::close(c->fd);
     objects.abort_put(c->put);
+    shared_puts.drop_conn(id);
     leases.forget_connection(id);
     if (c->authed && c->role == "driver" && !conns.has_driver_of(c->job_id))
       cfg.store->free_job(c->job_id); // the job's driver is gone from this node
@@ -256,6 +261,23 @@ struct task_server::impl {
         if (!c.put.active)
           refresh_snapshot();
         return apply(c, v);
+      }
+      case wire::msg::put_alloc:
+      case wire::msg::put_commit:
+      case wire::msg::put_abort: {
+        if (c.role != "driver")
+          break;
+        auto reply = shared_puts.on_frame(c.id, c.job_id, f);
+        if (!reply) {
+          send_error(c.fd, wire::wire_error::invalid, describe(reply.error()));
+          close_conn(c.id);
+          return false;
+        }
+        if (!reply->empty())
+          send_frame(c.fd, *reply);
+        if (f.type == wire::msg::put_commit)
+          refresh_snapshot();
+        return true;
       }
       case wire::msg::free:
         if (c.role == "driver" && objects.free(f)) {
@@ -355,6 +377,7 @@ struct task_server::impl {
   void grant(uint64_t conn_id, wire::lease_request req) {
     auto c = conns.take(conn_id);
     loop.unwatch(c->fd);
+    shared_puts.drop_conn(conn_id); // no PUT_COMMIT can come on a worker's socket
     auto now = clock_type::now();
     bool created = false;
     auto& w = workers.for_key(code_key(req), req.job_id, now, created);

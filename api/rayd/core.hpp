@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -71,6 +72,17 @@ public:
 
   /// Stores msgpack bytes; returns their id, carrying one reference.
   virtual object_id put(std::string bytes) = 0;
+
+  /// Stores a value whose msgpack bytes number `size`: `fill` writes exactly
+  /// them into the destination it is given (it may throw; then nothing is
+  /// stored). A runtime may hand it shared memory, so the value is
+  /// serialized once, in place. Returns the id, carrying one reference.
+  /// Default: into a string, then put().
+  virtual object_id put_packed(std::size_t size, const std::function<void(char*)>& fill) {
+    std::string bytes(size, '\0');
+    fill(bytes.data());
+    return put(std::move(bytes));
+  }
 
   /// The msgpack bytes of each object, in order, once all are ready.
   /// Throws rayd::task_error (the task threw or could not be scheduled),

@@ -25,6 +25,7 @@
 #include "rayd/core.hpp"
 #include "rayd/errors.hpp"
 #include "rayd/serialize.hpp"
+#include "rayd/sized_pack.hpp"
 
 namespace rayd {
 
@@ -207,12 +208,15 @@ object_ref<detail::stored_t<V>> put(const V& value) {
   static_assert(!detail::is_object_ref<stored>::value,
                 "rayd::put of an object_ref: pass the ref itself");
   auto& rt = detail::runtime();
-  std::string bytes;
+  // Measured first, then packed once into wherever the runtime stores it.
+  auto put_one = [&rt](const stored& v) {
+    auto size = detail::packed_size(v);
+    return rt.put_packed(size, [&v, size](char* dst) { detail::pack_into(v, dst, size); });
+  };
   if constexpr (std::is_same_v<stored, std::decay_t<V>>)
-    bytes = detail::pack(value);
+    return object_ref<stored>(put_one(value), typename object_ref<stored>::adopt_t{});
   else
-    bytes = detail::pack(stored(value));
-  return object_ref<stored>(rt.put(std::move(bytes)), typename object_ref<stored>::adopt_t{});
+    return object_ref<stored>(put_one(stored(value)), typename object_ref<stored>::adopt_t{});
 }
 
 /// Splits `refs` into ready and not ready once `num_returns` of them are

@@ -206,6 +206,49 @@ public:
     return id;
   }
 
+  /// A large value is written straight into the home node's store when it
+  /// is on this host (api/src/shared_put.hpp); else as put() does.
+  object_id put_packed(std::size_t size, const std::function<void(char*)>& fill) override {
+    if (size > std::min(max_inline_put_bytes_, wire::inline_object_bytes)
+        && objects_client_.in_place_usable()) {
+      std::unique_lock<std::mutex> lock{mtx_};
+      auto address = nodes_.pick(clock_type::now());
+      // Dropped objects of that node are FREEd first: a put of the size of
+      // one just dropped then finds its warm memfd back in the node's pool.
+      std::vector<std::string> frees;
+      if (objects_.has_frees())
+        for (auto& loc : objects_.take_frees()) {
+          if (loc.address == address)
+            frees.push_back(loc.object_id);
+          free_later_.push_back(loc); // the background loop FREEs them everywhere
+        }
+      if (!free_later_.empty())
+        bg_cv_.notify_one();
+      if (!address.empty()) {
+        auto id = objects_.new_id();
+        objects_.create_pending(id, ""); // pending while it is written
+        lock.unlock();
+        std::optional<wire::object_loc> loc;
+        try {
+          loc = objects_client_.put_in_place(id, size, fill, address, std::move(frees));
+        } catch (...) {
+          lock.lock();
+          objects_.erase(id); // never handed out
+          throw;
+        }
+        lock.lock();
+        if (loc) {
+          auto& obj = objects_.slot(id);
+          obj.state = object_table::entry::ready_stored;
+          obj.loc = *loc;
+          return id;
+        }
+        objects_.erase(id);
+      }
+    }
+    return runtime::put_packed(size, fill);
+  }
+
   std::vector<std::string> get(const std::vector<object_id>& ids,
                                std::optional<std::chrono::milliseconds> timeout) override {
     auto deadline = timeout ? clock_type::now() + *timeout : clock_type::time_point::max();

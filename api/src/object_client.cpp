@@ -97,6 +97,30 @@ std::optional<wire::object_loc> object_client::put(const std::string& id,
   }
 }
 
+std::optional<wire::object_loc>
+object_client::put_in_place(const std::string& id, std::size_t size,
+                            const std::function<void(char*)>& fill, const std::string& address,
+                            std::vector<std::string> frees_first) {
+  std::lock_guard<std::mutex> shared_guard{shared_mtx_};
+  auto& s = session_for(address);
+  std::lock_guard<std::mutex> guard{s.mtx};
+  try {
+    ensure(s, address);
+  } catch (const object_lost&) {
+    return std::nullopt;
+  }
+  auto r = shared_.put(s.fd, s.reader, id, size, fill, std::move(frees_first));
+  if (r == shared_put::result::broken)
+    drop(s);
+  if (r != shared_put::result::stored)
+    return std::nullopt;
+  wire::object_loc loc;
+  loc.object_id = id;
+  loc.address = address;
+  loc.size = size;
+  return loc;
+}
+
 std::string object_client::get(const wire::object_loc& loc) {
   auto& s = session_for(loc.address);
   std::lock_guard<std::mutex> guard{s.mtx};

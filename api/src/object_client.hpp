@@ -16,6 +16,7 @@
 // to different nodes run in parallel. Never called under the driver's state
 // mutex (these calls block on the network).
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "api/src/shared_put.hpp"
 #include "common/wire.hpp"
 
 namespace rayd::core {
@@ -36,6 +38,20 @@ public:
 
   std::optional<wire::object_loc> put(const std::string& id, const std::string& bytes,
                                       const std::string& address);
+  /// A value of `size` bytes that `fill` writes straight into the store of
+  /// the node at `address` when that node is on this host (shared_put.hpp);
+  /// `frees_first` are FREEd there before (so the node's pool has their
+  /// warm memfds back). nullopt when that path cannot be used (node on
+  /// another host, unreachable, session broken): the caller streams the
+  /// value with put(). Throws what shared_put::put throws.
+  std::optional<wire::object_loc> put_in_place(const std::string& id, std::size_t size,
+                                               const std::function<void(char*)>& fill,
+                                               const std::string& address,
+                                               std::vector<std::string> frees_first);
+  /// Whether put_in_place may still succeed from this process.
+  bool in_place_usable() const {
+    return shared_.usable();
+  }
   std::string get(const wire::object_loc& loc);
   void free(const std::string& address, std::vector<std::string> ids);
   /// Opens the connection to the node at `address` if there is none.
@@ -57,6 +73,8 @@ private:
 
   const std::string token_;
   const std::string job_id_;
+  std::mutex shared_mtx_; // one put_in_place at a time (shared_ keeps mappings)
+  shared_put shared_;
   std::mutex mtx_; // guards sessions_ (the map, not a session)
   std::map<std::string, std::unique_ptr<session>> sessions_;
 };

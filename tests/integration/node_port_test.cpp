@@ -106,6 +106,22 @@ BOOST_AUTO_TEST_CASE(hostile_bytes_on_the_node_port_are_refused_and_the_node_kee
     send_all(fd, frame(1, hello_payload(token)) + frame(20, put) + frame(21, "abc"));
     ::close(fd);
   }
+  // Shared puts (PUT_ALLOC 50, PUT_COMMIT 52): before HELLO, malformed,
+  // absurd sizes, a commit of nothing pending, and an allocation left
+  // pending when the connection drops.
+  {
+    std::string alloc = std::string("\x92\xa2id\xcf\x40\x00\x00\x00\x00\x00\x00\x00", 13);
+    std::string small = std::string("\x92\xa2ok\xce\x00\x10\x00\x00", 9); // 1 MiB
+    BOOST_CHECK(node_closes_after(address, frame(50, small)));
+    BOOST_CHECK(node_closes_after(address, frame(1, hello_payload(token)) + frame(50, "\xc1")));
+    BOOST_CHECK(node_closes_after(address, frame(1, hello_payload(token)) + frame(50, alloc)));
+    BOOST_CHECK(node_closes_after(address, frame(1, hello_payload(token))
+                                             + frame(52, std::string("\x91\xa2id", 4))));
+    int fd = tcp_connect(address);
+    BOOST_REQUIRE(fd >= 0);
+    send_all(fd, frame(1, hello_payload(token)) + frame(50, small));
+    ::close(fd);
+  }
 
   // The node is alive, ALIVE in the GCS, and runs tasks for a real driver.
   BOOST_CHECK(pid_alive(head.pid()));

@@ -165,7 +165,8 @@ BOOST_AUTO_TEST_CASE(dependency_chains_diamonds_and_objects_between_nodes) {
 }
 
 // Case 3: 1 MiB and 256 MiB objects made on one node and read on another;
-// a 256 MiB put read back intact.
+// a 256 MiB put read back intact (by the driver, by tasks on its node and
+// on another), and a second one written into the first one's memory.
 BOOST_AUTO_TEST_CASE(big_objects_across_nodes_and_big_put) {
   resource_nodes t("tasks_big");
   for (uint64_t size : {uint64_t(1) << 20, uint64_t(256) << 20}) {
@@ -191,6 +192,11 @@ BOOST_AUTO_TEST_CASE(big_objects_across_nodes_and_big_put) {
       BOOST_CHECK_EQUAL(out["put_remote"].value("checksum", uint64_t(0)),
                         want.value("checksum", uint64_t(1)));
       BOOST_CHECK_EQUAL(out["put_remote"].value("node", std::string()), t.nodes[1]->node_id());
+      BOOST_CHECK_EQUAL(out["put_local"].value("checksum", uint64_t(0)),
+                        want.value("checksum", uint64_t(1)));
+      BOOST_CHECK_EQUAL(out["put_local"].value("node", std::string()), t.nodes[0]->node_id());
+      BOOST_CHECK_MESSAGE(out["put_again"].value("intact", false),
+                          "a second put into recycled memory came back changed");
     }
   }
 }

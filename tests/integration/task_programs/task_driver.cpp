@@ -340,6 +340,14 @@ json case_big(const args_t& a) {
     out["put"] = {{"size", back.size()}, {"intact", back == expected}};
     // And a task on n1 reads the put object from the driver's node.
     out["put_remote"] = info_json(rayd::get(on(rayd::task(blob_info), 1).remote(put_ref), 300s));
+    // And a task on the driver's node reads it where it lies.
+    out["put_local"] = info_json(rayd::get(on(rayd::task(blob_info), 0).remote(put_ref), 300s));
+    // Dropped, then another value of the size: written into the recycled
+    // memory (docs/tasks.md, shared puts), read back by the driver.
+    put_ref = {};
+    auto other = blob_bytes(size, 5);
+    auto again = rayd::put(other);
+    out["put_again"] = {{"intact", rayd::get(again, 300s) == other}};
   }
   return out;
 }
