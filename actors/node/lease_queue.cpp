@@ -37,6 +37,13 @@ void lease_queue::release_worker(uint64_t worker_id) {
       ++i;
 }
 
+bool lease_queue::holds_lease(const std::string& job_id) const {
+  for (auto& [_, l] : leases_)
+    if (l.job_id == job_id)
+      return true;
+  return false;
+}
+
 const lease_record* lease_queue::find(uint64_t lease_id) const {
   auto i = leases_.find(lease_id);
   return i == leases_.end() ? nullptr : &i->second;

@@ -87,6 +87,9 @@ public:
   void release_worker(uint64_t worker_id);
 
   const lease_record* find(uint64_t lease_id) const;
+  /// Whether job `job_id` holds a lease here (its driver is alive: a worker
+  /// serves the driver's socket).
+  bool holds_lease(const std::string& job_id) const;
   std::size_t lease_count() const {
     return leases_.size();
   }

@@ -40,6 +40,8 @@ constexpr uint64_t tag_worker = 4;
 
 /// How often fairness, handshake deadlines and idle workers are looked at.
 constexpr auto housekeeping_period = 100ms;
+/// How long a job's objects outlive its last driver connection here.
+constexpr auto driver_gone_grace = 2s;
 
 /// Accepts taken per readiness of the listening socket, so that a flood of
 /// connections cannot starve the ones already open.
@@ -81,6 +83,13 @@ struct task_server::impl {
   /// Objects drivers on this host write in place (PUT_ALLOC ... PUT_COMMIT).
   put_allocations shared_puts;
   accept_backoff backoff;
+  /// Jobs whose last driver connection here closed, and when: their objects
+  /// are freed after `driver_gone_grace` unless a driver connection or a
+  /// lease of the job is back by then. A driver opens its object session
+  /// with a node only after its first lease there is granted, and closes
+  /// spare lease connections at any time: freeing at once would take the
+  /// results its tasks just stored from under it.
+  std::map<std::string, clock_type::time_point> orphaned;
   bool listening = false;     // the listener is in the epoll set
   bool over_cap_logged = false;
 
@@ -192,7 +201,7 @@ struct task_server::impl {
     shared_puts.drop_conn(id);
     leases.forget_connection(id);
     if (c->authed && c->role == "driver" && !conns.has_driver_of(c->job_id))
-      cfg.store->free_job(c->job_id); // the job's driver is gone from this node
+      orphaned[c->job_id] = clock_type::now(); // freed unless it comes back
     refresh_snapshot();
   }
 
@@ -557,6 +566,17 @@ struct task_server::impl {
 
   void housekeeping(clock_type::time_point now) {
     rebalance();
+    for (auto i = orphaned.begin(); i != orphaned.end();) {
+      if (conns.has_driver_of(i->first) || leases.holds_lease(i->first)) {
+        i = orphaned.erase(i); // the driver is still here
+      } else if (now - i->second >= driver_gone_grace) {
+        cfg.store->free_job(i->first); // the job's driver is gone from this node
+        i = orphaned.erase(i);
+        refresh_snapshot();
+      } else {
+        ++i;
+      }
+    }
     auto overdue = conns.overdue(now);
     for (auto id : overdue)
       close_conn(id);
