@@ -8,6 +8,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/error.hpp"
+
 namespace rayd::rpc {
 
 /// What both threads share. Every field is guarded by `mtx`.
@@ -38,7 +40,10 @@ caf::behavior bridge_actor(caf::event_based_actor* self, std::shared_ptr<bridge:
 } // namespace
 
 bridge::bridge(caf::actor_system& sys, kj::AsyncIoContext& io)
-  : core_(std::make_shared<core>()) {
+  : core_(std::make_shared<core>()),
+    timer_(io.provider->getTimer()),
+    deadline_(std::chrono::duration_cast<std::chrono::milliseconds>(request_timeout).count()
+              * kj::MILLISECONDS) {
   int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (fd < 0)
     kj::throwFatalException(
@@ -105,7 +110,32 @@ void bridge::drain() {
 }
 
 kj::Promise<void> bridge::run() {
-  return wait_loop();
+  return wait_loop().exclusiveJoin(expire_loop());
+}
+
+void bridge::expire() {
+  auto now = timer_.now();
+  std::vector<std::unique_ptr<slot_base>> expired;
+  for (auto i = slots_.begin(); i != slots_.end();) {
+    if (i->second->deadline <= now) {
+      expired.push_back(std::move(i->second));
+      i = slots_.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  // Fulfilled after the sweep: a continuation may ask() again.
+  for (auto& s : expired)
+    s->fail(make_error(errc::timeout,
+                       "no answer from the GCS within "
+                         + std::to_string(request_timeout.count()) + " s"));
+}
+
+kj::Promise<void> bridge::expire_loop() {
+  return timer_.afterDelay(1 * kj::SECONDS).then([this] {
+    expire();
+    return expire_loop();
+  });
 }
 
 kj::Promise<void> bridge::wait_loop() {
