@@ -45,11 +45,12 @@ private:
 
 } // namespace
 
-bridge::bridge(caf::actor_system& sys, kj::AsyncIoContext& io)
+bridge::bridge(caf::actor_system& sys, kj::AsyncIoContext& io,
+               std::chrono::milliseconds deadline)
   : core_(std::make_shared<core>()),
     timer_(io.provider->getTimer()),
-    deadline_(std::chrono::duration_cast<std::chrono::milliseconds>(request_timeout).count()
-              * kj::MILLISECONDS) {
+    deadline_(deadline.count() * kj::MILLISECONDS),
+    deadline_ms_(deadline.count()) {
   int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (fd < 0)
     kj::throwFatalException(
@@ -78,9 +79,9 @@ caf::error bridge::unavailable() {
   return make_error(errc::unavailable, "the service is not running");
 }
 
-caf::error bridge::timed_out() {
+caf::error bridge::timed_out() const {
   return make_error(errc::timeout, "no answer from the GCS within "
-                                     + std::to_string(request_timeout.count()) + " s");
+                                     + std::to_string(deadline_ms_) + " ms");
 }
 
 caf::error bridge::unexpected(const caf::message& m) {

@@ -46,8 +46,10 @@ namespace rayd::rpc {
 
 class bridge {
 public:
-  /// Creates the wake-up eventfd and the reply sink.
-  bridge(caf::actor_system& sys, kj::AsyncIoContext& io);
+  /// Creates the wake-up eventfd and the reply sink. A call unanswered
+  /// after `deadline` fails with errc::timeout (tests shorten it).
+  bridge(caf::actor_system& sys, kj::AsyncIoContext& io,
+         std::chrono::milliseconds deadline = request_timeout);
   ~bridge();
 
   bridge(const bridge&) = delete;
@@ -75,7 +77,7 @@ public:
   /// broken event loop).
   kj::Promise<void> run();
 
-  /// Fails every call asked more than `request_timeout` ago with
+  /// Fails every call asked more than the deadline ago with
   /// errc::timeout (run() does this once a second; public for tests).
   void expire();
 
@@ -102,7 +104,7 @@ public:
 
 private:
   static caf::error unavailable();
-  static caf::error timed_out();
+  caf::error timed_out() const;
   static caf::error unexpected(const caf::message& m);
 
   struct slot_base {
@@ -144,6 +146,7 @@ private:
   caf::strong_actor_ptr sink_;
   kj::Timer& timer_;
   kj::Duration deadline_;
+  int64_t deadline_ms_;
   kj::Own<kj::AsyncInputStream> wake_;
   uint64_t wake_buf_ = 0;
   uint64_t next_id_ = 1;
