@@ -14,6 +14,7 @@
 #include "actors/registry.hpp"
 #include "common/error.hpp"
 #include "schemas/bridge.hpp"
+#include "schemas/read_ahead_stream.hpp"
 
 using namespace rayd;
 
@@ -125,4 +126,93 @@ BOOST_AUTO_TEST_CASE(a_dead_callee_fails_the_call_at_once) {
   BOOST_CHECK(!r); // an error, not a hang (timeoutAfter would throw)
 }
 
+BOOST_AUTO_TEST_CASE(an_unanswered_call_times_out_and_frees_its_slot) {
+  auto io = kj::setupAsyncIo();
+  rpc::bridge br{*sys, io, std::chrono::milliseconds{50}};
+  auto loop = br.run().eagerlyEvaluate(nullptr);
+  auto kv = spawn_fake_kv(*sys, 2); // one put alone is parked for ever
+  auto call = br.ask<bool>(kv, atoms::kv_put::value, std::string{"ns"}, std::string{"k"},
+                           std::string{"v"}, true);
+  BOOST_CHECK_EQUAL(br.pending(), 1u);
+  // Nothing expires before the deadline...
+  br.expire();
+  BOOST_CHECK_EQUAL(br.pending(), 1u);
+  // ...and run()'s once-a-second sweep fails it after.
+  auto r = io.provider->getTimer().timeoutAfter(5 * kj::SECONDS, kj::mv(call)).wait(io.waitScope);
+  BOOST_REQUIRE(!r);
+  BOOST_CHECK(code_of(r.error()) == errc::timeout);
+  BOOST_CHECK_EQUAL(br.pending(), 0u);
+  caf::anon_send_exit(kv, caf::exit_reason::kill);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+/// Counts the reads that reach the wrapped stream.
+class counting_stream final : public kj::AsyncIoStream {
+public:
+  explicit counting_stream(kj::Own<kj::AsyncIoStream> s) : inner(kj::mv(s)) {
+  }
+  kj::Promise<size_t> tryRead(void* buf, size_t min_bytes, size_t max_bytes) override {
+    ++reads;
+    return inner->tryRead(buf, min_bytes, max_bytes);
+  }
+  kj::Promise<void> write(const void* buf, size_t n) override {
+    return inner->write(buf, n);
+  }
+  kj::Promise<void> write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> p) override {
+    return inner->write(p);
+  }
+  kj::Promise<void> whenWriteDisconnected() override {
+    return inner->whenWriteDisconnected();
+  }
+  void shutdownWrite() override {
+    inner->shutdownWrite();
+  }
+  kj::Own<kj::AsyncIoStream> inner;
+  size_t reads = 0;
+};
+
+std::string read_exactly(kj::AsyncInputStream& in, size_t n, kj::WaitScope& ws) {
+  std::string out(n, '\0');
+  size_t got = in.tryRead(&out[0], n, n).wait(ws);
+  out.resize(got);
+  return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(read_ahead_serves_small_reads_from_one_read) {
+  auto io = kj::setupAsyncIo();
+  auto pipe = io.provider->newTwoWayPipe();
+  auto counted = kj::heap<counting_stream>(kj::mv(pipe.ends[1]));
+  auto& counter = *counted;
+  rpc::read_ahead_stream in{kj::mv(counted)};
+  // Three "messages" in one write, read back in exact-size pieces as Cap'n
+  // Proto does (header word, then the rest).
+  std::string a = "hdr-one." + std::string(40, 'a');
+  std::string b = "hdr-two." + std::string(16, 'b');
+  std::string c = "hdr-3...." + std::string(100, 'c');
+  std::string all = a + b + c;
+  pipe.ends[0]->write(all.data(), all.size()).wait(io.waitScope);
+  std::string back;
+  for (size_t n : {8, 40, 8, 16, 9, 100})
+    back += read_exactly(in, n, io.waitScope);
+  BOOST_CHECK(back == all);
+  BOOST_CHECK_EQUAL(counter.reads, 1u);
+
+  // A read larger than the buffer bypasses it, and every byte arrives.
+  std::string big(200000, '\0');
+  for (size_t i = 0; i < big.size(); ++i)
+    big[i] = static_cast<char>(i * 7);
+  auto w = pipe.ends[0]->write(big.data(), big.size());
+  std::string big_back = read_exactly(in, 3, io.waitScope);
+  big_back += read_exactly(in, big.size() - 3, io.waitScope);
+  w.wait(io.waitScope);
+  BOOST_CHECK(big_back == big);
+
+  // At the end of the stream a read returns what is left (here nothing).
+  pipe.ends[0]->shutdownWrite();
+  BOOST_CHECK_EQUAL(read_exactly(in, 8, io.waitScope).size(), 0u);
+}
