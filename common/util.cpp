@@ -182,4 +182,13 @@ std::string primary_ipv4() {
   return result;
 }
 
+const std::string& boot_id() {
+  static const std::string id = [] {
+    std::string s;
+    std::ifstream{"/proc/sys/kernel/random/boot_id"} >> s;
+    return s;
+  }();
+  return id;
+}
+
 } // namespace rayd

@@ -48,6 +48,11 @@ int detect_gpus();
 /// Physical memory in bytes.
 double detect_memory_bytes();
 
+/// This kernel's boot id (/proc/sys/kernel/random/boot_id; "" if unknown):
+/// equal in two processes iff they run on the same kernel, so a pid one of
+/// them names can be looked up by the other.
+const std::string& boot_id();
+
 /// The host's name (gethostname), "localhost" if unavailable.
 std::string host_name();
 

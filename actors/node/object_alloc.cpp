@@ -8,21 +8,11 @@
 #include <fstream>
 
 #include "common/error.hpp"
+#include "common/util.hpp"
 
 namespace rayd::node {
 
 namespace {
-
-/// This host's boot id: the driver compares it with its own to know that
-/// the pid in PUT_REGION is a process of its kernel.
-const std::string& boot_id() {
-  static const std::string id = [] {
-    std::string s;
-    std::ifstream{"/proc/sys/kernel/random/boot_id"} >> s;
-    return s;
-  }();
-  return id;
-}
 
 caf::error invalid(const std::string& why) {
   return make_error(errc::invalid_argument, why);

@@ -8,22 +8,12 @@
 #include <algorithm>
 #include <fstream>
 
+#include "common/util.hpp"
 #include "rayd/errors.hpp"
 
 namespace rayd::core {
 
 namespace {
-
-/// This host's boot id ("" if unknown): equal in two processes iff they
-/// run on the same kernel.
-const std::string& boot_id() {
-  static const std::string id = [] {
-    std::string s;
-    std::ifstream{"/proc/sys/kernel/random/boot_id"} >> s;
-    return s;
-  }();
-  return id;
-}
 
 std::string refusal(const wire::frame& f) {
   auto e = wire::decode<wire::error_msg>(f.payload);
