@@ -84,8 +84,9 @@ struct task_server::impl {
   put_allocations shared_puts;
   accept_backoff backoff;
   /// Jobs whose last driver connection here closed, and when: their objects
-  /// are freed after `driver_gone_grace` unless a driver connection or a
-  /// lease of the job is back by then. A driver opens its object session
+  /// are freed once `driver_gone_grace` has passed with neither a driver
+  /// connection nor a lease of the job here (a driver connection coming
+  /// back cancels it). A driver opens its object session
   /// with a node only after its first lease there is granted, and closes
   /// spare lease connections at any time: freeing at once would take the
   /// results its tasks just stored from under it.
@@ -567,8 +568,11 @@ struct task_server::impl {
   void housekeeping(clock_type::time_point now) {
     rebalance();
     for (auto i = orphaned.begin(); i != orphaned.end();) {
-      if (conns.has_driver_of(i->first) || leases.holds_lease(i->first)) {
-        i = orphaned.erase(i); // the driver is still here
+      if (conns.has_driver_of(i->first)) {
+        i = orphaned.erase(i); // the driver is back
+      } else if (leases.holds_lease(i->first)) {
+        i->second = now; // a worker still serves its socket: wait for the lease to end
+        ++i;
       } else if (now - i->second >= driver_gone_grace) {
         cfg.store->free_job(i->first); // the job's driver is gone from this node
         i = orphaned.erase(i);

@@ -199,6 +199,20 @@ BOOST_AUTO_TEST_CASE(big_objects_across_nodes_and_big_put) {
                           "a second put into recycled memory came back changed");
     }
   }
+  // The drivers have exited: their objects on every node are freed (after the
+  // node's 2 s grace for a driver's last connection, docs/tasks.md).
+  json last;
+  bool freed = wait_until(
+    [&] {
+      last = t.c.status_json();
+      for (auto& n : last["nodes"])
+        if (n.value("state", std::string()) == "ALIVE"
+            && n["object_store"].value("objects", uint64_t(1)) != 0)
+          return false;
+      return true;
+    },
+    std::chrono::seconds(20), std::chrono::milliseconds(200));
+  BOOST_CHECK_MESSAGE(freed, "objects of exited drivers were not freed: " << last.dump());
 }
 
 // Case 6: shapes no node can hold fail at once, naming the shape; a task
