@@ -14,23 +14,6 @@ constexpr auto report_interval = 500ms;
 constexpr auto nodes_retry = 250ms;
 constexpr auto call_timeout = 1000ms;
 
-std::vector<task_event> to_api(task_events::report& r) {
-  std::vector<task_event> out;
-  out.reserve(r.events.size());
-  for (auto& e : r.events) {
-    task_event te;
-    te.task_id = std::move(e.task_id);
-    te.function = std::move(e.function);
-    te.state = std::move(e.state);
-    te.node_id = std::move(e.node_id);
-    te.attempt = e.attempt;
-    te.error = std::move(e.error);
-    te.update_time_ms = e.time_ms;
-    out.push_back(std::move(te));
-  }
-  return out;
-}
-
 } // namespace
 
 head_link::head_link(std::string api_address, std::string token, std::string job_id, hooks h)
@@ -86,8 +69,7 @@ void head_link::loop() {
     auto r = hooks_.collect();
     if (!r)
       return;
-    task_counts counts{r->counts[0], r->counts[1], r->counts[2], r->counts[3]};
-    if (!c->task_report(job_id_, counts, to_api(*r)))
+    if (!c->task_report(job_id_, r->counts, r->events))
       client.reset(); // the head restarted or is gone: connect again next time
   };
   auto next_report = std::chrono::steady_clock::now() + report_interval;

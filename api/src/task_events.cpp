@@ -38,13 +38,13 @@ task_events::report task_events::take() {
   report out;
   std::map<uint64_t, std::size_t> latest;
   for (auto& e : events_) {
-    event te;
+    task_event te;
     te.task_id = prefix_ + "-" + std::to_string(e.seq);
     te.function = functions_.names[e.function];
     te.state = names[e.state];
     te.node_id = nodes_.names[e.node];
     te.attempt = e.attempt;
-    te.time_ms = e.time_ms;
+    te.update_time_ms = e.time_ms;
     if (auto i = errors_.find(e.seq); i != errors_.end() && e.state == failed)
       te.error = i->second;
     if (auto l = latest.find(e.seq); l != latest.end())
@@ -56,8 +56,7 @@ task_events::report task_events::take() {
   }
   events_.clear();
   dirty_ = false;
-  for (int i = 0; i < 4; ++i)
-    out.counts[i] = counts_[i];
+  out.counts = {counts_[pending], counts_[running], counts_[finished], counts_[failed]};
   return out;
 }
 

@@ -20,6 +20,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "actors/types.hpp"
+
 namespace rayd::core {
 
 class task_events {
@@ -29,19 +31,11 @@ public:
   static constexpr uint8_t none = 255;
   static constexpr std::size_t max_events = 2000;
 
-  struct event {
-    std::string task_id;
-    std::string function;
-    std::string state; // PENDING, RUNNING, FINISHED, FAILED
-    std::string node_id;
-    uint32_t attempt = 0;
-    std::string error;
-    int64_t time_ms = 0;
-  };
-
+  /// What the head's task actor takes (actors/types.hpp): the latest event
+  /// of each task, and the counts by state.
   struct report {
-    std::vector<event> events;
-    uint64_t counts[4] = {0, 0, 0, 0};
+    std::vector<task_event> events;
+    task_counts counts;
   };
 
   explicit task_events(std::string task_prefix) : prefix_{std::move(task_prefix)} {

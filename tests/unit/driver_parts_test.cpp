@@ -112,7 +112,7 @@ BOOST_AUTO_TEST_CASE(counts_follow_each_task_latest_state) {
   BOOST_CHECK_EQUAL(r.events[0].node_id, "n1");
   BOOST_CHECK_EQUAL(r.events[1].state, "PENDING");
   BOOST_CHECK_EQUAL(r.events[1].attempt, 1u);
-  BOOST_CHECK_EQUAL(r.counts[task_events::pending], 1u);
+  BOOST_CHECK_EQUAL(r.counts.pending, 1u);
   BOOST_CHECK(ev.take().events.empty());
 }
 
