@@ -133,6 +133,16 @@ BOOST_AUTO_TEST_CASE(more_tasks_than_a_full_cluster_pipelines) {
   json out = run_case(c, "many", {"count=" + std::to_string(count)});
   BOOST_TEST_MESSAGE("many: " << out.dump());
   BOOST_CHECK_EQUAL(out.value("sum", int64_t(0)), int64_t(count) * (count + 1) / 2);
+  // The driver reported its task events to the head (rayctl tasks).
+  exec_result r = c.rayctl({"tasks", "--json", "--limit", "10"});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  json tasks = json::parse(r.out, nullptr, false);
+  BOOST_REQUIRE_MESSAGE(tasks.is_object() && tasks["tasks"].is_array(), r.out);
+  BOOST_CHECK_EQUAL(tasks["tasks"].size(), 10u);
+  for (auto& t : tasks["tasks"]) {
+    BOOST_CHECK_MESSAGE(t.value("state", std::string()) == "FINISHED", t.dump());
+    BOOST_CHECK_MESSAGE(!t.value("function", std::string()).empty(), t.dump());
+  }
 }
 
 // Case 2: a chain of 20 tasks, a diamond, and stored objects passed between
