@@ -12,7 +12,6 @@
 // action gets the error and reconcile() re-derives the queue from the rows.
 
 #include <algorithm>
-#include <cmath>
 #include <functional>
 #include <map>
 #include <set>
@@ -25,7 +24,6 @@
 #include "actors/gcs/node_actor.hpp"
 #include "actors/gcs/spawn.hpp"
 #include "common/error.hpp"
-#include "common/package_uri.hpp"
 #include "persistence/group_commit.hpp"
 
 namespace rayd::gcs {
@@ -34,10 +32,6 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-constexpr std::size_t max_entrypoint_bytes = 64 * 1024;
-constexpr std::size_t max_metadata_bytes = 64 * 1024;
-constexpr std::size_t max_env_bytes = 1024 * 1024;
 
 struct waiter {
   caf::typed_response_promise<job_info> rp;
@@ -351,55 +345,6 @@ void admit(jm_actor_t self) {
   }
 }
 
-caf::error validate(job_submission& s) {
-  if (s.entrypoint.empty())
-    return make_error(errc::invalid_argument, "the entrypoint is empty");
-  if (s.entrypoint.size() > max_entrypoint_bytes)
-    return make_error(errc::invalid_argument,
-                      "the entrypoint is longer than 64 KiB");
-  if (s.entrypoint.find('\0') != std::string::npos)
-    return make_error(errc::invalid_argument,
-                      "the entrypoint must not contain NUL bytes");
-  std::size_t meta = 0;
-  for (auto& [k, v] : s.metadata)
-    meta += k.size() + v.size();
-  if (meta > max_metadata_bytes)
-    return make_error(errc::invalid_argument, "metadata is larger than 64 KiB");
-  std::size_t env = 0;
-  for (auto& [k, v] : s.env_vars) {
-    bool ok = !k.empty() && !std::isdigit(static_cast<unsigned char>(k[0]))
-              && std::all_of(k.begin(), k.end(), [](char c) {
-                   return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-                 });
-    if (!ok)
-      return make_error(errc::invalid_argument,
-                        "invalid environment variable name '" + k + "'");
-    if (v.find('\0') != std::string::npos)
-      return make_error(errc::invalid_argument,
-                        "environment variable " + k + " contains a NUL byte");
-    env += k.size() + v.size();
-  }
-  if (env > max_env_bytes)
-    return make_error(errc::invalid_argument,
-                      "environment variables exceed 1 MiB in total");
-  for (auto& [name, amount] : s.resources)
-    if (!std::isfinite(amount) || amount < 0 || name.empty())
-      return make_error(errc::invalid_argument,
-                        "entrypoint resource '" + name
-                          + "' must be a non-negative number");
-  auto& wd = s.working_dir;
-  if (!wd.empty() && !package_hash(wd)
-      && !(wd.rfind("file:///", 0) == 0 && wd.size() > 8))
-    return make_error(errc::invalid_argument,
-                      "working_dir '" + wd
-                        + "' must be a package URI gcs://<sha256>.tar.gz or "
-                          "file:///ABSOLUTE/DIR on the nodes (rayctl uploads "
-                          "local directories)");
-  if (s.submission_id.empty())
-    s.submission_id = "rayd_job_" + random_hex(8);
-  return check_submission_id(s.submission_id);
-}
-
 void on_node(jm_actor_t self, const node_info& n) {
   auto& st = self->state;
   auto& c = st.nodes[n.node_id];
@@ -623,7 +568,7 @@ job_manager_actor::behavior_type jm_behavior(jm_actor_t self) {
   return {
     [self](atoms::job_submit, job_submission& s) -> caf::result<job_info> {
       auto& st = self->state;
-      if (auto err = validate(s))
+      if (auto err = check_submission(s))
         return err;
       if (auto* old = st.table->find(s.submission_id))
         return make_error(errc::already_exists,

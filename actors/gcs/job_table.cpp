@@ -1,8 +1,12 @@
 #include "actors/gcs/job_table.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cctype>
 
 #include "common/error.hpp"
+#include "common/package_uri.hpp"
+#include "common/util.hpp"
 #include "persistence/json_codec.hpp"
 
 namespace rayd::gcs {
@@ -11,6 +15,10 @@ job_table::job_table(persistence::store& db) : rows_(db, "jobs") {
 }
 
 namespace {
+
+constexpr std::size_t max_entrypoint_bytes = 64 * 1024;
+constexpr std::size_t max_metadata_bytes = 64 * 1024;
+constexpr std::size_t max_env_bytes = 1024 * 1024;
 
 struct job_row {
   using row_type = job_info;
@@ -140,6 +148,55 @@ job_table::retention_victims(const retention_policy& policy,
       out.push_back(done[i]->spec.submission_id);
   }
   return out;
+}
+
+caf::error check_submission(job_submission& s) {
+  if (s.entrypoint.empty())
+    return make_error(errc::invalid_argument, "the entrypoint is empty");
+  if (s.entrypoint.size() > max_entrypoint_bytes)
+    return make_error(errc::invalid_argument,
+                      "the entrypoint is longer than 64 KiB");
+  if (s.entrypoint.find('\0') != std::string::npos)
+    return make_error(errc::invalid_argument,
+                      "the entrypoint must not contain NUL bytes");
+  std::size_t meta = 0;
+  for (auto& [k, v] : s.metadata)
+    meta += k.size() + v.size();
+  if (meta > max_metadata_bytes)
+    return make_error(errc::invalid_argument, "metadata is larger than 64 KiB");
+  std::size_t env = 0;
+  for (auto& [k, v] : s.env_vars) {
+    bool ok = !k.empty() && !std::isdigit(static_cast<unsigned char>(k[0]))
+              && std::all_of(k.begin(), k.end(), [](char c) {
+                   return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                 });
+    if (!ok)
+      return make_error(errc::invalid_argument,
+                        "invalid environment variable name '" + k + "'");
+    if (v.find('\0') != std::string::npos)
+      return make_error(errc::invalid_argument,
+                        "environment variable " + k + " contains a NUL byte");
+    env += k.size() + v.size();
+  }
+  if (env > max_env_bytes)
+    return make_error(errc::invalid_argument,
+                      "environment variables exceed 1 MiB in total");
+  for (auto& [name, amount] : s.resources)
+    if (!std::isfinite(amount) || amount < 0 || name.empty())
+      return make_error(errc::invalid_argument,
+                        "entrypoint resource '" + name
+                          + "' must be a non-negative number");
+  auto& wd = s.working_dir;
+  if (!wd.empty() && !package_hash(wd)
+      && !(wd.rfind("file:///", 0) == 0 && wd.size() > 8))
+    return make_error(errc::invalid_argument,
+                      "working_dir '" + wd
+                        + "' must be a package URI gcs://<sha256>.tar.gz or "
+                          "file:///ABSOLUTE/DIR on the nodes (rayctl uploads "
+                          "local directories)");
+  if (s.submission_id.empty())
+    s.submission_id = "rayd_job_" + random_hex(8);
+  return check_submission_id(s.submission_id);
 }
 
 caf::error check_submission_id(const std::string& id) {

@@ -89,6 +89,14 @@ private:
   uint64_t max_seq_ = 0;
 };
 
+/// Checks what a client submits: a non-empty entrypoint of at most 64 KiB
+/// without NUL bytes, metadata ≤ 64 KiB, environment variable names
+/// [A-Za-z_][A-Za-z0-9_]* and values without NUL (≤ 1 MiB in all),
+/// non-negative finite resources, a working_dir that is a package URI or
+/// file:///DIR, and the submission id (one is generated when empty).
+/// Errors: errc::invalid_argument saying what is wrong.
+caf::error check_submission(job_submission& s);
+
 /// Checks a client-chosen submission id: 1–128 characters of [A-Za-z0-9_.-].
 /// Errors: errc::invalid_argument saying what is allowed.
 caf::error check_submission_id(const std::string& id);

@@ -553,3 +553,25 @@ BOOST_AUTO_TEST_CASE(a_submission_that_cannot_be_stored_never_happened) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(submission_checks) {
+  job_submission s;
+  BOOST_CHECK(code_of(check_submission(s)) == errc::invalid_argument); // empty entrypoint
+  s.entrypoint = "echo hi";
+  BOOST_REQUIRE(!check_submission(s));
+  BOOST_CHECK_EQUAL(s.submission_id.rfind("rayd_job_", 0), 0u); // generated
+  auto bad = [](auto edit) {
+    job_submission x;
+    x.entrypoint = "true";
+    edit(x);
+    return code_of(check_submission(x)) == errc::invalid_argument;
+  };
+  BOOST_CHECK(bad([](job_submission& x) { x.entrypoint = std::string("a\0b", 3); }));
+  BOOST_CHECK(bad([](job_submission& x) { x.entrypoint = std::string(64 * 1024 + 1, 'x'); }));
+  BOOST_CHECK(bad([](job_submission& x) { x.env_vars["1X"] = "v"; }));
+  BOOST_CHECK(bad([](job_submission& x) { x.env_vars["X"] = std::string("a\0", 2); }));
+  BOOST_CHECK(bad([](job_submission& x) { x.resources["CPU"] = -1; }));
+  BOOST_CHECK(bad([](job_submission& x) { x.working_dir = "/tmp/x"; }));
+  BOOST_CHECK(bad([](job_submission& x) { x.submission_id = "a/b"; }));
+  BOOST_CHECK(!bad([](job_submission& x) { x.working_dir = "file:///srv/app"; }));
+}
