@@ -10,22 +10,15 @@
 #include "actors/gcs/spawn.hpp"
 #include "actors/registry.hpp"
 #include "common/error.hpp"
+#include "tests/support/actor_config.hpp"
 
 using namespace rayd;
 
 namespace {
 
-caf::actor_system_config& make_config(caf::actor_system_config& cfg) {
-  register_message_types(cfg);
-  register_error_category(cfg);
-  cfg.set("logger.file-verbosity", caf::atom("quiet"));
-  cfg.set("logger.console-verbosity", caf::atom("quiet"));
-  return cfg;
-}
-
 struct fixture {
   caf::actor_system_config cfg;
-  caf::actor_system sys{make_config(cfg)};
+  caf::actor_system sys{test::quiet_config(cfg)};
   std::unique_ptr<persistence::store> db = persistence::make_memory_store();
   gcs_node_actor nodes;
   gcs_gate_actor gate;

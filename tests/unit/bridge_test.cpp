@@ -15,6 +15,7 @@
 #include "common/error.hpp"
 #include "schemas/bridge.hpp"
 #include "schemas/read_ahead_stream.hpp"
+#include "tests/support/actor_config.hpp"
 
 using namespace rayd;
 
@@ -24,10 +25,7 @@ struct fixture {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   fixture() {
-    register_message_types(cfg);
-    register_error_category(cfg);
-    cfg.set("logger.file-verbosity", caf::atom("quiet"));
-    cfg.set("logger.console-verbosity", caf::atom("quiet"));
+    test::quiet_config(cfg);
     cfg.set("scheduler.max-threads", 2);
     sys = std::make_unique<caf::actor_system>(cfg);
   }

@@ -16,6 +16,7 @@
 #include "actors/gcs/kv_table.hpp"
 #include "actors/gcs/node_table.hpp"
 #include "common/error.hpp"
+#include "tests/support/actor_config.hpp"
 
 using namespace rayd;
 
@@ -289,14 +290,6 @@ BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
 
-caf::actor_system_config& quiet_config(caf::actor_system_config& cfg) {
-  register_message_types(cfg);
-  register_error_category(cfg);
-  cfg.set("logger.file-verbosity", caf::atom("quiet"));
-  cfg.set("logger.console-verbosity", caf::atom("quiet"));
-  return cfg;
-}
-
 template <class Predicate>
 bool eventually(Predicate p, std::chrono::milliseconds within = std::chrono::seconds{10}) {
   auto deadline = std::chrono::steady_clock::now() + within;
@@ -312,7 +305,7 @@ struct kv_fixture {
   // The store outlives the actor system, which waits for its actors.
   persistence::test_store db;
   caf::actor_system_config cfg;
-  caf::actor_system sys{quiet_config(cfg)};
+  caf::actor_system sys{test::quiet_config(cfg)};
   gcs_kv_actor kv = gcs::spawn_kv_actor(sys, db);
 
   ~kv_fixture() {

@@ -17,6 +17,7 @@
 #include "common/archive.hpp"
 #include "common/error.hpp"
 #include "common/package_uri.hpp"
+#include "tests/support/actor_config.hpp"
 
 using namespace rayd;
 using namespace rayd::gcs;
@@ -388,19 +389,11 @@ BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
 
-caf::actor_system_config& quiet_config(caf::actor_system_config& cfg) {
-  register_message_types(cfg);
-  register_error_category(cfg);
-  cfg.set("logger.file-verbosity", caf::atom("quiet"));
-  cfg.set("logger.console-verbosity", caf::atom("quiet"));
-  return cfg;
-}
-
 struct log_fixture {
   // The store outlives the actor system, which waits for its actors.
   persistence::test_store db;
   caf::actor_system_config cfg;
-  caf::actor_system sys{quiet_config(cfg)};
+  caf::actor_system sys{test::quiet_config(cfg)};
   job_log_actor logs = gcs::spawn_log_actor(sys, std::make_shared<log_table>(db));
   caf::scoped_actor self{sys};
 
@@ -477,7 +470,7 @@ struct jm_fixture {
   persistence::test_store db;
   std::unique_ptr<persistence::store> node_db = persistence::make_memory_store();
   caf::actor_system_config cfg;
-  caf::actor_system sys{quiet_config(cfg)};
+  caf::actor_system sys{test::quiet_config(cfg)};
   gcs_node_actor nodes;
   job_log_actor logs = gcs::spawn_log_actor(sys, std::make_shared<log_table>(db));
   gcs_blob_actor blobs = gcs::spawn_blob_actor(sys, db);
