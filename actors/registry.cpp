@@ -3,6 +3,8 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
 
+#include "actors/actor_types.hpp"
+#include "actors/gcs/actor_manager_actor.hpp"
 #include "actors/gcs/gate_actor.hpp"
 #include "actors/gcs/node_actor.hpp"
 #include "actors/job_types.hpp"
@@ -41,6 +43,17 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<log_slice>("rayd::log_slice");
   cfg.add_message_type<string_map>("rayd::string_map");
   cfg.add_message_type<job_state>("rayd::job_state");
+  cfg.add_message_type<code_file_ref>("rayd::code_file_ref");
+  cfg.add_message_type<std::vector<code_file_ref>>("std::vector<rayd::code_file_ref>");
+  cfg.add_message_type<actor_create_request>("rayd::actor_create_request");
+  cfg.add_message_type<std::vector<actor_create_request>>(
+    "std::vector<rayd::actor_create_request>");
+  cfg.add_message_type<actor_info>("rayd::actor_info");
+  cfg.add_message_type<std::vector<actor_info>>("std::vector<rayd::actor_info>");
+  cfg.add_message_type<actor_launch>("rayd::actor_launch");
+  cfg.add_message_type<actor_hosted>("rayd::actor_hosted");
+  cfg.add_message_type<actor_manager_actor>("rayd::actor_manager_actor");
+  cfg.add_message_type<std::vector<std::string>>("std::vector<std::string>");
 }
 
 void register_error_category(caf::actor_system_config& cfg) {

@@ -58,6 +58,13 @@ const char* to_string(msg x) {
     case msg::fetch: return "FETCH";
     case msg::fetched: return "FETCHED";
     case msg::exit: return "EXIT";
+    case msg::attach: return "ATTACH";
+    case msg::attached: return "ATTACHED";
+    case msg::call: return "CALL";
+    case msg::create_actor: return "CREATE_ACTOR";
+    case msg::actor_created: return "ACTOR_CREATED";
+    case msg::kill_actor: return "KILL_ACTOR";
+    case msg::adopt_caller: return "ADOPT_CALLER";
     case msg::control_error: return "CONTROL_ERROR";
     case msg::drain: return "DRAIN";
     case msg::put_alloc: return "PUT_ALLOC";

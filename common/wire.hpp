@@ -78,6 +78,15 @@ enum class msg : uint8_t {
   put_region = 51, // node → driver (put_region_msg), or ERROR
   put_commit = 52, // driver → node (object_id_msg); PUT_OK or ERROR
   put_abort = 53,  // driver → node (object_id_msg); no reply
+  // actors (docs/actors.md, "Wire"): a caller attaches a node-port socket
+  // to the worker process hosting an actor, then calls it directly
+  attach = 60,        // caller → node, after HELLO (attach_msg); ERROR not_found if no such worker
+  attached = 61,      // worker → caller (attach_msg), first frame once it serves the socket
+  call = 62,          // caller → worker (actor_call); answered by RESULT (task_id = call_id)
+  create_actor = 63,  // node → worker, control (actor_create_msg)
+  actor_created = 64, // worker → node, control (actor_created_msg)
+  kill_actor = 65,    // node → worker, control (actor_id_msg); no reply
+  adopt_caller = 66,  // node → worker, control (attach_msg), with the caller's socket
 };
 
 const char* to_string(msg x);
@@ -286,6 +295,53 @@ struct object_error {
   uint8_t code = 0; // wire_error
   std::string message;
   MSGPACK_DEFINE(object_id, code, message)
+};
+
+// actors (docs/actors.md, "Wire")
+
+/// ATTACH / ATTACHED / ADOPT_CALLER: the worker process `pid` of the node.
+struct attach_msg {
+  int32_t pid = 0;
+  MSGPACK_DEFINE(pid)
+};
+
+/// CALL: one method call of an actor hosted by the worker the socket is
+/// attached to. Calls of one socket to one actor run in the order they
+/// arrive (max_concurrency 1). An actor this process does not host (any
+/// more) answers RESULT error "rayd::actor_died".
+struct actor_call {
+  uint64_t call_id = 0;
+  std::string actor_id;
+  std::string method; // registered name, "Class::method"
+  std::vector<task_arg> args;
+  uint32_t attempt = 0;
+  MSGPACK_DEFINE(call_id, actor_id, method, args, attempt)
+};
+
+/// CREATE_ACTOR: construct `class_name` from `args` (msgpack bytes of each
+/// constructor argument) as actor `actor_id`, serving up to
+/// `max_concurrency` calls at once.
+struct actor_create_msg {
+  std::string actor_id;
+  std::string class_name;
+  std::vector<std::string> args;
+  uint32_t max_concurrency = 1;
+  MSGPACK_DEFINE(actor_id, class_name, args, max_concurrency)
+};
+
+/// ACTOR_CREATED: the constructor ran (ok) or failed (its exception, or
+/// "rayd::unknown_class").
+struct actor_created_msg {
+  std::string actor_id;
+  bool ok = false;
+  std::string error_type;
+  std::string error_message;
+  MSGPACK_DEFINE(actor_id, ok, error_type, error_message)
+};
+
+struct actor_id_msg {
+  std::string actor_id;
+  MSGPACK_DEFINE(actor_id)
 };
 
 // -- frames ------------------------------------------------------------------

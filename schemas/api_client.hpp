@@ -13,6 +13,7 @@
 
 #include <caf/expected.hpp>
 
+#include "actors/actor_types.hpp"
 #include "actors/job_types.hpp"
 #include "actors/types.hpp"
 
@@ -60,6 +61,17 @@ public:
   caf::expected<void> task_report(const std::string& job_id, const task_counts& counts,
                                   const std::vector<task_event>& events);
   caf::expected<task_list_reply> task_list(uint32_t limit);
+
+  // -- actors (see ActorService) ----------------------------------------------
+  caf::expected<std::vector<actor_info>>
+  actor_create(const std::vector<actor_create_request>& requests);
+  caf::expected<std::vector<actor_info>> actor_wait(const std::vector<std::string>& ids,
+                                                    uint32_t timeout_ms);
+  /// Errors: errc::not_found when no live actor has that name.
+  caf::expected<actor_info> actor_get(const std::string& name, const std::string& ns);
+  caf::expected<std::vector<actor_info>> actor_list();
+  caf::expected<actor_info> actor_kill(const std::string& id_or_name, const std::string& ns,
+                                       bool no_restart, const std::string& by);
 
   struct impl;
 

@@ -22,6 +22,7 @@ struct Services {
   kv @1 :KvService;
   jobs @2 :JobService;
   tasks @3 :TaskService;
+  actors @4 :ActorService;
 }
 
 interface ClusterService {
@@ -189,4 +190,67 @@ interface TaskService {
   list @1 (limit :UInt32) -> (tasks :List(TaskEvent), counts :TaskCounts);
   # The newest `limit` events (at most 10,000), and the counts summed over
   # drivers that reported within the last 10 s.
+}
+
+struct CodeFile {
+  hash @0 :Text;
+  name @1 :Text;
+}
+
+struct ActorCreate {
+  actorId @0 :Text;
+  # Chosen by the creator (20 hex characters); a retried create of a
+  # recorded id answers with that row.
+  name @1 :Text;
+  namespace @2 :Text;
+  className @3 :Text;
+  ownerJob @4 :Text;
+  detached @5 :Bool;
+  getIfExists @6 :Bool;
+  maxRestarts @7 :Int32;
+  maxTaskRetries @8 :Int32;
+  maxConcurrency @9 :Int32;
+  resources @10 :List(Resource);
+  labelSelector @11 :List(Label);
+  args @12 :List(Data);
+  # msgpack bytes of each constructor argument
+  code @13 :List(CodeFile);
+}
+
+struct ActorInfo {
+  actorId @0 :Text;
+  name @1 :Text;
+  namespace @2 :Text;
+  className @3 :Text;
+  ownerJob @4 :Text;
+  state @5 :Text;
+  # PENDING_CREATION, ALIVE, RESTARTING, DEAD
+  nodeId @6 :Text;
+  pid @7 :Int32;
+  address @8 :Text;
+  # the node port of its node: callers attach there to `pid`
+  restarts @9 :Int32;
+  maxRestarts @10 :Int32;
+  maxTaskRetries @11 :Int32;
+  detached @12 :Bool;
+  deathCause @13 :Text;
+  createTimeMs @14 :Int64;
+  endTimeMs @15 :Int64;
+  error @16 :Text;
+  # only in create replies: why this create failed ("" = it did not)
+}
+
+interface ActorService {
+  # User actors (docs/actors.md). Calls to actors do not pass here: callers
+  # reach the actor's worker process directly.
+  create @0 (requests :List(ActorCreate)) -> (actors :List(ActorInfo));
+  # One durable commit for the batch; replies in request order once each
+  # row is durably PENDING_CREATION (or with `error` set).
+  wait @1 (actorIds :List(Text), timeoutMs :UInt32) -> (actors :List(ActorInfo));
+  # Returns once each actor is ALIVE or DEAD, or after timeoutMs (capped at
+  # 10 s) as they are.
+  get @2 (name :Text, namespace :Text) -> (actor :ActorInfo);
+  # The live actor of that name; throws "not found" otherwise.
+  list @3 () -> (actors :List(ActorInfo));
+  kill @4 (idOrName :Text, namespace :Text, noRestart :Bool, by :Text) -> (actor :ActorInfo);
 }

@@ -70,6 +70,18 @@ gcs_gate_actor spawn_gate(caf::actor_system& sys, std::string token,
         return self->delegate(to.blobs, atoms::blob_read::value, std::move(hash),
                               offset, max_bytes);
       },
+      [self, token, to](atoms::actor_exited, std::string& presented, std::string& actor_id,
+                        std::string& node_id, int32_t pid, std::string& cause) {
+        if (!token_matches(token, presented) || !to.actors)
+          return;
+        self->send(to.actors, atoms::actor_exited::value, std::move(actor_id),
+                   std::move(node_id), pid, std::move(cause));
+      },
+      [self, token, to](atoms::job_gone, std::string& presented, std::string& job_id) {
+        if (!token_matches(token, presented) || !to.actors)
+          return;
+        self->send(to.actors, atoms::job_gone::value, std::move(job_id));
+      },
     };
   });
 }

@@ -10,6 +10,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/actor_types.hpp"
 #include "actors/job_types.hpp"
 #include "actors/node/node_manager_actor.hpp"
 #include "actors/types.hpp"
@@ -32,6 +33,12 @@ using gcs_gate_actor = caf::typed_actor<
   /// A node's periodic report (token, report) → the cluster's nodes.
   caf::replies_to<atoms::report, std::string, node_report>::with<std::vector<peer_view>>,
   /// A node fetches a package (token, sha256, offset, max bytes) → bytes.
-  caf::replies_to<atoms::blob_read, std::string, std::string, uint64_t, uint64_t>::with<std::string>>;
+  caf::replies_to<atoms::blob_read, std::string, std::string, uint64_t, uint64_t>::with<std::string>,
+  /// A node's worker process hosting an actor ended (token, actor_id,
+  /// node_id, pid, cause): forwarded to the actor manager.
+  caf::reacts_to<atoms::actor_exited, std::string, std::string, std::string, int32_t, std::string>,
+  /// A job's driver is gone from a node (token, job_id): forwarded to the
+  /// actor manager (its non-detached actors die).
+  caf::reacts_to<atoms::job_gone, std::string, std::string>>;
 
 } // namespace rayd

@@ -9,6 +9,7 @@
 #include <caf/fwd.hpp>
 #include <caf/timespan.hpp>
 
+#include "actors/gcs/actor_manager_actor.hpp"
 #include "actors/gcs/blob_actor.hpp"
 #include "actors/gcs/gate_actor.hpp"
 #include "actors/gcs/job_log_actor.hpp"
@@ -51,6 +52,7 @@ struct gate_targets {
   job_manager_actor jobs; // REQUIRED
   job_log_actor logs;     // REQUIRED
   gcs_blob_actor blobs;   // REQUIRED
+  actor_manager_actor actors; // unset: actor reports from nodes are dropped
 };
 
 gcs_gate_actor spawn_gate(caf::actor_system& sys, std::string token,

@@ -230,6 +230,11 @@ node_manager_actor spawn_node_manager(caf::actor_system& sys,
         return self->delegate(self->state.cfg.job_agent, atoms::job_stop::value,
                               std::move(id), grace_ms);
       },
+      [self](atoms::actor_host, actor_launch&) -> caf::result<actor_hosted> {
+        // TODO(issue 9): hand to the task server (docs/actors.md).
+        return make_error(errc::unavailable, "this node hosts no actors yet");
+      },
+      [self](atoms::actor_unhost, std::string&) -> caf::result<bool> { return false; },
       [self](atoms::leave) -> caf::result<bool> {
         auto& st = self->state;
         if (!st.joined || !st.gate)

@@ -7,6 +7,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/actor_types.hpp"
 #include "actors/job_types.hpp"
 #include "actors/types.hpp"
 
@@ -27,6 +28,14 @@ using node_manager_actor = caf::typed_actor<
   /// From the head's job manager: stop a job (submission id, grace in ms);
   /// false if this node does not run it.
   caf::replies_to<atoms::job_stop, std::string, int64_t>::with<bool>,
+  /// From the head's actor manager: host a user actor here (reserve its
+  /// resources, start or reuse its job's worker process, run the
+  /// constructor there). Replies when the constructor returned or failed.
+  caf::replies_to<atoms::actor_host, actor_launch>::with<actor_hosted>,
+  /// From the head's actor manager: destroy actor `actor_id` here (its
+  /// resources are released; its process stays for its other actors);
+  /// false if this node does not host it.
+  caf::replies_to<atoms::actor_unhost, std::string>::with<bool>,
   /// Internal: report resources, demands and the object store to the GCS.
   caf::reacts_to<atoms::report>,
   /// Internal: (re)connect to the head and join. Sent by the actor itself.

@@ -60,6 +60,29 @@ struct arg {
   object_id ref;
 };
 
+/// Options of an actor (rayd::actor<T>(...) builder; docs/actors.md).
+struct actor_options {
+  std::string name;          // "" = anonymous
+  std::string ray_namespace; // "" = "default"
+  bool get_if_exists = false;
+  bool detached = false;     // outlives its creator's job
+  int max_restarts = 0;      // -1 = unlimited
+  int max_task_retries = 0;  // -1 = unlimited
+  int max_concurrency = 1;
+  /// Resources it holds while alive. Default: none (like Ray's actors,
+  /// which need a CPU to be placed but hold none while they run).
+  std::map<std::string, double> resources;
+  std::map<std::string, std::string> label_selector;
+};
+
+using actor_id = std::string;
+
+/// A live actor found by name.
+struct actor_found {
+  actor_id id;
+  std::string class_name;
+};
+
 class runtime {
 public:
   virtual ~runtime() = default;
@@ -101,6 +124,32 @@ public:
   /// the last reference is gone and no pending task needs it.
   virtual void add_ref(const object_id& id) = 0;
   virtual void release(const object_id& id) = 0;
+
+  // -- actors (docs/actors.md) --------------------------------------------------
+
+  /// Creates an actor of `class_name` (a RAYD_ACTOR name) from the msgpack
+  /// bytes of its constructor's arguments. An anonymous actor's id is
+  /// returned at once (the create travels in the background; if it fails,
+  /// calls fail with rayd::actor_died_error saying why). A named one
+  /// returns after the GCS recorded it: throws rayd::error when a live
+  /// actor has that name in that namespace (unless get_if_exists, which
+  /// returns that actor's id).
+  virtual actor_id create_actor(const std::string& class_name, std::vector<std::string> args,
+                                const actor_options& opts) = 0;
+
+  /// Calls `method` ("Class::method") of the actor; returns its result's id
+  /// at once, carrying one reference, like submit(). Calls of this process
+  /// to one actor run in the order they were made.
+  virtual object_id call_actor(const actor_id& actor, const std::string& method,
+                               std::vector<arg> args) = 0;
+
+  /// The live actor named `name` in `ns` ("" = "default"). Throws
+  /// rayd::error when there is none.
+  virtual actor_found get_actor(const std::string& name, const std::string& ns) = 0;
+
+  /// Kills the actor; with `no_restart` false it is restarted while its
+  /// max_restarts allow. Throws rayd::error for an unknown actor.
+  virtual void kill_actor(const actor_id& actor, bool no_restart) = 0;
 };
 
 /// Starts the runtime (see rayd::init). In a worker process (started by a

@@ -40,6 +40,15 @@ private:
   std::string node_id_;
 };
 
+/// A call on an actor that is dead, or whose process or node died under the
+/// call with its max_task_retries used up (remote_type() "rayd::actor_died").
+/// what() says why: killed (by whom), its node died, its process crashed,
+/// its constructor threw, restarts exhausted.
+class actor_died_error : public task_error {
+public:
+  using task_error::task_error;
+};
+
 /// The object lived on a node that died (or was freed) and cannot be read.
 class object_lost : public error {
 public:

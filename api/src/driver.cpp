@@ -317,12 +317,30 @@ public:
     objects_.release(id);
   }
 
+  // -- actors (docs/actors.md) -----------------------------------------------------
+
+  actor_id create_actor(const std::string&, std::vector<std::string>,
+                        const actor_options&) override {
+    throw error("rayd: actors are not available yet");
+  }
+  object_id call_actor(const actor_id&, const std::string&, std::vector<arg>) override {
+    throw error("rayd: actors are not available yet");
+  }
+  actor_found get_actor(const std::string&, const std::string&) override {
+    throw error("rayd: actors are not available yet");
+  }
+  void kill_actor(const actor_id&, bool) override {
+    throw error("rayd: actors are not available yet");
+  }
+
 private:
   // -- tasks and objects ---------------------------------------------------------------
 
   [[noreturn]] void throw_failure(const object_table::entry& obj) {
     if (obj.lost)
       throw object_lost(obj.error_message);
+    if (obj.error_type == "rayd::actor_died")
+      throw actor_died_error(obj.function, obj.error_type, obj.error_message, obj.node_id);
     throw task_error(obj.function, obj.error_type, obj.error_message, obj.node_id);
   }
 

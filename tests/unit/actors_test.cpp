@@ -53,6 +53,8 @@ struct fixture {
         [](atoms::leave) { return true; },
         [](atoms::job_start, job_launch&) { return false; },
         [](atoms::job_stop, std::string&, int64_t) { return false; },
+        [](atoms::actor_host, actor_launch&) { return actor_hosted{}; },
+        [](atoms::actor_unhost, std::string&) { return false; },
         [](atoms::report) {},
       };
     });
