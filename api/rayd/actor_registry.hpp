@@ -19,12 +19,33 @@
 
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <typeinfo>
 #include <vector>
 
 #include "rayd/registry.hpp"
 
 namespace rayd::detail {
+
+/// What a member function pointer takes and returns (const, noexcept and
+/// their combination accepted; the actor's class is `object`).
+template <class M>
+struct method_traits {
+  static_assert(sizeof(M) == 0, "an actor method must be a non-static member function");
+};
+
+template <class R, class C, class... A>
+struct method_traits<R (C::*)(A...)> {
+  using result = R;
+  using object = C;
+  using args = std::tuple<A...>;
+};
+template <class R, class C, class... A>
+struct method_traits<R (C::*)(A...) const> : method_traits<R (C::*)(A...)> {};
+template <class R, class C, class... A>
+struct method_traits<R (C::*)(A...) noexcept> : method_traits<R (C::*)(A...)> {};
+template <class R, class C, class... A>
+struct method_traits<R (C::*)(A...) const noexcept> : method_traits<R (C::*)(A...)> {};
 
 /// Constructs the class from msgpack arguments; returns the new object, or
 /// nullptr with `why` set (type mismatch, or the constructor threw: its
