@@ -22,6 +22,7 @@
 #include "rayd/object_ref.hpp"
 #include "rayd/remote.hpp"
 #include "rayd/serialize.hpp"
+#include "rayd/actor.hpp"
 #include "rayd/task.hpp"
 
 namespace rayd {

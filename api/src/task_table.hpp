@@ -54,6 +54,12 @@ public:
     uint64_t wire_id = 0;
     clock_type::time_point sent{}; // when sent to a free thread (else epoch)
     uint8_t reported = task_events::none; // the last state recorded for `rayctl tasks`
+    // Actor calls (docs/actors.md): `function` is the method, `lease` the
+    // connection it was sent on, `wire_id` its call id.
+    std::string actor; // "" for a task
+    /// Lost with its actor's process and out of retries: it fails once the
+    /// GCS says what became of the actor (why it died, or that it restarted).
+    std::string doomed;
   };
 
   /// Stores `t` (its deps_missing counted by the caller): READY if nothing
