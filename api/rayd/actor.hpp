@@ -89,7 +89,7 @@ public:
       packed.reserve(sizeof...(A));
       std::size_t i = 0;
       (packed.push_back(detail::to_arg<P>(std::forward<A>(args), i++)), ...);
-      return object_ref<result_type>(runtime().call_actor(actor_, method_, std::move(packed)),
+      return object_ref<result_type>(detail::runtime().call_actor(actor_, method_, std::move(packed)),
                                      typename object_ref<result_type>::adopt_t{});
     }
   }
@@ -231,7 +231,7 @@ public:
   /// get_if_exists).
   actor_handle<T> remote() const {
     return actor_handle<T>(
-      runtime().create_actor(detail::registered_class<T>(), args_, opts_));
+      detail::runtime().create_actor(detail::registered_class<T>(), args_, opts_));
   }
 
 private:
@@ -266,7 +266,7 @@ actor_builder<T> actor(A&&... args) {
 /// rayd::error if there is none, or if it is not a T.
 template <class T>
 actor_handle<T> get_actor(const std::string& name, const std::string& ns = "") {
-  auto found = runtime().get_actor(name, ns);
+  auto found = detail::runtime().get_actor(name, ns);
   auto want = detail::registered_class<T>();
   if (found.class_name != want)
     throw error("rayd::get_actor: actor '" + name + "' is a " + found.class_name + ", not a "
@@ -281,7 +281,7 @@ template <class T>
 void kill(const actor_handle<T>& handle, bool no_restart = true) {
   if (!handle.valid())
     throw error("rayd::kill: empty actor_handle");
-  runtime().kill_actor(handle.id(), no_restart);
+  detail::runtime().kill_actor(handle.id(), no_restart);
 }
 
 } // namespace rayd
