@@ -1367,6 +1367,17 @@ json run_micro(const settings& s, const micro_options& o) {
     {"single_client_tasks_and_get_batch", "tasks_and_get_batch", 1, {"--seconds", secs}},
     {"object_transfer_gbps", "object_transfer", 1,
      {"--seconds", secs, "--runs", std::to_string(o.transfer_runs)}},
+    // Actors (docs/actors.md), Ray's names (ray_perf.py): 4 actors where Ray
+    // uses cpu/2 (1 on these machines).
+    {"1_1_actor_calls_sync", "actor_calls_sync", 1, {"--seconds", secs}},
+    {"1_1_actor_calls_async", "actor_calls_async", 1, {"--seconds", secs}},
+    {"1_1_actor_calls_concurrent", "actor_calls_concurrent", 1, {"--seconds", secs}},
+    {"1_n_actor_calls_async", "actor_calls_1_n", 1, {"--seconds", secs, "--actors", "4"}},
+    {"n_n_actor_calls_async", "actor_calls_n_n", o.clients,
+     {"--seconds", secs, "--actors", "4", "--batch", "5000"}},
+    {"n_n_actor_calls_with_arg_async", "actor_calls_n_n_arg", o.clients,
+     {"--seconds", secs, "--actors", "4"}},
+    {"many_actors", "many_actors", 1, {"--seconds", secs, "--count", "10000"}},
   };
   if (!o.only.empty()) {
     for (auto& name : o.only)
@@ -1404,12 +1415,23 @@ json run_micro(const settings& s, const micro_options& o) {
       // lease runs longer, so the total is over the longest client's window.
       double rate = longest > 0 ? ops / longest : 0;
       m = {{"value", round_to(rate, 1)},
-           {"unit", "tasks/s"},
+           {"unit", first.value("unit", "tasks/s")},
            {"clients", static_cast<int>(r.outputs.size())},
            {"batch", first.value("batch", 0)},
            {"tasks", ops},
            {"seconds_longest_client", round_to(longest, 3)},
            {"per_client_rate", per}};
+    } else if (w == "many_actors") {
+      double secs_taken = number_or(first, "seconds");
+      m = {{"value", round_to(secs_taken, 3)},
+           {"unit", "s"},
+           {"actors", first.value("ops", uint64_t{0})},
+           {"actors_per_s", round_to(number_or(first, "rate"), 1)},
+           {"submit_creates_s", round_to(number_or(first, "submit_creates_s"), 3)},
+           {"head_rss_mib", round_to(vm_rss_bytes(c.head_pid()) / (1024.0 * 1024.0), 1)},
+           {"what", "seconds for one driver to create 10,000 actors (anonymous, no "
+                    "resources) and call each once, all results in; head_rss_mib: the "
+                    "head rayd's RSS right after"}};
     } else if (w == "put_gigabytes") {
       m = {{"value", round_to(number_or(first, "gigabytes_per_s"), 3)},
            {"unit", "GB/s"},
@@ -1586,7 +1608,10 @@ json run_micro(const settings& s, const micro_options& o) {
   const char* task_metrics[] = {"single_client_tasks_sync", "single_client_tasks_async",
                                 "multi_client_tasks_async",
                                 "single_client_tasks_and_get_batch"};
-  const char* other_dask[] = {"single_client_put_calls", "single_client_get_calls"};
+  const char* other_dask[] = {"single_client_put_calls", "single_client_get_calls",
+                              "1_1_actor_calls_sync", "1_1_actor_calls_async",
+                              "1_1_actor_calls_concurrent", "1_n_actor_calls_async",
+                              "n_n_actor_calls_async", "n_n_actor_calls_with_arg_async"};
   json vs_dask = json::object();
   if (o.compare_dask) {
     dask = run_dask_micro(o);
@@ -1620,6 +1645,20 @@ json run_micro(const settings& s, const micro_options& o) {
       compare(k);
     for (auto k : other_dask)
       compare(k);
+    // many_actors is in seconds: compared by actors per second (Dask may
+    // have run fewer actors; its count is shown).
+    if (dm.contains("many_actors") && metrics.contains("many_actors")) {
+      auto& m = metrics["many_actors"];
+      double d = number_or(dm["many_actors"], "actors_per_s");
+      double r = number_or(m, "actors_per_s");
+      m["dask_seconds"] = dm["many_actors"].value("value", json());
+      m["dask_count"] = dm["many_actors"].value("count", json());
+      m["dask_actors_per_s"] = round_to(d, 1);
+      if (d > 0 && r > 0) {
+        m["ratio_rayd_over_dask_actors_per_s"] = round_to(r / d, 1);
+        vs_dask["many_actors"] = round_to(r / d, 1);
+      }
+    }
     out["dask"] = dask;
   }
   out["metrics"] = metrics;
@@ -1654,6 +1693,31 @@ json run_micro(const settings& s, const micro_options& o) {
   target("object_transfer_gbps_ge_1", value_of("object_transfer_gbps"), 1,
          "GB/s (1e9 bytes/s), 1 GiB pulled node to node, warm median, every byte "
          "checksummed (hashing time excluded)");
+  double pp = pp_floor;
+  double actor_sync = value_of("1_1_actor_calls_sync");
+  double actor_ratio = pp > 0 && actor_sync > 0 ? actor_sync / pp : (actor_sync == -1.0 ? -1.0 : 0);
+  out["ratio_1_1_actor_calls_sync_over_tcp_pingpong"] = round_to(actor_ratio, 3);
+  target("1_1_actor_calls_sync_ge_0.6x_tcp_pingpong", actor_ratio, 0.6,
+         "1_1_actor_calls_sync / tcp_pingpong of the same run");
+  target("1_1_actor_calls_async_ge_150k", value_of("1_1_actor_calls_async"), 150000, "calls/s");
+  target("n_n_actor_calls_async_ge_150k", value_of("n_n_actor_calls_async"), 150000, "calls/s");
+  {
+    // Upper bounds: met when the value is at most the goal.
+    auto many = metrics.value("many_actors", json::object());
+    double secs_taken = number_or(many, "value", -1);
+    double rss = number_or(many, "head_rss_mib", -1);
+    if (!(secs_taken == -1.0 && !o.only.empty())) {
+      bool met_s = secs_taken >= 0 && secs_taken <= 2;
+      bool met_rss = rss >= 0 && rss <= 150;
+      all = all && met_s && met_rss;
+      targets["many_actors_le_2s"] = {{"value", round_to(secs_taken, 3)}, {"target", 2},
+                                      {"what", "seconds, at most"}, {"met", met_s}};
+      targets["many_actors_head_rss_le_150mib"] = {{"value", round_to(rss, 1)},
+                                                   {"target", 150},
+                                                   {"what", "MiB, at most"},
+                                                   {"met", met_rss}};
+    }
+  }
   if (o.compare_dask) {
     for (auto k : task_metrics) {
       double ratio = vs_dask.contains(k) ? vs_dask[k].get<double>()
