@@ -11,7 +11,8 @@
 //   object_client    GET / PUT / FREE of stored objects on nodes
 //   task_events      task state changes for `rayctl tasks`
 //   head_link        its own thread: task events to the head, the node list back
-//   actor_calls      the actors it calls: where they are, queued calls, sockets
+//   actor_caller     actor calls: queued in call order, sent straight to the
+//                    actor's process, retried or failed as the GCS says
 //   actor_directory  its own threads: creates and lookups at the GCS actor manager
 //
 // Threads: the tables, the pool and the directory sit under one mutex
@@ -47,7 +48,7 @@
 #include <thread>
 #include <vector>
 
-#include "actor_calls.hpp"
+#include "actor_caller.hpp"
 #include "actor_directory.hpp"
 #include "cluster_connect.hpp"
 #include "head_link.hpp"
@@ -85,7 +86,7 @@ std::string job_id_for(const std::string& prefix) {
   return "driver-" + prefix;
 }
 
-class driver final : public runtime {
+class driver final : public runtime, private actor_caller::host {
 public:
   driver(const init_options& opts)
     : cluster_{connect_cluster(opts)},
@@ -97,7 +98,8 @@ public:
       objects_client_{token_, job_id_},
       objects_{job_prefix_},
       nodes_{cluster_.home_id, cluster_.home_address},
-      events_{job_prefix_} {
+      events_{job_prefix_},
+      caller_{*this, token_, job_id_} {
     nodes_.replace(cluster_.alive);
     head_link::hooks hooks;
     hooks.dirty = [this] {
@@ -122,11 +124,11 @@ public:
     actor_directory::hooks ahooks;
     ahooks.created = [this](std::vector<actor_info> rows) {
       std::lock_guard<std::mutex> guard{mtx_};
-      on_created(rows);
+      caller_.on_created(rows);
     };
     ahooks.rows = [this](std::vector<actor_info> rows) {
       std::lock_guard<std::mutex> guard{mtx_};
-      on_actor_rows(rows);
+      caller_.on_actor_rows(rows);
     };
     directory_ =
       std::make_unique<actor_directory>(cluster_.api_address, token_, std::move(ahooks));
@@ -155,8 +157,6 @@ public:
       ::close(l.fd);
     for (auto& [_, r] : leases_.requests())
       ::close(r.fd);
-    for (auto& [_, c] : actors_.conns())
-      ::close(c.fd);
   }
 
   // -- runtime ----------------------------------------------------------------------
@@ -343,11 +343,6 @@ public:
       r.code.push_back({f.hash, f.name});
     if (r.name.empty()) {
       auto id = r.actor_id;
-      {
-        std::lock_guard<std::mutex> guard{mtx_};
-        bool created = false;
-        actors_.get(id, created);
-      }
       directory_->create_async(std::move(r));
       return id;
     }
@@ -356,7 +351,7 @@ public:
     if (!row)
       throw error("rayd::actor: cannot create actor '" + name + "': " + describe(row.error()));
     std::lock_guard<std::mutex> guard{mtx_};
-    want_actor(row->actor_id);
+    caller_.want_actor(row->actor_id);
     return row->actor_id;
   }
 
@@ -368,12 +363,8 @@ public:
     t.max_retries = 0; // set from the actor's max_task_retries when sent
     task_table::task* stored = nullptr;
     auto id = add_task(std::move(t), method, std::move(args), stored);
-    if (stored == nullptr)
-      return id;
-    bool created = false;
-    auto& a = actors_.get(actor, created);
-    a.queue.push_back(stored->seq);
-    pump(a);
+    if (stored != nullptr)
+      caller_.call(actor, stored->seq);
     return id;
   }
 
@@ -383,7 +374,7 @@ public:
       throw error("rayd::get_actor: no live actor named '" + name + "' in namespace '"
                   + (ns.empty() ? std::string{"default"} : ns) + "': " + describe(row.error()));
     std::lock_guard<std::mutex> guard{mtx_};
-    want_actor(row->actor_id);
+    caller_.want_actor(row->actor_id);
     return {row->actor_id, row->class_name};
   }
 
@@ -392,10 +383,26 @@ public:
     if (!row)
       throw error("rayd::kill: cannot kill actor " + actor + ": " + describe(row.error()));
     std::lock_guard<std::mutex> guard{mtx_};
-    on_actor_rows({*row});
+    caller_.on_actor_rows({*row});
   }
 
 private:
+  // -- actor_caller::host (every call under mtx_) ---------------------------------
+
+  task_table& tasks() override {
+    return tasks_;
+  }
+  object_table& objects() override {
+    return objects_;
+  }
+  void wake() override {
+    link_.wake();
+    bg_cv_.notify_one();
+  }
+  void want(const actor_id& id) override {
+    directory_->want(id);
+  }
+
   // -- tasks and objects ---------------------------------------------------------------
 
   [[noreturn]] void throw_failure(const object_table::entry& obj) {
@@ -430,7 +437,7 @@ private:
 
   /// The task is over (its result object settled): its arguments are no
   /// longer pinned by it. REQUIRES: mtx_ held.
-  void finish_task(uint64_t seq) {
+  void finish_task(uint64_t seq) override {
     auto t = tasks_.finish(seq);
     if (!t)
       return;
@@ -447,7 +454,7 @@ private:
 
   /// Fails a task that has not run (or cannot run again). REQUIRES: mtx_ held.
   void fail_task(uint64_t seq, std::string type, std::string why, std::string node,
-                 bool lost = false) {
+                 bool lost = false) override {
     auto* t = tasks_.find(seq);
     if (t == nullptr)
       return;
@@ -493,7 +500,7 @@ private:
 
   /// Records a state change. REQUIRES: mtx_ held.
   void note(task_table::task& t, task_events::state state, const std::string& node,
-            const std::string& error = {}) {
+            const std::string& error = {}) override {
     events_.record(t.seq, t.reported, state, t.function, static_cast<uint32_t>(t.attempt),
                     node, error);
   }
@@ -506,8 +513,7 @@ private:
     if (t == nullptr)
       return;
     if (!t->actor.empty()) { // an actor call: sent in call order
-      if (auto* a = actors_.find(t->actor))
-        pump(*a);
+      caller_.ready(t->actor);
       return;
     }
     auto* p = leases_.find_pool(t->pool);
@@ -526,7 +532,7 @@ private:
   }
 
   /// The arguments of `t` as they travel; false if an argument object is gone.
-  bool args_to_wire(const task_table::task& t, std::vector<wire::task_arg>& out) {
+  bool args_to_wire(const task_table::task& t, std::vector<wire::task_arg>& out) override {
     out.reserve(t.args.size());
     for (auto& a : t.args) {
       wire::task_arg wa;
@@ -906,344 +912,6 @@ private:
       dispatch(pool);
   }
 
-  // -- actor calls (docs/actors.md; actor_calls.hpp has the lifecycle) -------------
-
-  /// Asks the GCS where actor `id` is, once at a time. REQUIRES: mtx_ held.
-  void want_actor(const actor_id& id) {
-    bool created = false;
-    auto& a = actors_.get(id, created);
-    if (a.st == actor_calls::state::resolving && !a.wanted) {
-      a.wanted = true;
-      directory_->want(id);
-    }
-  }
-
-  /// Fails an actor call that has not been sent (or cannot be again).
-  void fail_call(uint64_t seq, const std::string& why, const std::string& node = "") {
-    fail_task(seq, "rayd::actor_died", why, node);
-  }
-
-  /// Sends the actor's queued calls while the first is ready and its
-  /// process's socket is attached; resolves or connects when needed.
-  /// REQUIRES: mtx_ held.
-  void pump(actor_calls::actor& a) {
-    if (a.st == actor_calls::state::dead) {
-      auto queue = std::move(a.queue);
-      a.queue.clear();
-      for (auto seq : queue)
-        fail_call(seq, "actor " + a.id + " is dead: " + a.death_cause);
-      return;
-    }
-    if (a.queue.empty())
-      return;
-    if (a.st != actor_calls::state::alive) {
-      want_actor(a.id);
-      return;
-    }
-    auto* c = actors_.find_conn(a.conn);
-    if (c == nullptr) {
-      c = actors_.conn_to(a.at.address, a.at.pid);
-      if (c == nullptr) {
-        std::string why;
-        int fd = actor_calls::open_attach(a.at.address, token_, job_id_, a.at.pid, why);
-        if (fd < 0) { // its node is gone: the GCS will say where it went
-          actor_calls::mark_stale(a, clock_type::now());
-          want_actor(a.id);
-          return;
-        }
-        c = &actors_.add_conn(fd, a.at.address, a.at.pid);
-        link_.wake();
-        bg_cv_.notify_one();
-      }
-      a.conn = c->id;
-    }
-    if (!c->attached)
-      return; // ATTACHED pumps again
-    auto now = clock_type::now();
-    while (!a.queue.empty()) {
-      auto seq = a.queue.front();
-      auto* t = tasks_.find(seq);
-      if (t == nullptr) {
-        a.queue.pop_front();
-        continue;
-      }
-      if (t->state == task_table::waiting_deps)
-        break;
-      a.queue.pop_front();
-      if (!t->doomed.empty()) { // lost with the old process, out of retries
-        fail_call(seq, t->doomed, a.node_id);
-        continue;
-      }
-      wire::actor_call call;
-      call.call_id = c->next_call_id;
-      call.actor_id = a.id;
-      call.method = t->function;
-      call.attempt = static_cast<uint32_t>(t->attempt);
-      if (!args_to_wire(*t, call.args)) {
-        fail_task(seq, "rayd::object_lost", "an argument object of the call is gone", "", true);
-        continue;
-      }
-      t->max_retries = a.max_task_retries < 0 ? std::numeric_limits<int>::max()
-                                              : a.max_task_retries;
-      if (!task_table::sent(*t, c->id, call.call_id, now))
-        continue;
-      ++c->next_call_id;
-      c->inflight[call.call_id] = seq;
-      c->inflight_actor[call.call_id] = a.id;
-      c->out += wire::encode(wire::msg::call, call);
-      note(*t, task_events::running, a.node_id);
-      if (c->out.size() > 256 * 1024)
-        flush_conn(*c);
-    }
-    if (!c->out.empty())
-      flush_conn(*c);
-  }
-
-  void flush_conn(actor_calls::conn& c) {
-    if (node_link::flush(c.fd, c.out) == node_link::flush_result::full) {
-      link_.wake();
-      bg_cv_.notify_one();
-    }
-  }
-
-  /// Answers to asynchronous creates. REQUIRES: mtx_ held.
-  void on_created(const std::vector<actor_info>& rows) {
-    for (auto& r : rows) {
-      bool created = false;
-      auto& a = actors_.get(r.actor_id, created);
-      if (!r.error.empty()) {
-        a.st = actor_calls::state::dead;
-        a.death_cause = r.error;
-        pump(a);
-        continue;
-      }
-      want_actor(r.actor_id);
-    }
-  }
-
-  /// Rows from the GCS: where actors are, or why they died. REQUIRES: mtx_ held.
-  void on_actor_rows(const std::vector<actor_info>& rows) {
-    auto now = clock_type::now();
-    for (auto& r : rows) {
-      auto* a = actors_.find(r.actor_id);
-      if (a == nullptr)
-        continue;
-      a->wanted = false;
-      if (r.state == "DEAD") {
-        a->st = actor_calls::state::dead;
-        a->death_cause = r.death_cause.empty() ? "no reason given" : r.death_cause;
-        a->conn = 0;
-        fail_doomed(*a, "actor " + a->id + " is dead: " + a->death_cause);
-        pump(*a);
-        continue;
-      }
-      actor_calls::incarnation at{r.address, r.pid, r.restarts};
-      if (r.state != "ALIVE" || (a->stale && at == a->gone)) {
-        // Not placed yet, restarting, or the GCS has not yet heard that the
-        // incarnation we lost is gone: ask again, for a while.
-        if (a->stale && now - a->stale_since > std::chrono::seconds{60}) {
-          a->st = actor_calls::state::dead;
-          a->death_cause = "its process was lost and the GCS has not placed it again for 60 s";
-          pump(*a);
-          continue;
-        }
-        retry_wanted_.push_back(a->id);
-        continue;
-      }
-      if (a->st == actor_calls::state::alive && !(at == a->at)) {
-        // A newer incarnation while we still talk to the old one: the old
-        // process (or its node) is gone without our socket noticing.
-        if (auto* c = actors_.find_conn(a->conn))
-          conn_lost(c->id, "the actor was restarted elsewhere");
-      }
-      bool restarted = a->stale;
-      a->st = actor_calls::state::alive;
-      a->stale = false;
-      a->at = at;
-      a->node_id = r.node_id;
-      a->max_task_retries = r.max_task_retries;
-      if (restarted)
-        fail_doomed(*a, "");
-      pump(*a);
-    }
-    if (!retry_wanted_.empty())
-      bg_cv_.notify_one();
-  }
-
-  /// Fails the calls of `a` that were lost out of retries (`why`: the
-  /// actor's death; "" when it was restarted). REQUIRES: mtx_ held.
-  void fail_doomed(actor_calls::actor& a, const std::string& why) {
-    std::deque<uint64_t> keep;
-    for (auto seq : a.queue) {
-      auto* t = tasks_.find(seq);
-      if (t == nullptr)
-        continue;
-      if (t->doomed.empty()) {
-        keep.push_back(seq);
-        continue;
-      }
-      fail_call(seq, why.empty() ? t->doomed + "; the actor was restarted" : why, a.node_id);
-    }
-    a.queue = std::move(keep);
-  }
-
-  /// The socket to a worker process broke (or is given up on): its calls
-  /// are retried within their actors' max_task_retries, the rest doomed;
-  /// its actors are looked up again. REQUIRES: mtx_ held.
-  void conn_lost(uint64_t cid, const std::string& why) {
-    auto c = actors_.remove_conn(cid);
-    if (!c)
-      return;
-    ::close(c->fd);
-    auto now = clock_type::now();
-    std::map<actor_id, std::vector<uint64_t>> lost; // per actor, in call order
-    for (auto& [call_id, seq] : c->inflight) {
-      auto* t = tasks_.find(seq);
-      if (t == nullptr || t->state != task_table::inflight)
-        continue;
-      auto& aid = c->inflight_actor[call_id];
-      if (!task_table::lost(*t)) {
-        t->state = task_table::ready;
-        t->doomed = "the actor's process was lost while the call ran (" + why + ") and its "
-                    + std::to_string(t->max_retries) + " retries (max_task_retries) are used up";
-      }
-      note(*t, task_events::pending, "");
-      lost[aid].push_back(seq);
-    }
-    for (auto* a : actors_.actors_on(cid)) {
-      actor_calls::mark_stale(*a, now);
-      want_actor(a->id);
-    }
-    for (auto& [aid, seqs] : lost) {
-      auto* a = actors_.find(aid);
-      if (a == nullptr)
-        continue;
-      a->queue.insert(a->queue.begin(), seqs.begin(), seqs.end());
-      if (a->st == actor_calls::state::alive) { // it moved already; we had not noticed
-        actor_calls::mark_stale(*a, now);
-        want_actor(a->id);
-      }
-    }
-  }
-
-  void on_call_result(actor_calls::conn& c, const wire::task_result& r) {
-    auto it = c.inflight.find(r.task_id);
-    if (it == c.inflight.end())
-      return;
-    auto seq = it->second;
-    c.inflight.erase(it);
-    auto ai = c.inflight_actor.find(r.task_id);
-    actor_id aid = ai != c.inflight_actor.end() ? std::move(ai->second) : actor_id{};
-    if (ai != c.inflight_actor.end())
-      c.inflight_actor.erase(ai);
-    auto* t = tasks_.find(seq);
-    if (t == nullptr)
-      return;
-    if (r.kind == wire::task_result::error && r.error_type == "rayd::actor_died") {
-      // The process no longer hosts it (killed, or being restarted): the
-      // GCS says which; the call is retried or fails with its verdict.
-      auto* a = actors_.find(aid);
-      if (a != nullptr && a->st == actor_calls::state::dead) {
-        fail_call(seq, "actor " + a->id + " is dead: " + a->death_cause, r.node_id);
-        return;
-      }
-      if (!task_table::lost(*t)) {
-        t->state = task_table::ready;
-        t->doomed = r.error_message;
-      }
-      if (a == nullptr) {
-        fail_call(seq, r.error_message, r.node_id);
-        return;
-      }
-      a->queue.push_front(seq);
-      if (a->st == actor_calls::state::alive)
-        actor_calls::mark_stale(*a, clock_type::now());
-      want_actor(a->id);
-      return;
-    }
-    auto& obj = objects_.slot(t->result);
-    switch (r.kind) {
-      case wire::task_result::value:
-        obj.state = object_table::entry::ready_value;
-        obj.value = r.data;
-        break;
-      case wire::task_result::stored:
-        obj.state = object_table::entry::ready_stored;
-        obj.loc = r.loc;
-        break;
-      default:
-        object_table::fail(obj, r.error_type, r.error_message, r.node_id,
-                           r.error_type == "rayd::object_lost");
-    }
-    obj.node_id = r.node_id;
-    finish_task(seq);
-  }
-
-  /// Reads what arrived on a socket to a worker process. False when it broke.
-  bool read_conn(uint64_t cid) {
-    auto* c = actors_.find_conn(cid);
-    if (c == nullptr)
-      return true;
-    bool open = node_link::read(c->fd, c->reader, 256 * 1024);
-    for (;;) {
-      auto f = c->reader.next();
-      if (!f)
-        return false;
-      if (!*f)
-        return open;
-      auto& frame = **f;
-      switch (frame.type) {
-        case wire::msg::attached: {
-          c->attached = true;
-          for (auto* a : actors_.actors_on(cid))
-            pump(*a);
-          c = actors_.find_conn(cid); // pumping may not remove it, but be sure
-          if (c == nullptr)
-            return true;
-          break;
-        }
-        case wire::msg::result: {
-          auto r = wire::decode<wire::task_result>(frame.payload);
-          if (!r)
-            return false;
-          on_call_result(*c, *r);
-          break;
-        }
-        case wire::msg::pong:
-          break;
-        default: // ERROR (no such worker process) or garbage
-          return false;
-      }
-    }
-  }
-
-  /// Whether actor calls need the network driven.
-  bool actors_outstanding() const {
-    for (auto& [_, c] : const_cast<actor_calls&>(actors_).conns())
-      if (!c.inflight.empty() || !c.attached || !c.out.empty())
-        return true;
-    return !retry_wanted_.empty();
-  }
-
-  /// Calls waiting longer than a second: ask the GCS whether their actors
-  /// are still where we think (a node cut off does not close our socket).
-  void check_slow_calls(clock_type::time_point now) {
-    for (auto& [cid, c] : actors_.conns()) {
-      if (c.inflight.empty() || now - c.oldest_check < std::chrono::seconds{1})
-        continue;
-      auto* t = tasks_.find(c.inflight.begin()->second);
-      if (t == nullptr || t->sent == clock_type::time_point{}
-          || now - t->sent < std::chrono::seconds{1})
-        continue;
-      c.oldest_check = now;
-      for (auto* a : actors_.actors_on(cid))
-        if (!a->wanted) {
-          a->wanted = true;
-          directory_->want(a->id);
-        }
-    }
-  }
-
   // -- driving ------------------------------------------------------------------------
 
   /// One round of network progress, or a wait on another driver's progress.
@@ -1271,8 +939,7 @@ private:
       watches.push_back({l.fd, !l.out.empty(), id});
     for (auto& [id, r] : leases_.requests())
       watches.push_back({r.fd, false, id | request_tag});
-    for (auto& [id, c] : actors_.conns())
-      watches.push_back({c.fd, !c.out.empty(), id | conn_tag});
+    caller_.watches(watches, conn_tag);
     auto now = clock_type::now();
     int timeout = deadline == clock_type::time_point::max()
                     ? 200
@@ -1291,14 +958,7 @@ private:
         continue;
       }
       if (e.tag & conn_tag) {
-        auto cid = e.tag & ~conn_tag;
-        auto* c = actors_.find_conn(cid);
-        if (c == nullptr)
-          continue;
-        if (e.out)
-          flush_conn(*c);
-        if (e.in && !read_conn(cid))
-          conn_lost(cid, "connection to the actor's process lost");
+        caller_.on_event(e.tag & ~conn_tag, e.in, e.out);
         continue;
       }
       auto* l = leases_.find_lease(e.tag);
@@ -1330,20 +990,7 @@ private:
     if (objects_.has_frees())
       for (auto& loc : objects_.take_frees())
         free_later_.push_back(loc);
-    check_slow_calls(now);
-    if (!retry_wanted_.empty() && now >= retry_wanted_at_) {
-      auto ids = std::move(retry_wanted_);
-      retry_wanted_.clear();
-      for (auto& id : ids)
-        if (auto* a = actors_.find(id)) {
-          a->wanted = false;
-          want_actor(id);
-        }
-    } else if (!retry_wanted_.empty() && retry_wanted_at_ == clock_type::time_point{}) {
-      retry_wanted_at_ = now + std::chrono::milliseconds{50};
-    }
-    if (retry_wanted_.empty())
-      retry_wanted_at_ = {};
+    caller_.housekeeping(now);
   }
 
   /// Drives when work is outstanding and no caller has driven for a
@@ -1379,9 +1026,9 @@ private:
         lock.lock();
         continue;
       }
-      if (!leases_.outstanding() && !actors_outstanding()) {
+      if (!leases_.outstanding() && !caller_.outstanding()) {
         bg_cv_.wait_for(lock, 250ms);
-        if (!quitting_ && !driving_ && !leases_.outstanding() && !actors_outstanding())
+        if (!quitting_ && !driving_ && !leases_.outstanding() && !caller_.outstanding())
           housekeeping();
         continue;
       }
@@ -1391,7 +1038,7 @@ private:
       }
       // Let a caller in get() drive first: it reacts faster.
       bg_cv_.wait_for(lock, background_delay);
-      if (quitting_ || driving_ || (!leases_.outstanding() && !actors_outstanding()))
+      if (quitting_ || driving_ || (!leases_.outstanding() && !caller_.outstanding()))
         continue;
       drive_once(lock, clock_type::now() + 200ms);
     }
@@ -1436,11 +1083,7 @@ private:
   std::vector<std::string> sessions_wanted_;
   node_directory nodes_;
   task_events events_;
-  actor_calls actors_;
-  /// Actors to look up again in a moment (not placed yet, or the GCS still
-  /// shows an incarnation we lost).
-  std::vector<actor_id> retry_wanted_;
-  clock_type::time_point retry_wanted_at_{};
+  actor_caller caller_;
   std::unique_ptr<head_link> head_link_; // stopped before the state above goes
   std::unique_ptr<actor_directory> directory_; // likewise
   std::thread background_;
