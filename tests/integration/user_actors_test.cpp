@@ -1,3 +1,4 @@
+#define BOOST_TEST_MODULE user_actors
 // Actors end to end (docs/actors.md; issue 9): real rayd processes, the
 // driver program task_programs/actor_driver.cpp, whose binary the nodes also
 // run as the worker processes hosting its actors. Each case asserts on what
