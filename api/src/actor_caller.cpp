@@ -21,6 +21,13 @@ void actor_caller::call(const actor_id& actor, uint64_t seq) {
   pump(a);
 }
 
+void actor_caller::creating(const actor_id& id) {
+  bool created = false;
+  auto& a = calls_.get(id, created);
+  if (created)
+    a.st = actor_calls::state::creating;
+}
+
 void actor_caller::ready(const actor_id& actor) {
   if (auto* a = calls_.find(actor))
     pump(*a);
@@ -164,6 +171,8 @@ void actor_caller::on_created(const std::vector<actor_info>& rows) {
   for (auto& r : rows) {
     bool created = false;
     auto& a = calls_.get(r.actor_id, created);
+    if (a.st == actor_calls::state::creating)
+      a.st = actor_calls::state::resolving;
     if (!r.error.empty()) {
       a.st = actor_calls::state::dead;
       a.death_cause = r.error;
@@ -191,6 +200,8 @@ void actor_caller::on_actor_rows(const std::vector<actor_info>& rows) {
       continue;
     }
     actor_calls::incarnation at{r.address, r.pid, r.restarts};
+    if (r.state != "ALIVE" && a->st == actor_calls::state::alive)
+      actor_calls::mark_stale(*a, now); // restarting: the life we know is over
     if (r.state != "ALIVE" || (a->stale && at == a->gone)) {
       // Not placed yet, restarting, or the GCS has not yet heard that the
       // incarnation we lost is gone: ask again, for a while.

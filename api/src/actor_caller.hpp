@@ -65,6 +65,9 @@ public:
   void ready(const actor_id& actor);
   /// The actor is known to exist (a named create, get_actor): look it up.
   void want_actor(const actor_id& id);
+  /// An anonymous create is on its way to the GCS: calls wait for its
+  /// answer before anyone asks where the actor is.
+  void creating(const actor_id& id);
 
   /// Answers from the GCS.
   void on_created(const std::vector<actor_info>& rows);

@@ -8,8 +8,9 @@
 //
 // An actor as its caller sees it:
 //
-//   create_actor / get_actor / a handle arrives
-//      │
+//   create_actor (anonymous) ──► CREATING ──GCS recorded it──┐
+//   create_actor (named) / get_actor / a handle arrives       │
+//      │ ◄────────────────────────────────────────────────────┘
 //      ▼           row ALIVE                    socket ATTACHED
 //   RESOLVING ─────────────────► ALIVE ──────────────────────────► calls are sent
 //      ▲  │ row DEAD               │ its socket broke, its worker said
@@ -45,7 +46,7 @@ namespace rayd::core {
 class actor_calls {
 public:
   using clock_type = std::chrono::steady_clock;
-  enum class state : uint8_t { resolving, alive, dead };
+  enum class state : uint8_t { creating, resolving, alive, dead };
 
   /// Where and which life of an actor a caller talks to.
   struct incarnation {

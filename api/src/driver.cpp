@@ -343,6 +343,10 @@ public:
       r.code.push_back({f.hash, f.name});
     if (r.name.empty()) {
       auto id = r.actor_id;
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        caller_.creating(id);
+      }
       directory_->create_async(std::move(r));
       return id;
     }
