@@ -373,6 +373,7 @@ bool actor_caller::read_conn(uint64_t cid) {
         on_call_result(*c, *r);
         break;
       }
+      case wire::msg::welcome: // the node's answer to HELLO, before ATTACHED
       case wire::msg::pong:
         break;
       default: // ERROR (no such worker process) or garbage
