@@ -53,10 +53,12 @@ json run_actor_case(cluster& c, const std::string& name, const std::vector<std::
 struct background_case {
   std::unique_ptr<process> proc;
   std::string name;
-  background_case(cluster& c, const std::string& case_name, const std::vector<std::string>& args)
+  background_case(cluster& c, const std::string& case_name, const std::vector<std::string>& args,
+                  const std::string& log_name = "")
       : name(case_name) {
     proc = std::make_unique<process>(actor_argv(case_name, args), driver_env(c),
-                                     c.root() + "/logs", "actor-" + case_name);
+                                     c.root() + "/logs",
+                                     "actor-" + (log_name.empty() ? case_name : log_name));
     c.add_log(proc->err_path());
   }
   json finish(milliseconds timeout = 120s) {
@@ -127,9 +129,11 @@ BOOST_AUTO_TEST_CASE(call_order_under_load_and_max_concurrency) {
   c.start_head({}, 2);
   auto dir = c.root() + "/sig";
   std::filesystem::create_directories(dir);
-  background_case p1(c, "order", {"create=1", "dir=" + dir, "tag=p1", "threads=4", "count=2000"});
+  background_case p1(c, "order", {"create=1", "dir=" + dir, "tag=p1", "threads=4", "count=2000"},
+                     "order-p1");
   await_content(dir + "/ready-p1", 60s);
-  background_case p2(c, "order", {"dir=" + dir, "tag=p2", "threads=2", "count=2000"});
+  background_case p2(c, "order", {"dir=" + dir, "tag=p2", "threads=2", "count=2000"},
+                     "order-p2");
   await_content(dir + "/ready-p2", 60s);
   touch(dir + "/go");
   json a = p1.finish(180s);
