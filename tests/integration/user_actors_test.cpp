@@ -211,12 +211,15 @@ BOOST_AUTO_TEST_CASE(max_task_retries_both_ways) {
 }
 
 // Named, detached: a second driver finds it; names are unique per
-// namespace; after a head kill -9 and restart the actor still answers with
-// its state and its row is intact.
+// namespace; after a head kill -9 and restart the actor (on a worker node:
+// the head's own worker processes end with it) still answers with its
+// state and its row is intact.
 BOOST_AUTO_TEST_CASE(named_detached_survives_driver_and_head_kill) {
   cluster c("actors_named");
   c.start_head({}, 2);
-  json made = run_actor_case(c, "named", {"name=kv", "ns=t", "start=40"});
+  auto& w = c.start_worker("w", {"--labels", "{\"zone\": \"w\"}"}, 1);
+  BOOST_REQUIRE(wait_for_alive(c, 2, 15s).has_value());
+  json made = run_actor_case(c, "named", {"name=kv", "ns=t", "start=40", "zone=w"});
   BOOST_TEST_MESSAGE("named: " << made.dump());
   BOOST_CHECK_EQUAL(made["value"].get<int>(), 42);
   BOOST_CHECK(made["duplicate"]["kind"] == "rayd::error");
@@ -238,6 +241,7 @@ BOOST_AUTO_TEST_CASE(named_detached_survives_driver_and_head_kill) {
   // Head kill -9 and restart: the row is intact and the actor answers.
   auto before = actor_rows(c, {"--name", "kv"});
   BOOST_REQUIRE_EQUAL(before.size(), 1u);
+  BOOST_CHECK_EQUAL(before[0].value("node_id", ""), w.node_id());
   c.head().proc->signal(SIGKILL);
   c.head().proc->wait_exit(10s);
   c.restart_head(20s);

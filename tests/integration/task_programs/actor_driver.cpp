@@ -297,17 +297,20 @@ json case_retries(const args_t& a) {
   return out;
 }
 
-/// Named actors: create (detached) with a value, a duplicate create fails, a
-/// get_if_exists create returns the same actor.
+/// Named actors: create (detached; zone=Z: on a node labelled zone=Z) with a
+/// value, a duplicate create fails, a get_if_exists create returns the same
+/// actor.
 json case_named(const args_t& a) {
   auto name = arg(a, "name", "kv");
   auto ns = arg(a, "ns", "t");
   json out;
-  auto c = rayd::actor<Counter>(static_cast<int>(num(a, "start", 40)))
-             .name(name)
-             .ray_namespace(ns)
-             .lifetime_detached()
-             .remote();
+  auto builder = rayd::actor<Counter>(static_cast<int>(num(a, "start", 40)))
+                   .name(name)
+                   .ray_namespace(ns)
+                   .lifetime_detached();
+  if (!arg(a, "zone").empty()) // on a node of that zone
+    builder.label_selector({{"zone", arg(a, "zone")}});
+  auto c = builder.remote();
   out["value"] = rayd::get(c.task(&Counter::add).remote(2), 60s);
   out["duplicate"] = outcome([&] {
     rayd::actor<Counter>(0).name(name).ray_namespace(ns).remote();
