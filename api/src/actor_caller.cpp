@@ -121,6 +121,11 @@ void actor_caller::pump(actor_calls::actor& a) {
   if (!c->attached)
     return; // ATTACHED pumps again
   auto now = clock_type::now();
+  // A call to an idle socket is written at once (a synchronous call costs
+  // one round trip); calls behind others in flight are written together
+  // when the driving thread next polls (within a millisecond; at once when
+  // a caller waits in get), which saves a send per call for pipelined ones.
+  const bool idle = c->inflight.empty();
   while (!a.queue.empty()) {
     auto seq = a.queue.front();
     auto* t = host_.tasks().find(seq);
@@ -156,8 +161,12 @@ void actor_caller::pump(actor_calls::actor& a) {
     if (c->out.size() > 256 * 1024)
       flush_conn(*c);
   }
-  if (!c->out.empty())
+  if (c->out.empty())
+    return;
+  if (idle || c->out.size() > 64 * 1024)
     flush_conn(*c);
+  else
+    host_.wake();
 }
 
 void actor_caller::flush_conn(actor_calls::conn& c) {
