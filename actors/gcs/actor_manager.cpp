@@ -173,11 +173,11 @@ void fail(am_actor_t self, const std::string& id, const std::string& cause) {
     return;
   note_change(self, id);
   if (r->state == actor_state::restarting) {
-    spdlog::info("actor {} RESTARTING ({} of {}): {}", id, r->restarts,
+    spdlog::debug("actor {} RESTARTING ({} of {}): {}", id, r->restarts,
                  r->spec.max_restarts, cause);
     place_after_commit(self, {id});
   } else {
-    spdlog::info("actor {} DEAD: {}", id, r->death_cause);
+    spdlog::debug("actor {} DEAD: {}", id, r->death_cause);
   }
 }
 
@@ -225,7 +225,7 @@ void on_hosted(am_actor_t self, const std::string& id, const std::string& node_i
     st.not_before.erase(id);
     st.unplaced.erase(id);
     note_change(self, id);
-    spdlog::info("actor {} ALIVE on node {} (pid {})", id, node_label(self, node_id), h.pid);
+    spdlog::debug("actor {} ALIVE on node {} (pid {})", id, node_label(self, node_id), h.pid);
     then(self, [self, id](const caf::error& err) {
       // A discarded ALIVE: the row is waiting again; hosting it once more
       // gets the same pid from the node.
@@ -422,6 +422,9 @@ void on_node(am_actor_t self, const node_info& n) {
         victims.push_back(row->actor_id);
     for (auto& id : victims)
       fail(self, id, why);
+    if (!victims.empty())
+      spdlog::info("{}: {} actor(s) on it failed (restarted where restarts remain)", why,
+                   victims.size());
   }
   place(self);
 }
@@ -683,6 +686,7 @@ actor_manager_impl_actor::behavior_type am_behavior(am_actor_t self) {
                       id, node_id, pid);
         return;
       }
+      spdlog::info("actor {}: its process {} on node {} ended: {}", id, pid, node_id, cause);
       fail(self, id, cause.empty() ? "its process " + std::to_string(pid) + " ended" : cause);
     },
     [self](atoms::job_gone, std::string& job_id) {
