@@ -77,8 +77,10 @@ struct am_state_t {
   /// After a failed hosting: not before then, and how many failed in a row.
   std::map<std::string, clock_type::time_point> not_before;
   std::map<std::string, int> host_failures;
-  /// Why an actor waits for a node (logged once per reason change).
+  /// Why an actor waits for a node (shown in the log, throttled).
   std::map<std::string, std::string> unplaced;
+  /// Log lines that could repeat per actor: when each kind was last written.
+  std::map<std::string, clock_type::time_point> last_logged;
   std::map<uint64_t, wait_entry> waits;
   std::multimap<std::string, uint64_t> waits_by_actor;
   uint64_t next_wait = 1;
@@ -90,6 +92,17 @@ struct am_state_t {
 };
 
 using am_actor_t = actor_manager_impl_actor::stateful_pointer<am_state_t>;
+
+/// Whether a log line of `kind` may be written now: at most one per kind
+/// every 5 s, so 10,000 actors waiting for the same reason write one line.
+bool may_log(am_actor_t self, const std::string& kind) {
+  auto now = clock_type::now();
+  auto& last = self->state.last_logged[kind];
+  if (last != clock_type::time_point{} && now - last < 5s)
+    return false;
+  last = now;
+  return true;
+}
 
 bool settled(actor_state s) {
   return s == actor_state::alive || s == actor_state::dead;
@@ -187,9 +200,10 @@ void host_failed(am_actor_t self, const std::string& id, const std::string& node
   auto n = ++st.host_failures[id];
   auto backoff = std::min<clock_type::duration>(500ms * (1 << std::min(n - 1, 5)), 10s);
   st.not_before[id] = clock_type::now() + backoff;
-  if (n == 1 || (n & (n - 1)) == 0)
-    spdlog::warn("actor {}: node {} could not host it ({} time(s)): {}", id,
-                 node_label(self, node_id), n, why);
+  if (may_log(self, "host:" + node_id))
+    spdlog::warn("node {} could not host actor {} ({} time(s) in a row; it is tried "
+                 "again, on any node that fits): {}",
+                 node_label(self, node_id), id, n, why);
   if (auto* row = st.table->find(id); row && wants_node(row->state))
     st.to_place.insert(id);
 }
@@ -304,6 +318,9 @@ void place(am_actor_t self) {
     auto* row = st.table->find(id);
     if (!row || !wants_node(row->state)) {
       st.to_place.erase(id);
+      st.unplaced.erase(id);
+      st.not_before.erase(id);
+      st.host_failures.erase(id);
       continue;
     }
     if (st.flying.count(id))
@@ -314,8 +331,8 @@ void place(am_actor_t self) {
     if (!chosen) {
       auto why = why_unplaced(row->spec.resources, row->spec.label_selector, slots);
       auto& last = st.unplaced[id];
-      if (last != why)
-        spdlog::info("actor {} waits for a node: {}", id, why);
+      if (last != why && may_log(self, "unplaced:" + why))
+        spdlog::info("actor {} (and maybe others) waits for a node: {}", id, why);
       last = why;
       continue;
     }
