@@ -88,6 +88,8 @@ struct am_state_t {
   std::set<std::string> changed;
   persistence::group_commit commits;
   bool refreshing = false;
+  /// A placement pass is due once the current flush has run its actions.
+  bool place_due = false;
   static inline const char* name = "rayd.actor.manager";
 };
 
@@ -141,7 +143,7 @@ void place_after_commit(am_actor_t self, std::vector<std::string> ids) {
       if (auto* row = st.table->find(id); row && wants_node(row->state))
         st.to_place.insert(id);
     if (!err)
-      place(self);
+      st.place_due = true; // one pass after the commit, however many actors
   });
 }
 
@@ -735,6 +737,10 @@ actor_manager_impl_actor::behavior_type am_behavior(am_actor_t self) {
         return;
       }
       wake(self, changed);
+      if (st.place_due) {
+        st.place_due = false;
+        place(self);
+      }
     },
   };
 }
