@@ -283,3 +283,31 @@ BOOST_AUTO_TEST_CASE(rows_survive_a_head_kill9_and_restart) {
   auto same = create_one(*client, request(actor_id(5), "keeper", "ns", true));
   BOOST_CHECK_EQUAL(same.actor_id, actor_id(1));
 }
+
+BOOST_AUTO_TEST_CASE(ten_thousand_creates_through_the_api_are_durable_and_cheap) {
+  cluster c("actors-many");
+  auto& head = c.start_head({}, 1);
+  auto client = connect_to(head);
+  constexpr int total = 10000, batch = 1000;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int b = 0; b < total / batch; ++b) {
+    std::vector<actor_create_request> reqs;
+    for (int i = 0; i < batch; ++i)
+      reqs.push_back(request(actor_id(b * batch + i, 'c'), "", "many"));
+    auto out = client->actor_create(reqs);
+    if (!out)
+      BOOST_FAIL("create: " + rayd::describe(out.error()));
+    BOOST_REQUIRE_EQUAL(out->size(), reqs.size());
+    for (auto& a : *out)
+      BOOST_REQUIRE_EQUAL(a.error, "");
+  }
+  auto took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0);
+  auto rss = trim(run({"sh", "-c", "grep VmRSS /proc/" + std::to_string(head.pid())
+                                     + "/status"}).out);
+  std::cout << "10,000 actor creates through the API (batches of 1,000): " << took.count()
+            << " ms; head " << rss << std::endl;
+  BOOST_CHECK_MESSAGE(took < 20s, "10,000 creates took " + std::to_string(took.count()) + " ms");
+  auto list = client->actor_list();
+  BOOST_REQUIRE(list);
+  BOOST_CHECK_EQUAL(list->size(), static_cast<std::size_t>(total));
+}
