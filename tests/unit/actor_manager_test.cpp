@@ -431,3 +431,22 @@ BOOST_FIXTURE_TEST_CASE(ten_thousand_creates_become_alive, fixture) {
   std::cout << "10,000 actor creates: replies after " << ms(created - t0)
             << " ms, all ALIVE after " << ms(alive - t0) << " ms" << std::endl;
 }
+
+BOOST_FIXTURE_TEST_CASE(a_failed_commit_fails_the_batch_and_hosts_nothing, fixture) {
+  join("node-1");
+  db.fail_writes(1);
+  caf::scoped_actor self{sys};
+  caf::error got;
+  self->request(am, caf::infinite, atoms::actor_create::value,
+                std::vector<actor_create_request>{req("a1"), req("a2")})
+    .receive([](std::vector<actor_info>&) { BOOST_FAIL("a batch replied without its commit"); },
+             [&got](caf::error& e) { got = e; });
+  BOOST_CHECK(got);
+  // Nothing of it exists: a retry is a first create, and only it is hosted.
+  BOOST_CHECK_EQUAL(wait_one("a1", 0).death_cause, "no such actor");
+  auto again = create({req("a1")});
+  BOOST_CHECK_EQUAL(again.at(0).error, "");
+  BOOST_CHECK_EQUAL(wait_one("a1").state, "ALIVE");
+  BOOST_CHECK_EQUAL(script->hosts("a1"), 1);
+  BOOST_CHECK_EQUAL(script->hosts("a2"), 0);
+}
