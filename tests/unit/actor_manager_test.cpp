@@ -68,6 +68,8 @@ struct node_script {
   std::map<std::string, int> hosted;   // actor id → times asked to host
   std::vector<std::string> unhosted;
   int32_t next_pid = 1000;
+  /// Replies held back for class "Slow" until the node gets `tick`.
+  std::vector<caf::typed_response_promise<actor_hosted>> held;
 
   int hosts(const std::string& id) {
     std::lock_guard<std::mutex> g{m};
@@ -120,12 +122,31 @@ struct fixture {
     return *m;
   }
 
+  /// The fake node manager's interface: a node manager plus `tick`, which
+  /// releases the held "Slow" replies (ok).
+  using fake_nm_actor = node_manager_actor::extend<caf::reacts_to<atoms::tick>>;
+  std::map<std::string, fake_nm_actor> fakes;
+
   /// A node manager that hosts by class name: "Throws" → the constructor
-  /// throws, "Refused" → an error, anything else → ok in a new pid.
-  node_manager_actor fake_node_manager() {
+  /// throws, "Refused" → an error, "Slow" → ok once released, anything
+  /// else → ok in a new pid.
+  node_manager_actor fake_node_manager(const std::string& node_id = "") {
     auto s = script;
-    auto nm = sys.spawn([s]() -> node_manager_actor::behavior_type {
+    fake_nm_actor nm = sys.spawn([s](fake_nm_actor::pointer self) -> fake_nm_actor::behavior_type {
       return {
+        [s](atoms::tick) {
+          std::vector<caf::typed_response_promise<actor_hosted>> held;
+          {
+            std::lock_guard<std::mutex> g{s->m};
+            held.swap(s->held);
+          }
+          for (auto& rp : held) {
+            actor_hosted h;
+            h.ok = true;
+            h.pid = 777;
+            rp.deliver(h);
+          }
+        },
         [](atoms::ping) { return std::string{"fake"}; },
         [](atoms::start, std::string&) {},
         [](atoms::connect) {},
@@ -133,9 +154,14 @@ struct fixture {
         [](atoms::leave) { return true; },
         [](atoms::job_start, job_launch&) { return false; },
         [](atoms::job_stop, std::string&, int64_t) { return false; },
-        [s](atoms::actor_host, actor_launch& l) -> caf::result<actor_hosted> {
+        [s, self](atoms::actor_host, actor_launch& l) -> caf::result<actor_hosted> {
           std::lock_guard<std::mutex> g{s->m};
           s->hosted[l.actor_id]++;
+          if (l.class_name == "Slow") {
+            auto rp = self->make_response_promise<actor_hosted>();
+            s->held.push_back(rp);
+            return rp;
+          }
           if (l.class_name == "Refused")
             return make_error(errc::unavailable, "no worker process");
           actor_hosted h;
@@ -158,11 +184,13 @@ struct fixture {
       };
     });
     spawned.push_back(caf::actor_cast<caf::actor>(nm));
-    return nm;
+    if (!node_id.empty())
+      fakes[node_id] = nm;
+    return node_manager_actor{nm};
   }
 
   node_manager_actor join(const std::string& id, label_map labels = {}) {
-    auto nm = fake_node_manager();
+    auto nm = fake_node_manager(id);
     join_request r;
     r.node.node_id = id;
     r.node.name = "name-" + id;
@@ -449,4 +477,33 @@ BOOST_FIXTURE_TEST_CASE(a_failed_commit_fails_the_batch_and_hosts_nothing, fixtu
   BOOST_CHECK_EQUAL(wait_one("a1").state, "ALIVE");
   BOOST_CHECK_EQUAL(script->hosts("a1"), 1);
   BOOST_CHECK_EQUAL(script->hosts("a2"), 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(killed_while_being_constructed_is_unhosted_when_it_answers, fixture) {
+  join("node-1");
+  create({req("a1", "Slow", 3), req("a2", "Slow", 3)});
+  BOOST_REQUIRE(wait_until_hosts("a1", 1));
+  BOOST_REQUIRE(wait_until_hosts("a2", 1));
+  auto k = kill("a1", true); // while its constructor runs
+  BOOST_CHECK_EQUAL(k.state, "DEAD");
+  caf::anon_send(fakes["node-1"], atoms::tick::value); // both constructors return
+  BOOST_CHECK(wait_until_unhosted("a1"));
+  auto a2 = wait_one("a2");
+  BOOST_CHECK_EQUAL(a2.state, "ALIVE");
+  BOOST_CHECK_EQUAL(a2.pid, 777);
+  BOOST_CHECK_EQUAL(wait_one("a1", 0).state, "DEAD");
+  BOOST_CHECK(!script->was_unhosted("a2"));
+}
+
+BOOST_FIXTURE_TEST_CASE(killed_with_restart_while_being_constructed_is_hosted_again, fixture) {
+  join("node-1");
+  create({req("a1", "Slow", 3)});
+  BOOST_REQUIRE(wait_until_hosts("a1", 1));
+  BOOST_CHECK_EQUAL(kill("a1", false).state, "RESTARTING");
+  caf::anon_send(fakes["node-1"], atoms::tick::value); // the old incarnation answers
+  BOOST_CHECK(wait_until_unhosted("a1"));               // and is dropped
+  BOOST_REQUIRE(wait_until_hosts("a1", 2));             // the new one is asked for
+  caf::anon_send(fakes["node-1"], atoms::tick::value);
+  auto a = until("a1", [](auto& a) { return a.state == "ALIVE"; });
+  BOOST_CHECK_EQUAL(a.restarts, 1);
 }
