@@ -117,6 +117,7 @@ caf::expected<head_services> start_head(caf::actor_system& sys, const daemon_opt
   gcs::actor_manager_config acfg;
   acfg.db = &db;
   acfg.nodes = *nodes;
+  acfg.head_node_id = meta.head_node_id;
   auto actors = gcs::spawn_actor_manager(sys, acfg);
   if (!actors)
     return give_up("storage " + r.storage + ": " + describe(actors.error()));

@@ -624,9 +624,20 @@ actor_manager_impl_actor::behavior_type am_behavior(am_actor_t self) {
   auto& st = self->state;
   self->send(st.cfg.nodes, atoms::subscribe::value,
              caf::actor_cast<node_listener_actor>(self));
-  for (auto* row : st.table->rows())
+  std::vector<std::string> on_head;
+  for (auto* row : st.table->rows()) {
     if (wants_node(row->state))
       st.to_place.insert(row->actor_id);
+    else if (row->state == actor_state::alive && !st.cfg.head_node_id.empty()
+             && row->node_id == st.cfg.head_node_id)
+      on_head.push_back(row->actor_id);
+  }
+  for (auto& id : on_head)
+    fail(self, id,
+         "the head node restarted: its worker process ended with the previous head process");
+  if (!on_head.empty())
+    spdlog::info("{} actor(s) ran on the head node before it restarted: failed over",
+                 on_head.size());
   if (!st.to_place.empty())
     spdlog::info("recovered actors: {} waiting for a node", st.to_place.size());
   refresh_nodes(self);

@@ -32,7 +32,10 @@
 // - Recovery: rows load from the store; ALIVE rows stay ALIVE (failed over
 //   if their node is or becomes DEAD), PENDING_CREATION and RESTARTING rows
 //   are placed again (a node asked to host an actor it hosts already
-//   answers with its pid).
+//   answers with its pid). Exception: actors ALIVE on the head's own node
+//   ran in worker processes of the previous head process, which ended with
+//   it: they fail ("the head node restarted: ...") and restart while
+//   restarts remain (as the job manager does with entrypoints on the head).
 //
 // Thread rules: all state lives in the actor; nothing here is shared.
 

@@ -52,6 +52,10 @@ gcs_task_actor spawn_task_actor(caf::actor_system& sys, std::size_t max_events =
 struct actor_manager_config {
   persistence::store* db = nullptr; // REQUIRED; outlives the actor
   gcs_node_actor nodes;             // REQUIRED
+  /// The head's node id: actors ALIVE there when the manager starts ran in
+  /// worker processes of the previous head process, which ended with it;
+  /// they fail (and restart while restarts remain). "" = no such node.
+  std::string head_node_id;
   /// How often unplaced actors are tried again (and the nodes' available
   /// resources refreshed). Default 500 ms.
   caf::timespan tick_interval = std::chrono::milliseconds{500};

@@ -111,8 +111,9 @@ struct fixture {
       self->wait_for(a);
   }
 
-  actor_manager_actor spawn_manager() {
+  actor_manager_actor spawn_manager(const std::string& head_node_id = "") {
     gcs::actor_manager_config acfg;
+    acfg.head_node_id = head_node_id;
     acfg.db = &db;
     acfg.nodes = nodes;
     acfg.tick_interval = 50ms;
@@ -506,4 +507,25 @@ BOOST_FIXTURE_TEST_CASE(killed_with_restart_while_being_constructed_is_hosted_ag
   caf::anon_send(fakes["node-1"], atoms::tick::value);
   auto a = until("a1", [](auto& a) { return a.state == "ALIVE"; });
   BOOST_CHECK_EQUAL(a.restarts, 1);
+}
+
+BOOST_FIXTURE_TEST_CASE(actors_alive_on_the_head_node_fail_over_when_it_restarts, fixture) {
+  join("node-1"); // plays the head's node
+  join("node-2");
+  create({req("a1", "Counter", 1), req("a2", "Counter", 1)});
+  auto a1 = wait_one("a1");
+  auto a2 = wait_one("a2");
+  BOOST_REQUIRE_EQUAL(a1.state, "ALIVE");
+  BOOST_REQUIRE_EQUAL(a2.state, "ALIVE");
+  auto on_head = a1.node_id == "node-1" ? a1 : a2;
+  auto elsewhere = a1.node_id == "node-1" ? a2 : a1;
+  BOOST_REQUIRE_NE(on_head.node_id, elsewhere.node_id);
+  caf::anon_send_exit(am, caf::exit_reason::kill);
+  am = spawn_manager("node-1");
+  auto moved = until(on_head.actor_id,
+                     [](auto& a) { return a.state == "ALIVE" && a.restarts == 1; });
+  BOOST_CHECK_NE(moved.death_cause.find("the head node restarted"), std::string::npos);
+  auto kept = wait_one(elsewhere.actor_id, 0);
+  BOOST_CHECK_EQUAL(kept.restarts, 0);
+  BOOST_CHECK_EQUAL(kept.pid, elsewhere.pid);
 }
