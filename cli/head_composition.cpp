@@ -114,11 +114,19 @@ caf::expected<head_services> start_head(caf::actor_system& sys, const daemon_opt
   auto jobs = gcs::spawn_job_manager(sys, jcfg);
   if (!jobs)
     return give_up("storage " + r.storage + ": " + describe(jobs.error()));
+  gcs::actor_manager_config acfg;
+  acfg.db = &db;
+  acfg.nodes = *nodes;
+  acfg.head_node_id = meta.head_node_id;
+  auto actors = gcs::spawn_actor_manager(sys, acfg);
+  if (!actors)
+    return give_up("storage " + r.storage + ": " + describe(actors.error()));
   gcs::gate_targets targets;
   targets.nodes = *nodes;
   targets.jobs = *jobs;
   targets.logs = logs;
   targets.blobs = blobs;
+  targets.actors = *actors;
   out.gate = gcs::spawn_gate(sys, meta.token, targets);
   // -- cluster port ------------------------------------------------------------
   auto& mm = sys.middleman();
@@ -139,6 +147,7 @@ caf::expected<head_services> start_head(caf::actor_system& sys, const daemon_opt
   gcfg.logs = logs;
   gcfg.blobs = blobs;
   gcfg.tasks = tasks;
+  gcfg.actors = *actors;
   gcfg.token = meta.token;
   gcfg.socket = *api_sock;
   auto* latchp = &latch;

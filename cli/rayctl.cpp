@@ -209,9 +209,14 @@ int rayctl_status(const rayctl_target& t, bool json) {
     auto tasks = c.task_list(0);
     if (!tasks)
       return fail(tasks.error());
+    auto actors = c.actor_list();
+    if (!actors)
+      return fail(actors.error());
+    auto actor_counts = actor_counts_json(*actors);
     if (json) {
       auto j = to_json(*v);
       j["tasks"] = counts_json(tasks->counts);
+      j["actors"] = actor_counts;
       std::cout << j.dump(2) << std::endl;
     } else {
       print_status(*v);
@@ -219,6 +224,10 @@ int rayctl_status(const rayctl_target& t, bool json) {
       std::cout << "\nTasks (drivers connected now):\n " << n.running << " running, "
                 << n.pending << " pending, " << n.finished << " finished, " << n.failed
                 << " failed" << std::endl;
+      std::cout << "\nActors:\n " << actor_counts["ALIVE"].get<int>() << " alive, "
+                << actor_counts["PENDING_CREATION"].get<int>() << " pending creation, "
+                << actor_counts["RESTARTING"].get<int>() << " restarting, "
+                << actor_counts["DEAD"].get<int>() << " dead" << std::endl;
     }
     return 0;
   });

@@ -8,6 +8,9 @@
 #include <vector>
 
 #include <caf/expected.hpp>
+#include <nlohmann/json_fwd.hpp>
+
+#include "actors/actor_types.hpp"
 
 namespace rayd::rpc {
 class client;
@@ -40,6 +43,20 @@ int rayctl_kv_del(const rayctl_target& t, const std::string& ns,
                   const std::string& key);
 int rayctl_kv_list(const rayctl_target& t, const std::string& ns,
                    const std::string& prefix, bool json);
+
+/// `rayctl actors [--state S] [--name N] [--json]`: the actor table (bad
+/// --state: exit 1 before connecting).
+int rayctl_actors(const rayctl_target& t, const std::string& state, const std::string& name,
+                  bool json);
+/// `rayctl actor get NAME [--namespace NS]`: exit 1 when no live actor has it.
+int rayctl_actor_get(const rayctl_target& t, const std::string& name, const std::string& ns,
+                     bool json);
+/// `rayctl actor kill NAME|ID [--namespace NS] [--no-restart]`: exit 1 when
+/// neither an id nor a live name matches.
+int rayctl_actor_kill(const rayctl_target& t, const std::string& id_or_name,
+                      const std::string& ns, bool no_restart, bool json);
+/// {"PENDING_CREATION": n, "ALIVE": n, "RESTARTING": n, "DEAD": n} for status.
+nlohmann::json actor_counts_json(const std::vector<actor_info>& actors);
 
 /// `rayctl job submit`: every flag of the command line.
 struct job_submit_options {

@@ -104,6 +104,32 @@ int main(int argc, char** argv) {
     sub->fallthrough();
   }
 
+  // -- rayctl actors / actor ------------------------------------------------
+  std::string actor_state, actor_name, actor_ns;
+  bool no_restart = false;
+  auto* actors = app.add_subcommand(
+    "actors", "List user actors (id, name, namespace, class, state, node, pid, restarts, "
+              "death cause)");
+  actors->add_option("--state", actor_state,
+                     "Only actors in this state: PENDING_CREATION, ALIVE, RESTARTING, DEAD");
+  actors->add_option("--name", actor_name, "Only actors of this name");
+  actors->add_flag("--json", json, "Machine-readable output");
+  auto* actor = app.add_subcommand("actor", "Inspect or kill one user actor");
+  actor->require_subcommand(1);
+  actor->fallthrough();
+  auto* aget = actor->add_subcommand("get", "Show the live actor named NAME (exit 1 if none)");
+  aget->add_option("name", actor_name, "The actor's name")->required();
+  auto* akill = actor->add_subcommand(
+    "kill", "Kill an actor by id or live name (restarted while restarts remain, unless "
+            "--no-restart)");
+  akill->add_option("actor", actor_name, "The actor's id or name")->required();
+  akill->add_flag("--no-restart", no_restart, "Do not restart it: it stays DEAD");
+  for (auto* sub : {aget, akill}) {
+    sub->add_option("--namespace", actor_ns, "The actor's namespace (default: \"default\")");
+    sub->add_flag("--json", json, "Machine-readable output");
+    sub->fallthrough();
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -137,6 +163,12 @@ int main(int argc, char** argv) {
     return rayctl_job_stop(t, job_id, no_wait, json);
   if (jlist->parsed())
     return rayctl_job_list(t, json);
+  if (actors->parsed())
+    return rayctl_actors(t, actor_state, actor_name, json);
+  if (aget->parsed())
+    return rayctl_actor_get(t, actor_name, actor_ns, json);
+  if (akill->parsed())
+    return rayctl_actor_kill(t, actor_name, actor_ns, no_restart, json);
   if (jdelete->parsed())
     return rayctl_job_delete(t, job_id, json);
   std::cerr << "rayctl: no command given (see rayctl --help)" << std::endl;

@@ -1,5 +1,7 @@
 #include "schemas/api_client.hpp"
 
+#include <algorithm>
+
 #include <capnp/ez-rpc.h>
 #include <kj/async-io.h>
 
@@ -16,6 +18,7 @@ struct client::impl {
   schema::KvService::Client kv = nullptr;
   schema::JobService::Client jobs = nullptr;
   schema::TaskService::Client tasks = nullptr;
+  schema::ActorService::Client actors = nullptr;
 
   impl(const std::string& addr, std::chrono::milliseconds t)
     : address(addr), timeout(t.count() * kj::MILLISECONDS), rpc(addr) {
@@ -81,7 +84,8 @@ client::connect(const std::string& address, const std::string& token,
   req.setToken(token);
   auto services = p->wait(req.send().then([](auto resp) {
     auto s = resp.getServices();
-    return std::make_tuple(s.getCluster(), s.getKv(), s.getJobs(), s.getTasks());
+    return std::make_tuple(s.getCluster(), s.getKv(), s.getJobs(), s.getTasks(),
+                           s.getActors());
   }));
   if (!services)
     return services.error();
@@ -89,6 +93,7 @@ client::connect(const std::string& address, const std::string& token,
   p->kv = std::get<1>(*services);
   p->jobs = std::get<2>(*services);
   p->tasks = std::get<3>(*services);
+  p->actors = std::get<4>(*services);
   return std::unique_ptr<client>{new client(std::move(p))};
 }
 
@@ -233,6 +238,79 @@ caf::expected<bool> client::has_package(const std::string& uri) {
   auto req = impl_->jobs.hasPackageRequest();
   req.setUri(uri);
   return impl_->wait(req.send().then([](auto r) { return r.getPresent(); }));
+}
+
+namespace {
+
+/// The head says "no actor ..." for an unknown id or name; the client's
+/// callers check for errc::not_found.
+caf::error not_found_if_unknown(caf::error err) {
+  auto what = describe(err);
+  if (what.rfind("no actor", 0) == 0)
+    return make_error(errc::not_found, what);
+  return err;
+}
+
+template <class List>
+std::vector<actor_info> read_actors(List in) {
+  std::vector<actor_info> out;
+  out.reserve(in.size());
+  for (auto a : in)
+    out.push_back(from_capnp(a));
+  return out;
+}
+
+} // namespace
+
+caf::expected<std::vector<actor_info>>
+client::actor_create(const std::vector<actor_create_request>& requests) {
+  auto req = impl_->actors.createRequest();
+  auto out = req.initRequests(static_cast<unsigned>(requests.size()));
+  for (unsigned i = 0; i < requests.size(); ++i)
+    fill(out[i], requests[i]);
+  return impl_->wait(
+    req.send().then([](auto r) { return read_actors(r.getActors()); }));
+}
+
+caf::expected<std::vector<actor_info>> client::actor_wait(const std::vector<std::string>& ids,
+                                                          uint32_t timeout_ms) {
+  auto req = impl_->actors.waitRequest();
+  auto out = req.initActorIds(static_cast<unsigned>(ids.size()));
+  for (unsigned i = 0; i < ids.size(); ++i)
+    out.set(i, ids[i]);
+  req.setTimeoutMs(timeout_ms);
+  auto capped = std::min<uint32_t>(timeout_ms, 10000);
+  return impl_->wait(req.send().then([](auto r) { return read_actors(r.getActors()); }),
+                     std::chrono::milliseconds{capped});
+}
+
+caf::expected<actor_info> client::actor_get(const std::string& name, const std::string& ns) {
+  auto req = impl_->actors.getRequest();
+  req.setName(name);
+  req.setNamespace(ns);
+  auto r = impl_->wait(req.send().then([](auto r) { return from_capnp(r.getActor()); }));
+  if (!r)
+    return not_found_if_unknown(r.error());
+  return r;
+}
+
+caf::expected<std::vector<actor_info>> client::actor_list() {
+  return impl_->wait(impl_->actors.listRequest().send().then(
+    [](auto r) { return read_actors(r.getActors()); }));
+}
+
+caf::expected<actor_info> client::actor_kill(const std::string& id_or_name,
+                                             const std::string& ns, bool no_restart,
+                                             const std::string& by) {
+  auto req = impl_->actors.killRequest();
+  req.setIdOrName(id_or_name);
+  req.setNamespace(ns);
+  req.setNoRestart(no_restart);
+  req.setBy(by);
+  auto r = impl_->wait(req.send().then([](auto r) { return from_capnp(r.getActor()); }));
+  if (!r)
+    return not_found_if_unknown(r.error());
+  return r;
 }
 
 } // namespace rayd::rpc

@@ -280,6 +280,88 @@ private:
   bridge& br_;
 };
 
+class actors_impl final : public schema::ActorService::Server {
+public:
+  actors_impl(const gateway_config& cfg, bridge& br) : cfg_(cfg), br_(br) {
+  }
+
+  kj::Promise<void> create(CreateContext ctx) override {
+    auto in = ctx.getParams().getRequests();
+    if (in.size() > 100000)
+      throw_error(make_error(errc::invalid_argument, "at most 100000 actor creates in one call"));
+    std::vector<actor_create_request> reqs;
+    reqs.reserve(in.size());
+    for (auto r : in)
+      reqs.push_back(from_capnp(r));
+    return br_.ask<std::vector<actor_info>>(cfg_.actors, atoms::actor_create::value,
+                                            std::move(reqs))
+      .then([ctx](caf::expected<std::vector<actor_info>> r) mutable {
+        if (!r)
+          throw_error(r.error());
+        fill_list(ctx.getResults().initActors(static_cast<unsigned>(r->size())), *r);
+      });
+  }
+
+  kj::Promise<void> wait(WaitContext ctx) override {
+    auto p = ctx.getParams();
+    std::vector<std::string> ids;
+    for (auto id : p.getActorIds())
+      ids.push_back(to_std(id));
+    if (ids.size() > 100000)
+      throw_error(make_error(errc::invalid_argument, "at most 100000 actor ids in one wait"));
+    auto timeout = std::min<uint32_t>(p.getTimeoutMs(), 10000);
+    return br_.ask<std::vector<actor_info>>(cfg_.actors, atoms::actor_wait::value,
+                                            std::move(ids), timeout)
+      .then([ctx](caf::expected<std::vector<actor_info>> r) mutable {
+        if (!r)
+          throw_error(r.error());
+        fill_list(ctx.getResults().initActors(static_cast<unsigned>(r->size())), *r);
+      });
+  }
+
+  kj::Promise<void> get(GetContext ctx) override {
+    auto p = ctx.getParams();
+    return br_.ask<actor_info>(cfg_.actors, atoms::actor_get::value, to_std(p.getName()),
+                               to_std(p.getNamespace()))
+      .then([ctx](caf::expected<actor_info> r) mutable {
+        if (!r)
+          throw_error(r.error());
+        fill(ctx.getResults().initActor(), *r);
+      });
+  }
+
+  kj::Promise<void> list(ListContext ctx) override {
+    return br_.ask<std::vector<actor_info>>(cfg_.actors, atoms::actor_list::value)
+      .then([ctx](caf::expected<std::vector<actor_info>> r) mutable {
+        if (!r)
+          throw_error(r.error());
+        fill_list(ctx.getResults().initActors(static_cast<unsigned>(r->size())), *r);
+      });
+  }
+
+  kj::Promise<void> kill(KillContext ctx) override {
+    auto p = ctx.getParams();
+    return br_.ask<actor_info>(cfg_.actors, atoms::actor_kill::value,
+                               to_std(p.getIdOrName()), to_std(p.getNamespace()),
+                               p.getNoRestart(), to_std(p.getBy()))
+      .then([ctx](caf::expected<actor_info> r) mutable {
+        if (!r)
+          throw_error(r.error());
+        fill(ctx.getResults().initActor(), *r);
+      });
+  }
+
+private:
+  static void fill_list(capnp::List<schema::ActorInfo>::Builder out,
+                        const std::vector<actor_info>& in) {
+    for (unsigned i = 0; i < in.size(); ++i)
+      fill(out[i], in[i]);
+  }
+
+  const gateway_config& cfg_;
+  bridge& br_;
+};
+
 /// The services an authenticated connection receives; one set shared by all
 /// connections (capabilities are reference-counted on the kj thread).
 struct service_set {
@@ -287,12 +369,14 @@ struct service_set {
     : cluster(kj::heap<cluster_impl>(cfg, br)),
       kv(kj::heap<kv_impl>(cfg, br)),
       jobs(kj::heap<jobs_impl>(cfg, br)),
-      tasks(kj::heap<tasks_impl>(cfg, br)) {
+      tasks(kj::heap<tasks_impl>(cfg, br)),
+      actors(kj::heap<actors_impl>(cfg, br)) {
   }
   schema::ClusterService::Client cluster;
   schema::KvService::Client kv;
   schema::JobService::Client jobs;
   schema::TaskService::Client tasks;
+  schema::ActorService::Client actors;
 };
 
 /// The bootstrap capability, one per connection: nothing but the version and
@@ -322,6 +406,7 @@ public:
     services.setKv(services_.kv);
     services.setJobs(services_.jobs);
     services.setTasks(services_.tasks);
+    services.setActors(services_.actors);
     return kj::READY_NOW;
   }
 

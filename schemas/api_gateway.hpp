@@ -19,6 +19,7 @@
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
+#include "actors/gcs/actor_manager_actor.hpp"
 #include "actors/gcs/blob_actor.hpp"
 #include "actors/gcs/job_log_actor.hpp"
 #include "actors/gcs/job_manager_actor.hpp"
@@ -38,6 +39,7 @@ struct gateway_config {
   job_log_actor logs;               // REQUIRED: job log reads
   gcs_blob_actor blobs;             // REQUIRED
   gcs_task_actor tasks;             // REQUIRED
+  actor_manager_actor actors;       // REQUIRED
   std::string token;                // REQUIRED: the cluster token
   listener socket;                  // REQUIRED: a listening socket (owned)
   listener_limits limits;           // auth timeout, unauthenticated cap

@@ -244,4 +244,98 @@ cluster_view from_capnp(schema::ClusterStatus::Reader in) {
   return out;
 }
 
+void fill(schema::ActorCreate::Builder out, const actor_create_request& in) {
+  out.setActorId(in.actor_id);
+  out.setName(in.name);
+  out.setNamespace(in.ray_namespace);
+  out.setClassName(in.class_name);
+  out.setOwnerJob(in.owner_job);
+  out.setDetached(in.detached);
+  out.setGetIfExists(in.get_if_exists);
+  out.setMaxRestarts(in.max_restarts);
+  out.setMaxTaskRetries(in.max_task_retries);
+  out.setMaxConcurrency(in.max_concurrency);
+  fill_resources(out.initResources(static_cast<unsigned>(in.resources.size())),
+                 in.resources);
+  auto labels = out.initLabelSelector(static_cast<unsigned>(in.label_selector.size()));
+  unsigned j = 0;
+  for (auto& [k, v] : in.label_selector) {
+    labels[j].setKey(k);
+    labels[j].setValue(v);
+    ++j;
+  }
+  auto args = out.initArgs(static_cast<unsigned>(in.args.size()));
+  for (unsigned i = 0; i < in.args.size(); ++i)
+    args.set(i, as_data(in.args[i]));
+  auto code = out.initCode(static_cast<unsigned>(in.code.size()));
+  for (unsigned i = 0; i < in.code.size(); ++i) {
+    code[i].setHash(in.code[i].hash);
+    code[i].setName(in.code[i].name);
+  }
+}
+
+actor_create_request from_capnp(schema::ActorCreate::Reader in) {
+  actor_create_request out;
+  out.actor_id = to_std(in.getActorId());
+  out.name = to_std(in.getName());
+  out.ray_namespace = to_std(in.getNamespace());
+  out.class_name = to_std(in.getClassName());
+  out.owner_job = to_std(in.getOwnerJob());
+  out.detached = in.getDetached();
+  out.get_if_exists = in.getGetIfExists();
+  out.max_restarts = in.getMaxRestarts();
+  out.max_task_retries = in.getMaxTaskRetries();
+  out.max_concurrency = in.getMaxConcurrency();
+  out.resources = read_resources(in.getResources());
+  for (auto l : in.getLabelSelector())
+    out.label_selector[to_std(l.getKey())] = to_std(l.getValue());
+  for (auto a : in.getArgs())
+    out.args.push_back(to_std(a));
+  for (auto c : in.getCode())
+    out.code.push_back({to_std(c.getHash()), to_std(c.getName())});
+  return out;
+}
+
+void fill(schema::ActorInfo::Builder out, const actor_info& in) {
+  out.setActorId(in.actor_id);
+  out.setName(in.name);
+  out.setNamespace(in.ray_namespace);
+  out.setClassName(in.class_name);
+  out.setOwnerJob(in.owner_job);
+  out.setState(in.state);
+  out.setNodeId(in.node_id);
+  out.setPid(in.pid);
+  out.setAddress(in.address);
+  out.setRestarts(in.restarts);
+  out.setMaxRestarts(in.max_restarts);
+  out.setMaxTaskRetries(in.max_task_retries);
+  out.setDetached(in.detached);
+  out.setDeathCause(in.death_cause);
+  out.setCreateTimeMs(in.create_time_ms);
+  out.setEndTimeMs(in.end_time_ms);
+  out.setError(in.error);
+}
+
+actor_info from_capnp(schema::ActorInfo::Reader in) {
+  actor_info out;
+  out.actor_id = to_std(in.getActorId());
+  out.name = to_std(in.getName());
+  out.ray_namespace = to_std(in.getNamespace());
+  out.class_name = to_std(in.getClassName());
+  out.owner_job = to_std(in.getOwnerJob());
+  out.state = to_std(in.getState());
+  out.node_id = to_std(in.getNodeId());
+  out.pid = in.getPid();
+  out.address = to_std(in.getAddress());
+  out.restarts = in.getRestarts();
+  out.max_restarts = in.getMaxRestarts();
+  out.max_task_retries = in.getMaxTaskRetries();
+  out.detached = in.getDetached();
+  out.death_cause = to_std(in.getDeathCause());
+  out.create_time_ms = in.getCreateTimeMs();
+  out.end_time_ms = in.getEndTimeMs();
+  out.error = to_std(in.getError());
+  return out;
+}
+
 } // namespace rayd::rpc

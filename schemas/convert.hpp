@@ -6,6 +6,7 @@
 
 #include <capnp/common.h>
 
+#include "actors/actor_types.hpp"
 #include "actors/job_types.hpp"
 #include "actors/types.hpp"
 #include "schemas/rayd_api.capnp.h"
@@ -37,5 +38,9 @@ task_event from_capnp(schema::TaskEvent::Reader in);
 void fill(schema::TaskCounts::Builder out, const task_counts& in);
 task_counts from_capnp(schema::TaskCounts::Reader in);
 job_info from_capnp(schema::JobInfo::Reader in);
+void fill(schema::ActorCreate::Builder out, const actor_create_request& in);
+actor_create_request from_capnp(schema::ActorCreate::Reader in);
+void fill(schema::ActorInfo::Builder out, const actor_info& in);
+actor_info from_capnp(schema::ActorInfo::Reader in);
 
 } // namespace rayd::rpc

@@ -57,6 +57,20 @@ std::optional<std::string> from_hex(const std::string& hex) {
   return out;
 }
 
+nlohmann::json args_hex(const std::vector<std::string>& args) {
+  auto out = nlohmann::json::array();
+  for (auto& a : args)
+    out.push_back(to_hex(a));
+  return out;
+}
+
+nlohmann::json code_json(const std::vector<code_file_ref>& code) {
+  auto out = nlohmann::json::array();
+  for (auto& c : code)
+    out.push_back({{"hash", c.hash}, {"name", c.name}});
+  return out;
+}
+
 struct actor_json {
   using row_type = actor_row;
   static constexpr const char* what = "actor";
@@ -75,7 +89,8 @@ struct actor_json {
             {"max_concurrency", s.max_concurrency},
             {"resources", s.resources},
             {"label_selector", s.label_selector},
-            {"args_hex", to_hex(s.args)},
+            {"args_hex", args_hex(s.args)},
+            {"code", code_json(s.code)},
             {"state", static_cast<int>(r.state)},
             {"node_id", r.node_id},
             {"pid", r.pid},
@@ -100,10 +115,14 @@ struct actor_json {
     s.max_concurrency = j.at("max_concurrency").get<int32_t>();
     s.resources = j.at("resources").get<resource_map>();
     s.label_selector = j.at("label_selector").get<label_map>();
-    auto args = from_hex(j.at("args_hex").get<std::string>());
-    if (!args)
-      return make_error(errc::storage_error, "actor row with malformed args_hex");
-    s.args = std::move(*args);
+    for (auto& a : j.at("args_hex")) {
+      auto arg = from_hex(a.get<std::string>());
+      if (!arg)
+        return make_error(errc::storage_error, "actor row with malformed args_hex");
+      s.args.push_back(std::move(*arg));
+    }
+    for (auto& c : j.at("code"))
+      s.code.push_back({c.at("hash").get<std::string>(), c.at("name").get<std::string>()});
     auto state = j.at("state").get<int>();
     if (state < 0 || state > static_cast<int>(actor_state::dead))
       return make_error(errc::storage_error, "actor row with unknown state "
@@ -137,7 +156,27 @@ actor_table::actor_table(persistence::store& db) : rows_(db, "actors") {
 }
 
 caf::error actor_table::load() {
-  return rows_.load();
+  auto err = rows_.load();
+  rebuild_names();
+  return err;
+}
+
+void actor_table::rebuild_names() {
+  names_.clear();
+  for (auto& [_, r] : rows_.all())
+    if (r->state != actor_state::dead && !r->spec.name.empty())
+      names_[{r->spec.ray_namespace, r->spec.name}] = r->actor_id;
+}
+
+void actor_table::stage(const actor_row& r) {
+  std::pair<std::string, std::string> key{r.spec.ray_namespace, r.spec.name};
+  if (!r.spec.name.empty()) {
+    if (r.state != actor_state::dead)
+      names_[key] = r.actor_id;
+    else if (auto i = names_.find(key); i != names_.end() && i->second == r.actor_id)
+      names_.erase(i);
+  }
+  rows_.stage(r.actor_id, r);
 }
 
 const actor_row* actor_table::find(const std::string& id) const {
@@ -148,11 +187,8 @@ const actor_row* actor_table::find_named(const std::string& ns,
                                          const std::string& name) const {
   if (name.empty())
     return nullptr;
-  for (auto& [_, r] : rows_.all())
-    if (r->state != actor_state::dead && r->spec.ray_namespace == ns
-        && r->spec.name == name)
-      return r;
-  return nullptr;
+  auto i = names_.find({ns, name});
+  return i == names_.end() ? nullptr : rows_.find(i->second);
 }
 
 std::vector<actor_row> actor_table::list() const {
@@ -162,8 +198,18 @@ std::vector<actor_row> actor_table::list() const {
   return out;
 }
 
+std::vector<const actor_row*> actor_table::rows() const {
+  std::vector<const actor_row*> out;
+  for (auto& [_, r] : rows_.all())
+    out.push_back(r);
+  return out;
+}
+
 caf::error actor_table::commit() {
-  return rows_.commit();
+  auto err = rows_.commit();
+  if (err)
+    rebuild_names(); // the staged rows were discarded
+  return err;
 }
 
 caf::expected<actor_row> actor_table::create(const std::string& id, actor_spec spec,
@@ -189,7 +235,7 @@ caf::expected<actor_row> actor_table::create(const std::string& id, actor_spec s
   r.spec = std::move(spec);
   r.spec.get_if_exists = false; // a request flag, not part of the actor
   r.create_time_ms = now_ms;
-  rows_.stage(id, r);
+  stage(r);
   return r;
 }
 
@@ -207,7 +253,7 @@ caf::expected<actor_row> actor_table::mark_alive(const std::string& id,
   r.node_id = node_id;
   r.pid = pid;
   r.address = address;
-  rows_.stage(id, r);
+  stage(r);
   return r;
 }
 
@@ -218,7 +264,7 @@ caf::expected<actor_row> actor_table::die(const actor_row& cur, std::string caus
   r.death_cause = std::move(cause);
   r.end_time_ms = now_ms;
   r.address.clear();
-  rows_.stage(r.actor_id, r);
+  stage(r);
   return r;
 }
 
@@ -241,7 +287,7 @@ caf::expected<actor_row> actor_table::mark_failed(const std::string& id,
   r.death_cause = cause; // why the last incarnation ended
   r.address.clear();
   r.pid = 0;
-  rows_.stage(id, r);
+  stage(r);
   return r;
 }
 
@@ -253,7 +299,7 @@ caf::expected<actor_row> actor_table::mark_constructor_failed(const std::string&
     return make_error(errc::not_found, "no actor " + id);
   if (cur->state == actor_state::dead)
     return *cur;
-  return die(*cur, "its constructor threw: " + what + " (not restarted)", now_ms);
+  return die(*cur, "constructor threw " + what, now_ms);
 }
 
 caf::expected<actor_row> actor_table::kill(const std::string& id, const std::string& by,
@@ -275,7 +321,7 @@ std::vector<actor_row> actor_table::owner_gone(const std::string& job_id, int64_
       ids.push_back(r->actor_id);
   std::vector<actor_row> out;
   for (auto& id : ids)
-    if (auto r = die(*rows_.find(id), "its owner job " + job_id + " ended", now_ms))
+    if (auto r = die(*rows_.find(id), "owner job " + job_id + " ended", now_ms))
       out.push_back(std::move(*r));
   return out;
 }

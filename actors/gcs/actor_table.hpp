@@ -1,7 +1,6 @@
 #pragma once
-// The GCS actor table: one row per user actor (issue 9's first part; the
-// actor manager that serves creation, placement and calls is not written
-// yet). Rows are persisted as JSON in the store's "actors" table, keyed by
+// The GCS actor table: one row per user actor (the actor manager,
+// actor_manager.hpp, owns it and serves creation, placement and kills). Rows are persisted as JSON in the store's "actors" table, keyed by
 // actor id (a persistence::cached_table), and changed only through the
 // transitions below, which carry the rules of an actor's life:
 //
@@ -28,12 +27,15 @@
 // (persistence/table.hpp). Not thread-safe: owned by one actor.
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/actor_types.hpp"
 #include "common/resources.hpp"
 #include "persistence/store.hpp"
 #include "persistence/table.hpp"
@@ -44,7 +46,8 @@ enum class actor_state : uint8_t { pending_creation, alive, restarting, dead };
 
 std::string to_string(actor_state s);
 
-/// What a creator asks for.
+/// What a creator asks for: everything of its actor_create_request, so a
+/// restart long after the creator left can place and construct it again.
 struct actor_spec {
   std::string name;           // "" = anonymous
   std::string ray_namespace;  // "" = the creator's job namespace
@@ -57,7 +60,10 @@ struct actor_spec {
   int32_t max_concurrency = 1;
   resource_map resources;
   label_map label_selector;
-  std::string args;           // the constructor's msgpack arguments
+  /// msgpack bytes of each constructor argument.
+  std::vector<std::string> args;
+  /// The creator's code: files[0] its executable, then task libraries.
+  std::vector<code_file_ref> code;
 };
 
 struct actor_row {
@@ -109,15 +115,19 @@ public:
   std::vector<actor_row> owner_gone(const std::string& job_id, int64_t now_ms);
 
   const actor_row* find(const std::string& id) const;
-  /// The actor of `name` in `ns` that is not DEAD, or nullptr.
+  /// The actor of `name` in `ns` that is not DEAD (staged rows included),
+  /// or nullptr. O(log n): an index kept beside the rows.
   const actor_row* find_named(const std::string& ns, const std::string& name) const;
   /// Every row, in id order.
   std::vector<actor_row> list() const;
+  /// Every row, in id order, without copying (valid until the next change).
+  std::vector<const actor_row*> rows() const;
 
   bool dirty() const {
     return rows_.dirty();
   }
-  /// Writes the queued changes in one durable batch; discarded on failure.
+  /// Writes the queued changes in one durable batch; discarded on failure
+  /// (the name index is rebuilt from the rows then).
   caf::error commit();
 
   struct codec {
@@ -128,8 +138,12 @@ public:
 
 private:
   caf::expected<actor_row> die(const actor_row& r, std::string cause, int64_t now_ms);
+  void stage(const actor_row& r);
+  void rebuild_names();
 
   persistence::cached_table<codec> rows_;
+  /// (namespace, name) → id of the named actors that are not DEAD.
+  std::map<std::pair<std::string, std::string>, std::string> names_;
 };
 
 } // namespace rayd::gcs

@@ -1,6 +1,7 @@
 #pragma once
 // Spawning the GCS actors (the head's composition root calls these in order:
-// node actor, kv actor, blob and task actors, log actor, job manager, gate). The store must outlive every actor.
+// node actor, kv actor, blob and task actors, log actor, job manager, actor
+// manager, gate). The store must outlive every actor.
 
 #include <cstdint>
 #include <memory>
@@ -45,6 +46,28 @@ gcs_blob_actor spawn_blob_actor(caf::actor_system& sys, persistence::store& db);
 
 /// Keeps at most `max_events` task events (newest first out of the list).
 gcs_task_actor spawn_task_actor(caf::actor_system& sys, std::size_t max_events = 10000);
+
+// User actors on the head (docs/actors.md).
+
+struct actor_manager_config {
+  persistence::store* db = nullptr; // REQUIRED; outlives the actor
+  gcs_node_actor nodes;             // REQUIRED
+  /// The head's node id: actors ALIVE there when the manager starts ran in
+  /// worker processes of the previous head process, which ended with it;
+  /// they fail (and restart while restarts remain). "" = no such node.
+  std::string head_node_id;
+  /// How often unplaced actors are tried again (and the nodes' available
+  /// resources refreshed). Default 500 ms.
+  caf::timespan tick_interval = std::chrono::milliseconds{500};
+  /// How long a node may take to host an actor (the first actor of a job
+  /// starts its worker process). Default 30 s.
+  caf::timespan host_timeout = std::chrono::seconds{30};
+};
+
+/// Loads the actor table and spawns the actor manager.
+/// Errors: errc::storage_error when the table cannot be read.
+caf::expected<actor_manager_actor> spawn_actor_manager(caf::actor_system& sys,
+                                                       actor_manager_config cfg);
 
 /// Where the gate forwards each kind of message once the token checked out.
 struct gate_targets {
