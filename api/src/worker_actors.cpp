@@ -1,0 +1,457 @@
+#include "worker_actors.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/spawn_options.hpp>
+
+#include "rayd/actor_registry.hpp"
+
+namespace rayd::core::worker_detail {
+namespace {
+
+using kill_atom = caf::atom_constant<caf::atom("w_kill")>;
+using construct_atom = caf::atom_constant<caf::atom("w_make")>;
+using done_atom = caf::atom_constant<caf::atom("w_done")>;
+
+/// One caller's socket: results are appended to `out` and written by
+/// whichever thread finds no write in progress (write-combining).
+struct caller_conn {
+  explicit caller_conn(int f) : fd(f) {}
+  ~caller_conn() {
+    ::close(fd);
+  }
+
+  /// Appends one encoded frame and writes what is buffered unless another
+  /// thread is writing already (it writes ours too).
+  void post(const char* data, std::size_t n) {
+    std::unique_lock<std::mutex> lock{mu};
+    out.append(data, n);
+    if (writing)
+      return;
+    writing = true;
+    while (!out.empty()) {
+      std::swap(out, spare); // both keep their capacity: no allocation per batch
+      lock.unlock();
+      bool failed = broken || wire::write_all(fd, spare);
+      lock.lock();
+      if (failed && !broken) {
+        broken = true;
+        ::shutdown(fd, SHUT_RDWR); // the reader sees EOF
+      }
+      spare.clear();
+    }
+    writing = false;
+  }
+
+  int fd;
+  std::mutex mu;
+  std::string out;   // under mu
+  std::string spare; // the batch being written, by the writer only
+  bool writing = false; // under mu
+  bool broken = false;  // under mu
+};
+
+/// Encodes a frame into a per-thread buffer and posts it (no allocation once
+/// the buffer has grown).
+template <class T>
+void post_frame(caller_conn& c, wire::msg type, const T& body) {
+  thread_local msgpack::sbuffer buf;
+  buf.clear();
+  buf.write("\0\0\0\0", 4);
+  char t = static_cast<char>(type);
+  buf.write(&t, 1);
+  msgpack::pack(buf, body);
+  auto len = static_cast<uint32_t>(buf.size() - 4);
+  char* p = buf.data();
+  for (int i = 0; i < 4; ++i)
+    p[i] = static_cast<char>((len >> (8 * i)) & 0xff);
+  c.post(buf.data(), buf.size());
+}
+
+/// A user actor's object, shared by its CAF actor(s); destroyed with the
+/// last of them.
+struct actor_object {
+  std::string id;
+  const detail::actor_class* cls = nullptr;
+  void* self = nullptr;
+  uint32_t max_concurrency = 1;
+  std::vector<std::string> args; // constructor arguments, until constructed
+  std::atomic<bool> killed{false};
+
+  ~actor_object() {
+    if (self != nullptr)
+      detail::destroy(*cls, self);
+  }
+};
+
+/// One CALL on its way to (or in) an actor's mailbox.
+struct call_job {
+  wire::actor_call call;
+  std::shared_ptr<caller_conn> conn;
+};
+
+} // namespace
+} // namespace rayd::core::worker_detail
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(rayd::core::worker_detail::call_job)
+
+namespace rayd::core::worker_detail {
+
+struct actor_host::impl {
+  impl(control_channel& c, std::string node, std::string addr)
+    : ctl(c), node_id(std::move(node)), address(std::move(addr)), pid(::getpid()) {
+  }
+
+  control_channel& ctl;
+  const std::string node_id;
+  const std::string address;
+  const int32_t pid;
+
+  // Created with the first actor; never destroyed (the process ends with _exit).
+  caf::actor_system_config* cfg = nullptr;
+  caf::actor_system* sys = nullptr;
+
+  struct entry {
+    caf::actor handle;
+    std::shared_ptr<actor_object> obj;
+  };
+  /// Actors that serve calls (ALIVE) and those being constructed. A CALL is
+  /// sent under the shared lock, and KILL_ACTOR takes the entry out under
+  /// the unique lock before its kill message: a call that found the actor
+  /// is in its mailbox before the kill, so it is answered.
+  std::shared_mutex mu;
+  std::unordered_map<std::string, entry> alive;
+  std::unordered_map<std::string, std::shared_ptr<actor_object>> constructing;
+
+  void start_system() {
+    if (sys != nullptr)
+      return;
+    cfg = new caf::actor_system_config;
+    cfg->set("logger.file-verbosity", caf::atom("quiet"));
+    cfg->set("logger.console-verbosity", caf::atom("quiet"));
+    auto cores = std::max(1u, std::thread::hardware_concurrency());
+    cfg->set("scheduler.max-threads", static_cast<size_t>(std::max(8u, 2 * cores)));
+    // One shared queue whose idle threads sleep on a condition variable:
+    // a call wakes a thread at once. Work stealing's idle threads poll, then
+    // sleep in 50 us steps: on these 2-core machines a synchronous call took
+    // ~2x a unix-socket ping-pong with it and ~1.1x with this (worker_test).
+    cfg->set("scheduler.policy", caf::atom("sharing"));
+    sys = new caf::actor_system(*cfg);
+  }
+
+  void reply_created(const std::string& id, bool ok, std::string type = {},
+                     std::string message = {}) {
+    (void) ctl.send(wire::encode(wire::msg::actor_created,
+                                 wire::actor_created_msg{id, ok, std::move(type),
+                                                         std::move(message)}));
+  }
+
+  // -- calls -------------------------------------------------------------------
+
+  void post_error(caller_conn& c, uint64_t call_id, std::string type, std::string message) {
+    wire::task_result r;
+    r.task_id = call_id;
+    r.kind = wire::task_result::error;
+    r.error_type = std::move(type);
+    r.error_message = std::move(message);
+    r.node_id = node_id;
+    post_frame(c, wire::msg::result, r);
+  }
+
+  void answer_died(call_job& j, const std::string& why) {
+    post_error(*j.conn, j.call.call_id, "rayd::actor_died", why);
+  }
+
+  /// Runs one call on the actor's object and writes its RESULT.
+  void run(actor_object& obj, call_job& j) {
+    if (obj.killed) {
+      answer_died(j, "actor " + obj.id + " was killed");
+      return;
+    }
+    auto& call = j.call;
+    // Stored arguments stay mapped until the call returns.
+    std::vector<mapped_object> objects;
+    std::vector<std::string_view> args;
+    args.reserve(call.args.size());
+    for (const auto& a : call.args) {
+      if (a.kind != wire::task_arg::ref) {
+        args.emplace_back(a.data);
+        continue;
+      }
+      objects.reserve(call.args.size());
+      objects.emplace_back();
+      if (auto err = fetch_object(a.loc, ctl, objects.back()))
+        return post_error(*j.conn, call.call_id, std::move(err->type), std::move(err->message));
+      args.push_back(objects.back().bytes());
+    }
+    auto fn = detail::find_method(*obj.cls, call.method);
+    if (fn == nullptr)
+      return post_error(*j.conn, call.call_id, "rayd::unknown_method",
+                        "actor " + obj.id + " has no method '" + call.method + "'");
+    detail::invoke_result out = fn(obj.self, args); // never throws by contract
+    if (!out.ok)
+      return post_error(*j.conn, call.call_id, std::move(out.error_type),
+                        std::move(out.error_message));
+    wire::task_result r;
+    r.task_id = call.call_id;
+    r.node_id = node_id;
+    if (out.value.size() <= wire::inline_object_bytes) {
+      r.data = std::move(out.value);
+    } else if (auto err = store_object(out.value, node_id, address, ctl, r.loc)) {
+      return post_error(*j.conn, call.call_id, std::move(err->type), std::move(err->message));
+    } else {
+      r.kind = wire::task_result::stored;
+    }
+    post_frame(*j.conn, wire::msg::result, r);
+  }
+
+  /// Hands a CALL to its actor, or answers actor_died.
+  void dispatch(call_job j) {
+    {
+      std::shared_lock<std::shared_mutex> lock{mu};
+      auto i = alive.find(j.call.actor_id);
+      if (i != alive.end()) {
+        caf::anon_send(i->second.handle, std::move(j));
+        return;
+      }
+    }
+    answer_died(j, "actor " + j.call.actor_id + " is not hosted by worker process "
+                     + std::to_string(pid));
+  }
+
+  // -- construction ---------------------------------------------------------------
+
+  /// Runs the constructor (on the actor's thread); true if it is ALIVE.
+  bool construct(const std::shared_ptr<actor_object>& obj, caf::actor handle) {
+    std::vector<std::string_view> views(obj->args.begin(), obj->args.end());
+    detail::invoke_result why;
+    void* self = detail::construct(*obj->cls, views, why);
+    obj->args.clear();
+    obj->args.shrink_to_fit();
+    std::unique_lock<std::shared_mutex> lock{mu};
+    constructing.erase(obj->id);
+    if (self == nullptr) {
+      lock.unlock();
+      reply_created(obj->id, false, why.error_type, why.error_message);
+      return false;
+    }
+    obj->self = self;
+    if (obj->killed) { // unhosted while its constructor ran
+      lock.unlock();
+      reply_created(obj->id, false, "rayd::actor_died", "killed while being created");
+      return false;
+    }
+    alive[obj->id] = entry{std::move(handle), obj};
+    lock.unlock();
+    reply_created(obj->id, true);
+    return true;
+  }
+
+  /// max_concurrency 1: the actor runs its calls itself, in mailbox order.
+  caf::behavior single(caf::event_based_actor* self, std::shared_ptr<actor_object> obj) {
+    return {
+      [this, self, obj](construct_atom) {
+        if (!construct(obj, caf::actor_cast<caf::actor>(self)))
+          self->quit();
+      },
+      [this, obj](call_job& j) { run(*obj, j); },
+      [self](kill_atom) { self->quit(); },
+    };
+  }
+
+  /// max_concurrency n > 1: the front hands calls to idle executors.
+  caf::behavior front(caf::event_based_actor* self, std::shared_ptr<actor_object> obj) {
+    struct state_t {
+      std::vector<caf::actor> executors;
+      std::vector<caf::actor> idle;
+      std::deque<call_job> pending;
+    };
+    auto st = std::make_shared<state_t>();
+    return {
+      [this, self, obj, st](construct_atom) {
+        if (!construct(obj, caf::actor_cast<caf::actor>(self))) {
+          self->quit();
+          return;
+        }
+        auto me = caf::actor_cast<caf::actor>(self);
+        for (uint32_t i = 0; i < obj->max_concurrency; ++i) {
+          auto e = self->spawn<caf::detached>(
+            [this, obj, me](caf::event_based_actor* ex) -> caf::behavior {
+              return {
+                [this, obj, me, ex](call_job& j) {
+                  run(*obj, j);
+                  ex->send(me, done_atom::value, caf::actor_cast<caf::actor>(ex));
+                },
+                [ex](kill_atom) { ex->quit(); },
+              };
+            });
+          st->executors.push_back(e);
+          st->idle.push_back(e);
+        }
+      },
+      [this, self, obj, st](call_job& j) {
+        if (obj->killed)
+          return answer_died(j, "actor " + obj->id + " was killed");
+        if (st->idle.empty()) {
+          st->pending.push_back(std::move(j));
+          return;
+        }
+        self->send(st->idle.back(), std::move(j));
+        st->idle.pop_back();
+      },
+      [self, st](done_atom, caf::actor& e) {
+        if (st->pending.empty()) {
+          st->idle.push_back(std::move(e));
+          return;
+        }
+        self->send(e, std::move(st->pending.front()));
+        st->pending.pop_front();
+      },
+      [this, self, obj, st](kill_atom) {
+        for (auto& j : st->pending)
+          answer_died(j, "actor " + obj->id + " was killed");
+        st->pending.clear();
+        for (auto& e : st->executors)
+          self->send(e, kill_atom::value);
+        st->executors.clear();
+        st->idle.clear();
+        self->quit();
+      },
+    };
+  }
+};
+
+actor_host::actor_host(control_channel& ctl, std::string node_id, std::string address)
+  : impl_(std::make_unique<impl>(ctl, std::move(node_id), std::move(address))) {
+}
+
+actor_host::~actor_host() = default;
+
+void actor_host::create(wire::actor_create_msg msg) {
+  auto& d = *impl_;
+  {
+    std::shared_lock<std::shared_mutex> lock{d.mu};
+    if (d.alive.count(msg.actor_id) > 0) {
+      lock.unlock();
+      d.reply_created(msg.actor_id, true);
+      return;
+    }
+    if (d.constructing.count(msg.actor_id) > 0)
+      return; // its ACTOR_CREATED is on its way
+  }
+  auto* cls = detail::find_actor_class(msg.class_name);
+  if (cls == nullptr) {
+    d.reply_created(msg.actor_id, false, "rayd::unknown_class",
+                    "no actor class named '" + msg.class_name
+                      + "' is registered in this worker (RAYD_ACTOR)");
+    return;
+  }
+  d.start_system();
+  auto obj = std::make_shared<actor_object>();
+  obj->id = msg.actor_id;
+  obj->cls = cls;
+  obj->max_concurrency = std::clamp<uint32_t>(msg.max_concurrency, 1, 1024);
+  obj->args = std::move(msg.args);
+  {
+    std::unique_lock<std::shared_mutex> lock{d.mu};
+    d.constructing[obj->id] = obj;
+  }
+  caf::actor a;
+  if (obj->max_concurrency == 1)
+    a = d.sys->spawn([&d, obj](caf::event_based_actor* self) { return d.single(self, obj); });
+  else
+    a = d.sys->spawn([&d, obj](caf::event_based_actor* self) { return d.front(self, obj); });
+  caf::anon_send(a, construct_atom::value);
+}
+
+void actor_host::kill(const std::string& actor_id) {
+  auto& d = *impl_;
+  caf::actor handle;
+  {
+    std::unique_lock<std::shared_mutex> lock{d.mu};
+    if (auto i = d.constructing.find(actor_id); i != d.constructing.end()) {
+      i->second->killed = true; // construct() destroys it when it returns
+      return;
+    }
+    auto i = d.alive.find(actor_id);
+    if (i == d.alive.end())
+      return;
+    i->second.obj->killed = true;
+    handle = std::move(i->second.handle);
+    d.alive.erase(i);
+  }
+  caf::anon_send(handle, kill_atom::value);
+}
+
+void actor_host::adopt_caller(int fd) {
+  auto conn = std::make_shared<caller_conn>(fd);
+  post_frame(*conn, wire::msg::attached, wire::attach_msg{impl_->pid});
+  auto* d = impl_.get();
+  try {
+    std::thread([d, conn] {
+      wire::frame_reader reader;
+      std::vector<char> buf(64 * 1024);
+      for (;;) {
+        auto n = ::recv(conn->fd, buf.data(), buf.size(), 0);
+        if (n < 0 && errno == EINTR)
+          continue;
+        if (n <= 0)
+          return; // the caller is gone (running calls still answer)
+        reader.feed(buf.data(), static_cast<std::size_t>(n));
+        for (;;) {
+          auto f = reader.next();
+          if (!f) {
+            std::fprintf(stderr, "rayd worker: caller socket: %s\n",
+                         describe(f.error()).c_str());
+            ::shutdown(conn->fd, SHUT_RD);
+            return;
+          }
+          if (!*f)
+            break;
+          auto& fr = **f;
+          if (fr.type == wire::msg::ping) {
+            auto pong = wire::encode_raw(wire::msg::pong, {});
+            conn->post(pong.data(), pong.size());
+            continue;
+          }
+          std::optional<wire::actor_call> call;
+          if (fr.type == wire::msg::call)
+            if (auto c = wire::decode<wire::actor_call>(fr.payload))
+              call = std::move(*c);
+          if (!call) {
+            std::fprintf(stderr, "rayd worker: unexpected or bad %s on a caller socket\n",
+                         wire::to_string(fr.type));
+            wire::error_msg e{static_cast<uint8_t>(wire::wire_error::invalid),
+                              std::string{"unexpected "} + wire::to_string(fr.type)};
+            post_frame(*conn, wire::msg::error, e);
+            ::shutdown(conn->fd, SHUT_RD);
+            return;
+          }
+          d->dispatch(call_job{std::move(*call), conn});
+        }
+      }
+    }).detach();
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "rayd worker: cannot start a thread for a caller: %s\n", e.what());
+  }
+}
+
+} // namespace rayd::core::worker_detail
