@@ -384,6 +384,13 @@ struct task_server::impl {
                  "no worker process " + std::to_string(pid) + " on node " + cfg.node_id);
       return true;
     }
+    if (c.reader.buffered() > 0) {
+      // Frames sent behind ATTACH would be lost with the hand-over.
+      send_error(c.fd, wire::wire_error::invalid,
+                 "send nothing after ATTACH until ATTACHED (or ERROR) arrives");
+      close_conn(c.id);
+      return false;
+    }
     auto taken = conns.take(c.id);
     loop.unwatch(taken->fd);
     shared_puts.drop_conn(taken->id);

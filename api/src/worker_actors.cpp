@@ -19,6 +19,10 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/execution_unit.hpp>
+#include <caf/mailbox_element.hpp>
+#include <caf/resumable.hpp>
+#include <caf/scheduler/abstract_coordinator.hpp>
 #include <caf/send.hpp>
 #include <caf/spawn_options.hpp>
 
@@ -62,6 +66,13 @@ struct caller_conn {
   }
 
   int fd;
+  // The reader role (leader/follower between the socket's two threads).
+  std::mutex read_mu;
+  wire::frame_reader reader;        // under read_mu
+  std::optional<wire::frame> ahead; // a complete frame read ahead, under read_mu
+  bool closed = false;              // under read_mu: no more frames are taken
+  std::atomic<int> followers{0};    // threads waiting for the reader role
+
   std::mutex mu;
   std::string out;   // under mu
   std::string spare; // the batch being written, by the writer only
@@ -85,6 +96,50 @@ void post_frame(caller_conn& c, wire::msg type, const T& body) {
     p[i] = static_cast<char>((len >> (8 * i)) & 0xff);
   c.post(buf.data(), buf.size());
 }
+
+/// Runs an actor woken by a caller's socket thread on that very thread
+/// (CAF calls exec_later when a message wakes an idle actor and the sender
+/// passed this unit as its context). Armed only for the one enqueue of a
+/// CALL; anything else it is asked to run goes to the scheduler.
+class inline_unit : public caf::execution_unit {
+public:
+  explicit inline_unit(caf::actor_system* sys) : caf::execution_unit(sys) {}
+
+  void exec_later(caf::resumable* job) override {
+    if (armed_ && pending_ == nullptr) {
+      pending_ = job;
+      return;
+    }
+    system().scheduler().enqueue(job);
+  }
+
+  void arm(bool on) {
+    armed_ = on;
+  }
+
+  /// Runs the actor woken by the last armed enqueue, if any: one message,
+  /// then the scheduler takes over whatever else its mailbox holds.
+  void run_pending() {
+    auto* job = std::exchange(pending_, nullptr);
+    if (job == nullptr)
+      return;
+    switch (job->resume(this, 1)) {
+      case caf::resumable::resume_later:
+        system().scheduler().enqueue(job); // keeps the reference
+        break;
+      case caf::resumable::done:
+      case caf::resumable::awaiting_message:
+        intrusive_ptr_release(job);
+        break;
+      default:
+        break;
+    }
+  }
+
+private:
+  bool armed_ = false;
+  caf::resumable* pending_ = nullptr;
+};
 
 /// A user actor's object, shared by its CAF actor(s); destroyed with the
 /// last of them.
@@ -127,7 +182,31 @@ struct actor_host::impl {
 
   // Created with the first actor; never destroyed (the process ends with _exit).
   caf::actor_system_config* cfg = nullptr;
-  caf::actor_system* sys = nullptr;
+  std::atomic<caf::actor_system*> sys{nullptr};
+  /// Inline units of socket threads that ended, for the next ones: an actor
+  /// keeps a pointer to the unit it last ran on, so units are never freed.
+  std::mutex units_mu;
+  std::vector<inline_unit*> spare_units;
+
+  inline_unit* take_unit() {
+    auto* s = sys.load();
+    if (s == nullptr)
+      return nullptr;
+    std::lock_guard<std::mutex> guard{units_mu};
+    if (!spare_units.empty()) {
+      auto* u = spare_units.back();
+      spare_units.pop_back();
+      return u;
+    }
+    return new inline_unit(s);
+  }
+
+  void give_back(inline_unit* u) {
+    if (u == nullptr)
+      return;
+    std::lock_guard<std::mutex> guard{units_mu};
+    spare_units.push_back(u);
+  }
 
   struct entry {
     caf::actor handle;
@@ -142,7 +221,7 @@ struct actor_host::impl {
   std::unordered_map<std::string, std::shared_ptr<actor_object>> constructing;
 
   void start_system() {
-    if (sys != nullptr)
+    if (sys.load() != nullptr)
       return;
     cfg = new caf::actor_system_config;
     cfg->set("logger.file-verbosity", caf::atom("quiet"));
@@ -154,7 +233,7 @@ struct actor_host::impl {
     // sleep in 50 us steps: on these 2-core machines a synchronous call took
     // ~2x a unix-socket ping-pong with it and ~1.1x with this (worker_test).
     cfg->set("scheduler.policy", caf::atom("sharing"));
-    sys = new caf::actor_system(*cfg);
+    sys.store(new caf::actor_system(*cfg));
   }
 
   void reply_created(const std::string& id, bool ok, std::string type = {},
@@ -223,16 +302,32 @@ struct actor_host::impl {
     post_frame(*j.conn, wire::msg::result, r);
   }
 
-  /// Hands a CALL to its actor, or answers actor_died.
-  void dispatch(call_job j) {
+  /// Hands a CALL to its actor, or answers actor_died. With `unit`, an
+  /// idle actor is left in the unit for the caller to run on its thread
+  /// (unit->run_pending(), after giving up the reader role: calls must reach
+  /// the mailbox in arrival order, but a method may take long; and after
+  /// this lock: KILL_ACTOR must not wait for a method).
+  void dispatch(call_job j, inline_unit* unit) {
+    bool found = false;
     {
       std::shared_lock<std::shared_mutex> lock{mu};
       auto i = alive.find(j.call.actor_id);
       if (i != alive.end()) {
-        caf::anon_send(i->second.handle, std::move(j));
-        return;
+        found = true;
+        if (unit == nullptr) {
+          caf::anon_send(i->second.handle, std::move(j));
+        } else {
+          auto* a = caf::actor_cast<caf::abstract_actor*>(i->second.handle);
+          unit->arm(true);
+          a->enqueue(caf::make_mailbox_element(nullptr, caf::make_message_id(), {},
+                                               std::move(j)),
+                     unit);
+          unit->arm(false);
+        }
       }
     }
+    if (found)
+      return;
     answer_died(j, "actor " + j.call.actor_id + " is not hosted by worker process "
                      + std::to_string(pid));
   }
@@ -376,9 +471,11 @@ void actor_host::create(wire::actor_create_msg msg) {
   }
   caf::actor a;
   if (obj->max_concurrency == 1)
-    a = d.sys->spawn([&d, obj](caf::event_based_actor* self) { return d.single(self, obj); });
+    a = d.sys.load()->spawn(
+      [&d, obj](caf::event_based_actor* self) { return d.single(self, obj); });
   else
-    a = d.sys->spawn([&d, obj](caf::event_based_actor* self) { return d.front(self, obj); });
+    a = d.sys.load()->spawn(
+      [&d, obj](caf::event_based_actor* self) { return d.front(self, obj); });
   caf::anon_send(a, construct_atom::value);
 }
 
@@ -401,56 +498,105 @@ void actor_host::kill(const std::string& actor_id) {
   caf::anon_send(handle, kill_atom::value);
 }
 
+namespace {
+
+/// Takes the next frame (blocking) and looks ahead for one more.
+/// REQUIRES: read_mu held.
+caf::expected<wire::frame> take_frame(caller_conn& c) {
+  wire::frame f;
+  if (c.ahead) {
+    f = std::move(*c.ahead);
+    c.ahead.reset();
+  } else {
+    auto got = wire::read_frame(c.fd, c.reader);
+    if (!got)
+      return got.error();
+    f = std::move(*got);
+  }
+  // A malformed rest is reported by the next read_frame.
+  if (auto next = c.reader.next(); next && *next)
+    c.ahead = std::move(**next);
+  return f;
+}
+
+} // namespace
+
+namespace {
+
+/// One of a caller socket's two threads (leader/follower): the thread with
+/// the reader role reads frames and hands CALLs to mailboxes; at the last
+/// frame read (nothing more buffered: a synchronous caller waits) it gives
+/// the role to the other thread and lets an idle actor run the call right
+/// here, saving a thread wake-up per call. When the other thread is busy
+/// running a call, nothing runs inline: the socket is always being read, so
+/// a call blocked in a method never holds up another actor's calls.
+void serve_caller(actor_host::impl* d, std::shared_ptr<caller_conn> conn) {
+  inline_unit* unit = nullptr;
+  for (;;) {
+    ++conn->followers;
+    std::unique_lock<std::mutex> role{conn->read_mu};
+    --conn->followers;
+    for (;;) {
+      if (conn->closed) {
+        role.unlock();
+        d->give_back(unit);
+        return; // the caller is gone (running calls still answer)
+      }
+      auto f = take_frame(*conn);
+      if (!f) {
+        if (code_of(f.error()) == errc::invalid_argument)
+          std::fprintf(stderr, "rayd worker: caller socket: %s\n", describe(f.error()).c_str());
+        conn->closed = true;
+        ::shutdown(conn->fd, SHUT_RD);
+        continue;
+      }
+      auto& fr = *f;
+      if (fr.type == wire::msg::ping) {
+        auto pong = wire::encode_raw(wire::msg::pong, {});
+        conn->post(pong.data(), pong.size());
+        continue;
+      }
+      std::optional<wire::actor_call> call;
+      if (fr.type == wire::msg::call)
+        if (auto c = wire::decode<wire::actor_call>(fr.payload))
+          call = std::move(*c);
+      if (!call) {
+        std::fprintf(stderr, "rayd worker: unexpected or bad %s on a caller socket\n",
+                     wire::to_string(fr.type));
+        wire::error_msg e{static_cast<uint8_t>(wire::wire_error::invalid),
+                          std::string{"unexpected "} + wire::to_string(fr.type)};
+        post_frame(*conn, wire::msg::error, e);
+        conn->closed = true;
+        ::shutdown(conn->fd, SHUT_RD);
+        continue;
+      }
+      if (conn->ahead || conn->followers.load() == 0) {
+        d->dispatch(call_job{std::move(*call), conn}, nullptr);
+        continue;
+      }
+      if (unit == nullptr)
+        unit = d->take_unit();
+      d->dispatch(call_job{std::move(*call), conn}, unit); // in the mailbox, in order
+      role.unlock(); // the other thread reads on
+      if (unit != nullptr)
+        unit->run_pending();
+      break;
+    }
+  }
+}
+
+} // namespace
+
 void actor_host::adopt_caller(int fd) {
   auto conn = std::make_shared<caller_conn>(fd);
   post_frame(*conn, wire::msg::attached, wire::attach_msg{impl_->pid});
   auto* d = impl_.get();
-  try {
-    std::thread([d, conn] {
-      wire::frame_reader reader;
-      std::vector<char> buf(64 * 1024);
-      for (;;) {
-        auto n = ::recv(conn->fd, buf.data(), buf.size(), 0);
-        if (n < 0 && errno == EINTR)
-          continue;
-        if (n <= 0)
-          return; // the caller is gone (running calls still answer)
-        reader.feed(buf.data(), static_cast<std::size_t>(n));
-        for (;;) {
-          auto f = reader.next();
-          if (!f) {
-            std::fprintf(stderr, "rayd worker: caller socket: %s\n",
-                         describe(f.error()).c_str());
-            ::shutdown(conn->fd, SHUT_RD);
-            return;
-          }
-          if (!*f)
-            break;
-          auto& fr = **f;
-          if (fr.type == wire::msg::ping) {
-            auto pong = wire::encode_raw(wire::msg::pong, {});
-            conn->post(pong.data(), pong.size());
-            continue;
-          }
-          std::optional<wire::actor_call> call;
-          if (fr.type == wire::msg::call)
-            if (auto c = wire::decode<wire::actor_call>(fr.payload))
-              call = std::move(*c);
-          if (!call) {
-            std::fprintf(stderr, "rayd worker: unexpected or bad %s on a caller socket\n",
-                         wire::to_string(fr.type));
-            wire::error_msg e{static_cast<uint8_t>(wire::wire_error::invalid),
-                              std::string{"unexpected "} + wire::to_string(fr.type)};
-            post_frame(*conn, wire::msg::error, e);
-            ::shutdown(conn->fd, SHUT_RD);
-            return;
-          }
-          d->dispatch(call_job{std::move(*call), conn});
-        }
-      }
-    }).detach();
-  } catch (const std::system_error& e) {
-    std::fprintf(stderr, "rayd worker: cannot start a thread for a caller: %s\n", e.what());
+  for (int i = 0; i < 2; ++i) {
+    try {
+      std::thread{serve_caller, d, conn}.detach();
+    } catch (const std::system_error& e) {
+      std::fprintf(stderr, "rayd worker: cannot start a thread for a caller: %s\n", e.what());
+    }
   }
 }
 

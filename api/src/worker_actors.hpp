@@ -21,11 +21,19 @@
 //
 // A caller socket (ADOPT_CALLER):
 //
-//   ADOPT_CALLER ──► ATTACHED{pid} written ──► one reader thread: each CALL
-//     goes to its actor's mailbox (an actor not hosted: RESULT error
-//     rayd::actor_died at once); PING → PONG ──EOF or bad frame──► reading
-//     stops; results of calls still running are written (or dropped when the
-//     peer is gone) and the socket closes with its last result.
+//   ADOPT_CALLER ──► ATTACHED{pid} written ──► read by one thread at a time:
+//     each CALL goes to its actor's mailbox in arrival order (an actor not
+//     hosted: RESULT error rayd::actor_died at once); PING → PONG ──EOF or
+//     bad frame──► reading stops; results of calls still running are written
+//     (or dropped when the peer is gone) and the socket closes with its last
+//     result.
+//
+// A synchronous call costs one thread wake-up here: a socket has two
+// threads (leader/follower); the one reading takes a CALL with nothing
+// behind it, hands the reading to the other, and enqueues the call with
+// itself as CAF's execution unit, so an idle actor runs it on this thread
+// (as a scheduler thread would, one message, then the scheduler takes over).
+// A stream of calls is handed to mailboxes without running any inline.
 //
 // Results are write-combined: a result is appended to the socket's buffer
 // under a mutex, and whoever finds no write in progress writes everything

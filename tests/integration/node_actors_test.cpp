@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -341,6 +342,81 @@ BOOST_AUTO_TEST_CASE(a_job_whose_driver_left_is_reported_gone_once) {
   std::this_thread::sleep_for(2500ms); // longer than the 2 s grace
   lock.lock();
   BOOST_CHECK_EQUAL(gone.size(), 1u);
+}
+
+BOOST_AUTO_TEST_CASE(call_rates_over_tcp) {
+  // Printed, not asserted (the benchmark owns the targets): a synchronous
+  // call against a TCP ping-pong of the same sizes on this machine, and a
+  // pipelined stream.
+  auto h = host(launch("e1", {pack(0)}));
+  BOOST_REQUIRE(h && h->ok);
+  caller c{address};
+  c.attach(h->pid);
+  auto us = [](auto d) { return std::chrono::duration<double, std::micro>(d).count(); };
+  constexpr int sync_calls = 3000;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < sync_calls; ++i) {
+    c.call(i, "e1", "Counter::value");
+    BOOST_REQUIRE_EQUAL(c.result().kind, wire::task_result::value);
+  }
+  auto sync_us = us(std::chrono::steady_clock::now() - t0) / sync_calls;
+  // The TCP ping-pong: an echo thread on loopback, frames of the same size.
+  auto l = listen_tcp("127.0.0.1", 0, "echo");
+  BOOST_REQUIRE(l);
+  std::thread echo([fd = l->fd] {
+    int s = ::accept(fd, nullptr, nullptr);
+    char buf[4096];
+    for (;;) {
+      auto n = ::recv(s, buf, sizeof buf, 0);
+      if (n <= 0)
+        break;
+      (void) wire::write_all(s, std::string_view(buf, static_cast<std::size_t>(n)));
+    }
+    ::close(s);
+  });
+  auto e = connect_tcp("127.0.0.1:" + std::to_string(l->port));
+  BOOST_REQUIRE(e);
+  std::string ping = wire::encode(wire::msg::call, wire::actor_call{1, "e1", "Counter::value", {}, 0});
+  std::string back(ping.size(), '\0');
+  t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < sync_calls; ++i) {
+    BOOST_REQUIRE(!wire::write_all(*e, ping));
+    std::size_t got = 0;
+    while (got < back.size()) {
+      auto n = ::recv(*e, back.data() + got, back.size() - got, 0);
+      BOOST_REQUIRE(n > 0);
+      got += static_cast<std::size_t>(n);
+    }
+  }
+  auto pingpong_us = us(std::chrono::steady_clock::now() - t0) / sync_calls;
+  ::close(*e);
+  echo.join();
+  ::close(l->fd);
+  constexpr int async_calls = 100000;
+  t0 = std::chrono::steady_clock::now();
+  std::thread writer([&c] {
+    std::string batch;
+    for (int i = 0; i < async_calls; ++i) {
+      std::vector<wire::task_arg> a(1);
+      a[0].data = pack(1);
+      batch += wire::encode(wire::msg::call, wire::actor_call{1000000u + i, "e1", "Counter::add",
+                                                              a, 0});
+      if (batch.size() > 64 * 1024) {
+        (void) wire::write_all(c.fd, batch);
+        batch.clear();
+      }
+    }
+    (void) wire::write_all(c.fd, batch);
+  });
+  int last = 0;
+  for (int i = 0; i < async_calls; ++i)
+    last = unpack<int>(c.result().data);
+  writer.join();
+  auto async_s = us(std::chrono::steady_clock::now() - t0) / 1e6;
+  BOOST_CHECK_EQUAL(last, async_calls);
+  std::printf("actor calls over TCP: sync %.1f us (TCP ping-pong %.1f us: %.2fx); "
+              "async %.0f calls/s\n",
+              sync_us, pingpong_us, pingpong_us / sync_us, async_calls / async_s);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
