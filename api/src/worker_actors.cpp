@@ -97,6 +97,59 @@ void post_frame(caller_conn& c, wire::msg type, const T& body) {
   c.post(buf.data(), buf.size());
 }
 
+/// A value RESULT (what MSGPACK_DEFINE of wire::task_result packs), written
+/// straight from the method's bytes: no task_result, no copies.
+void post_value(caller_conn& c, uint64_t call_id, std::string_view data,
+                const std::string& node_id) {
+  thread_local msgpack::sbuffer buf;
+  buf.clear();
+  buf.write("\0\0\0\0", 4);
+  char t = static_cast<char>(wire::msg::result);
+  buf.write(&t, 1);
+  msgpack::packer<msgpack::sbuffer> pk{buf};
+  pk.pack_array(7);
+  pk.pack(call_id);
+  pk.pack(static_cast<uint8_t>(wire::task_result::value));
+  pk.pack(data);
+  pk.pack_array(4); // an empty object_loc
+  pk.pack(std::string_view{});
+  pk.pack(std::string_view{});
+  pk.pack(std::string_view{});
+  pk.pack(uint64_t{0});
+  pk.pack(std::string_view{});
+  pk.pack(std::string_view{});
+  pk.pack(std::string_view{node_id});
+  auto len = static_cast<uint32_t>(buf.size() - 4);
+  char* p = buf.data();
+  for (int i = 0; i < 4; ++i)
+    p[i] = static_cast<char>((len >> (8 * i)) & 0xff);
+  c.post(buf.data(), buf.size());
+}
+
+/// Limits for decoding a caller's (untrusted) CALL, as wire::decode's.
+msgpack::unpack_limit call_limits() {
+  return msgpack::unpack_limit(1u << 20, 1u << 16, wire::max_frame_bytes,
+                               wire::max_frame_bytes, 1u << 10, 32);
+}
+
+/// Decodes a CALL payload into `out` using a per-thread zone (no allocation
+/// for the msgpack tree once the zone has grown). False if malformed.
+bool decode_call(std::string_view payload, wire::actor_call& out) {
+  thread_local msgpack::zone zone;
+  zone.clear();
+  try {
+    std::size_t off = 0;
+    auto obj = msgpack::unpack(zone, payload.data(), payload.size(), off, nullptr, nullptr,
+                               call_limits());
+    if (off != payload.size())
+      return false;
+    obj.convert(out);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 /// Runs an actor woken by a caller's socket thread on that very thread
 /// (CAF calls exec_later when a message wakes an idle actor and the sender
 /// passed this unit as its context). Armed only for the one enqueue of a
@@ -289,16 +342,14 @@ struct actor_host::impl {
     if (!out.ok)
       return post_error(*j.conn, call.call_id, std::move(out.error_type),
                         std::move(out.error_message));
+    if (out.value.size() <= wire::inline_object_bytes)
+      return post_value(*j.conn, call.call_id, out.value, node_id);
     wire::task_result r;
     r.task_id = call.call_id;
     r.node_id = node_id;
-    if (out.value.size() <= wire::inline_object_bytes) {
-      r.data = std::move(out.value);
-    } else if (auto err = store_object(out.value, node_id, address, ctl, r.loc)) {
+    r.kind = wire::task_result::stored;
+    if (auto err = store_object(out.value, node_id, address, ctl, r.loc))
       return post_error(*j.conn, call.call_id, std::move(err->type), std::move(err->message));
-    } else {
-      r.kind = wire::task_result::stored;
-    }
     post_frame(*j.conn, wire::msg::result, r);
   }
 
@@ -557,9 +608,11 @@ void serve_caller(actor_host::impl* d, std::shared_ptr<caller_conn> conn) {
         continue;
       }
       std::optional<wire::actor_call> call;
-      if (fr.type == wire::msg::call)
-        if (auto c = wire::decode<wire::actor_call>(fr.payload))
-          call = std::move(*c);
+      if (fr.type == wire::msg::call) {
+        call.emplace();
+        if (!decode_call(fr.payload, *call))
+          call.reset();
+      }
       if (!call) {
         std::fprintf(stderr, "rayd worker: unexpected or bad %s on a caller socket\n",
                      wire::to_string(fr.type));

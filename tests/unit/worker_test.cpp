@@ -690,13 +690,29 @@ BOOST_AUTO_TEST_CASE(a_large_actor_result_is_stored) {
 }
 
 BOOST_AUTO_TEST_CASE(many_actors_in_one_process_and_the_call_rate) {
-  // 10,000 actors are cheap: no thread each.
+  // 10,000 actors are cheap: no thread each, little memory.
+  auto rss_kib = [this] {
+    std::FILE* f = std::fopen(("/proc/" + std::to_string(child.pid) + "/status").c_str(), "r");
+    BOOST_REQUIRE(f != nullptr);
+    char line[256];
+    long kib = -1;
+    while (std::fgets(line, sizeof line, f) != nullptr)
+      if (std::sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+        break;
+    std::fclose(f);
+    return kib;
+  };
+  BOOST_REQUIRE(create("m-first", "Account", {pack(0)}).ok); // the actor system exists
+  auto before = rss_kib();
   for (int i = 0; i < 10000; ++i)
     send_control(wire::msg::create_actor,
                  wire::actor_create_msg{"m" + std::to_string(i), "Account", {pack(i)}, 1});
   for (int i = 0; i < 10000; ++i)
     BOOST_REQUIRE(wire::decode<wire::actor_created_msg>(
                     expect_control(wire::msg::actor_created).payload)->ok);
+  auto per_actor = (rss_kib() - before) * 1024 / 10000;
+  std::printf("memory per hosted actor: %ld bytes\n", per_actor);
+  BOOST_CHECK_LT(per_actor, 4096);
   attach();
   send_driver(call_frame(1, "m9999", "Account::balance"));
   BOOST_CHECK_EQUAL(unpack<int>(read_result().data), 9999);
