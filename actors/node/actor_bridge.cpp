@@ -82,6 +82,8 @@ actor_bridge_actor spawn_actor_bridge(caf::actor_system& sys, actor_bridge_confi
       [self](atoms::head_changed, gcs_gate_actor& gate, std::string& api_address) {
         auto& st = self->state;
         st.gate = std::move(gate);
+        if (!st.gate)
+          return; // the head was lost: reports wait for the next join
         if (st.cfg.on_api_address)
           st.cfg.on_api_address(api_address);
         auto unsent = std::move(st.unsent);

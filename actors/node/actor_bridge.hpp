@@ -35,7 +35,8 @@ using actor_bridge_actor = caf::typed_actor<
   /// As node_manager_actor's (delegated by the node manager).
   caf::replies_to<atoms::actor_host, actor_launch>::with<actor_hosted>,
   caf::replies_to<atoms::actor_unhost, std::string>::with<bool>,
-  /// After every (re-)join: the gate to report to, the head's API address.
+  /// After every (re-)join: the gate to report to, the head's API address;
+  /// a null gate when the head was lost (reports wait for the next join).
   caf::reacts_to<atoms::head_changed, gcs_gate_actor, std::string>,
   /// From the task server: (actor_id, pid, cause) / (job_id).
   caf::reacts_to<atoms::actor_exited, std::string, int32_t, std::string>,

@@ -201,6 +201,9 @@ node_manager_actor spawn_node_manager(caf::actor_system& sys,
       st.gate = nullptr;
       st.lost_since = clock_type::now();
       st.backoff = min_backoff;
+      if (st.cfg.actor_bridge) // its reports wait for the next join
+        self->send(st.cfg.actor_bridge, atoms::head_changed::value, gcs_gate_actor{},
+                   std::string{});
       self->send(self, atoms::connect::value);
       self->delayed_send(self, st.cfg.gcs_reconnect_timeout, atoms::give_up::value);
     });

@@ -140,10 +140,18 @@ BOOST_AUTO_TEST_CASE(reports_wait_for_the_gate_and_carry_the_token) {
   BOOST_REQUIRE(wait_for(h, 2));
   caf::anon_send(bridge, atoms::job_gone::value, std::string{"j2"});
   BOOST_REQUIRE(wait_for(h, 3));
+  // The head is lost: kept again until the next join.
+  caf::anon_send(bridge, atoms::head_changed::value, gcs_gate_actor{}, std::string{});
+  caf::anon_send(bridge, atoms::job_gone::value, std::string{"j3"});
+  std::this_thread::sleep_for(100ms);
+  BOOST_CHECK_EQUAL(h.size(), 3u);
+  caf::anon_send(bridge, atoms::head_changed::value, gate, std::string{"127.0.0.1:9"});
+  BOOST_REQUIRE(wait_for(h, 4));
   std::lock_guard<std::mutex> guard{h.mu};
   BOOST_CHECK_EQUAL(h.lines[0], "exited tok a1 n1 42 worker process 42 killed by signal 9 (Killed)");
   BOOST_CHECK_EQUAL(h.lines[1], "gone tok j1");
   BOOST_CHECK_EQUAL(h.lines[2], "gone tok j2");
+  BOOST_CHECK_EQUAL(h.lines[3], "gone tok j3");
   std::lock_guard<std::mutex> g2{mu};
   BOOST_CHECK_EQUAL(api, "127.0.0.1:9");
 }
