@@ -78,7 +78,7 @@ std::string code_key(const actor_launch& l) {
 struct hosted_actor {
   std::string job_id;
   uint64_t worker_id = 0;
-  uint64_t lease_id = 0;
+  uint64_t lease_id = 0; // 0: it holds no resources, nothing is reserved
   bool alive = false; // ACTOR_CREATED ok came
   std::vector<task_server::host_reply> waiters; // until ACTOR_CREATED
 };
@@ -424,7 +424,11 @@ struct task_server::impl {
     auto now = clock_type::now();
     bool created = false;
     auto& w = workers.for_key(code_key(l), l.job_id, now, created);
-    auto lease_id = leases.reserve(l.resources, l.job_id, w.id, true);
+    // An actor that holds no resources (the default) needs no reservation:
+    // 10,000 of them must not make every look at the free resources slower.
+    bool holds = std::any_of(l.resources.begin(), l.resources.end(),
+                             [](const auto& kv) { return kv.second > 0; });
+    auto lease_id = holds ? leases.reserve(l.resources, l.job_id, w.id, true) : 0;
     workers.add_actor(w, l.actor_id);
     auto& rec = actors[l.actor_id];
     rec.job_id = l.job_id;
@@ -448,9 +452,10 @@ struct task_server::impl {
     refresh_snapshot();
   }
 
-  /// Forgets an actor and releases its reservation.
+  /// Forgets an actor and releases its reservation (if it has one).
   void drop_actor(std::map<std::string, hosted_actor>::iterator i) {
-    leases.release(i->second.lease_id);
+    if (i->second.lease_id != 0)
+      leases.release(i->second.lease_id);
     workers.remove_actor(i->second.worker_id, i->first, clock_type::now());
     actors.erase(i);
   }

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <future>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -342,6 +343,44 @@ BOOST_AUTO_TEST_CASE(a_job_whose_driver_left_is_reported_gone_once) {
   std::this_thread::sleep_for(2500ms); // longer than the 2 s grace
   lock.lock();
   BOOST_CHECK_EQUAL(gone.size(), 1u);
+}
+
+BOOST_AUTO_TEST_CASE(ten_thousand_actors_share_one_process) {
+  constexpr int n = 10000;
+  std::mutex m;
+  std::condition_variable done_cv;
+  int done = 0, ok = 0;
+  std::set<int32_t> pids;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; ++i)
+    server->host_actor(launch("m" + std::to_string(i), {pack(i)}),
+                       [&m, &done_cv, &done, &ok, &pids](caf::expected<actor_hosted> r) {
+                         std::lock_guard<std::mutex> guard{m};
+                         ++done;
+                         if (r && r->ok) {
+                           ++ok;
+                           pids.insert(r->pid);
+                         }
+                         done_cv.notify_all();
+                       });
+  {
+    std::unique_lock<std::mutex> lock{m};
+    BOOST_REQUIRE(done_cv.wait_for(lock, 60s, [&done] { return done == n; }));
+  }
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("hosted %d actors in %.2f s\n", n, secs);
+  BOOST_CHECK_EQUAL(ok, n);
+  BOOST_REQUIRE_EQUAL(pids.size(), 1u);
+  started.push_back(*pids.begin());
+  caller c{address};
+  c.attach(*pids.begin());
+  for (int i = 0; i < n; ++i)
+    c.call(i, "m" + std::to_string(i), "Counter::value");
+  for (int i = 0; i < n; ++i) {
+    auto r = c.result();
+    BOOST_REQUIRE_EQUAL(r.kind, wire::task_result::value);
+    BOOST_REQUIRE_EQUAL(unpack<int>(r.data), static_cast<int>(r.task_id));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(call_rates_over_tcp) {
