@@ -109,6 +109,10 @@ public:
   int balance() const {
     return balance_;
   }
+  /// Its argument (safe to call concurrently).
+  int echo(int x) const {
+    return x;
+  }
   std::string big(std::size_t n) const {
     return std::string(n, 'y');
   }
@@ -134,7 +138,7 @@ private:
 
 } // namespace
 
-RAYD_ACTOR(Account, (int), deposit, balance, big, nap, meet);
+RAYD_ACTOR(Account, (int), deposit, balance, echo, big, nap, meet);
 
 namespace {
 
@@ -190,6 +194,7 @@ struct worker_fixture {
   worker_fixture() {
     ::setenv("RAYD_JOB_ID", "job-7", 1);
     ::setenv("RAYD_NODE_ID", "node-1", 1);
+    ::setenv("RAYD_NODE_ADDRESS", "10.0.0.1:7000", 1);
     ::setenv("RAYD_WORKER_LIBS", "", 1);
     int sv[2];
     BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
@@ -662,20 +667,24 @@ BOOST_AUTO_TEST_CASE(max_concurrency_lets_calls_overlap) {
     BOOST_REQUIRE_EQUAL(r.kind, wire::task_result::value);
     BOOST_CHECK(unpack<bool>(r.data)); // both were inside at once
   }
-  // Executors are handed out again once free: more calls than executors.
+  // Executors are handed out again once free: more calls than executors,
+  // each answered once (in any order).
   std::string batch;
   for (int i = 10; i < 20; ++i)
-    batch += call_frame(i, "c2", "Account::deposit", {value_arg(pack(1))});
+    batch += call_frame(i, "c2", "Account::echo", {value_arg(pack(i))});
   send_driver(batch);
   std::set<int> values;
-  for (int i = 0; i < 10; ++i)
-    values.insert(unpack<int>(read_result().data));
+  for (int i = 0; i < 10; ++i) {
+    auto r = read_result();
+    BOOST_CHECK_EQUAL(unpack<int>(r.data), static_cast<int>(r.task_id));
+    values.insert(unpack<int>(r.data));
+  }
   BOOST_CHECK_EQUAL(values.size(), 10u);
-  BOOST_CHECK_EQUAL(*values.rbegin(), 10);
+  BOOST_CHECK_EQUAL(*values.begin(), 10);
+  BOOST_CHECK_EQUAL(*values.rbegin(), 19);
 }
 
 BOOST_AUTO_TEST_CASE(a_large_actor_result_is_stored) {
-  ::setenv("RAYD_NODE_ADDRESS", "10.0.0.1:7000", 1); // for a later fork; this one has none
   BOOST_REQUIRE(create("s1", "Account", {pack(0)}).ok);
   attach();
   send_driver(call_frame(1, "s1", "Account::big", {value_arg(pack(std::size_t{200000}))}));
@@ -687,6 +696,8 @@ BOOST_AUTO_TEST_CASE(a_large_actor_result_is_stored) {
   auto r = read_result();
   BOOST_CHECK_EQUAL(r.kind, wire::task_result::stored);
   BOOST_CHECK_EQUAL(r.loc.object_id, st->object_id);
+  BOOST_CHECK_EQUAL(r.loc.node_id, "node-1");
+  BOOST_CHECK_EQUAL(r.loc.address, "10.0.0.1:7000"); // RAYD_NODE_ADDRESS
 }
 
 BOOST_AUTO_TEST_CASE(many_actors_in_one_process_and_the_call_rate) {
