@@ -643,8 +643,11 @@ BOOST_AUTO_TEST_CASE(a_killed_actor_answers_its_queued_calls_with_actor_died) {
   std::string batch = call_frame(1, "k1", "Account::nap", {value_arg(pack(300))});
   for (int i = 2; i <= 4; ++i)
     batch += call_frame(i, "k1", "Account::balance");
-  send_driver(batch);
-  std::this_thread::sleep_for(50ms); // the nap is running, the rest queued
+  send_driver(batch + wire::encode_raw(wire::msg::ping, {}));
+  // PONG: the socket's frames before it are in the mailbox; then the nap
+  // starts (the rest stay queued behind it).
+  BOOST_REQUIRE_EQUAL(wire::to_string(read_driver().type), "PONG");
+  std::this_thread::sleep_for(50ms);
   send_control(wire::msg::kill_actor, wire::actor_id_msg{"k1"});
   auto first = read_result();
   BOOST_CHECK_EQUAL(first.task_id, 1u);
