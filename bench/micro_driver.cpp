@@ -34,8 +34,21 @@
 //                         time of size_of(it), which copies the argument
 //                         into a std::string
 //
+//   actor_calls_sync      get(a.task(&BenchActor::small_value).remote()), one
+//                         at a time, on one actor (Ray's 1_1_actor_calls_sync)
+//   actor_calls_async     --batch calls (1000) on one actor, get them all; repeat
+//   actor_calls_concurrent  the same on an actor with max_concurrency 16
+//   actor_calls_1_n       --batch calls on each of --actors actors (4), get all
+//   actor_calls_n_n       one of several drivers: --batch calls spread over
+//                         --actors shared, named actors (created by whoever
+//                         comes first: get_if_exists), get all; repeat
+//   actor_calls_n_n_arg   the same, each call taking a put() object (a
+//                         vector of 100 int64) by reference
+//   many_actors           create --count actors (10,000), call each once, get
+//                         all: one timed run
+//
 //   rayd-micro-driver --workload NAME --seconds S [--batch N] [--bytes N]
-//                     [--runs N] [--barrier DIR]
+//                     [--runs N] [--barrier DIR] [--actors N] [--count N]
 //
 // --barrier DIR: after the warm-up, create DIR/ready.<pid> and start once
 // DIR/go exists (how the harness starts several clients at once).
@@ -53,6 +66,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <typeinfo>
@@ -96,6 +110,20 @@ std::vector<uint64_t> transfer_check(std::string_view value) {
 
 RAYD_REMOTE(small_value, echo, size_of, transfer_check);
 
+/// The actor of the actor workloads: Ray's microbenchmark actor returns
+/// small values (and takes one argument in *_with_arg).
+class BenchActor {
+public:
+  BenchActor() = default;
+  int small_value() {
+    return 0;
+  }
+  int small_arg(std::vector<int64_t> value) {
+    return static_cast<int>(value.size());
+  }
+};
+RAYD_ACTOR(BenchActor, (), small_value, small_arg);
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -111,6 +139,8 @@ struct flags {
   uint64_t bytes = 0; // 0: the workload's default
   int runs = 3;
   std::string barrier;
+  int actors = 4;
+  long count = 10000;
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -142,6 +172,10 @@ flags parse(int argc, char** argv) {
       f.runs = std::atoi(value().c_str());
     else if (a == "--barrier")
       f.barrier = value();
+    else if (a == "--actors")
+      f.actors = std::atoi(value().c_str());
+    else if (a == "--count")
+      f.count = std::atol(value().c_str());
     else
       usage(("unknown flag " + a).c_str());
   }
@@ -242,8 +276,93 @@ std::string number(const char* key, double v) {
   return buf;
 }
 
+/// `per_actor` async calls on each actor (round-robin), then get them all;
+/// `arg`: each call takes that object by reference.
+uint64_t actor_round(const std::vector<rayd::actor_handle<BenchActor>>& actors, long per_actor,
+                     const rayd::object_ref<std::vector<int64_t>>* arg) {
+  std::vector<rayd::object_ref<int>> refs;
+  refs.reserve(static_cast<std::size_t>(per_actor) * actors.size());
+  for (long i = 0; i < per_actor; ++i)
+    for (auto& a : actors)
+      refs.push_back(arg != nullptr ? a.task(&BenchActor::small_arg).remote(*arg)
+                                    : a.task(&BenchActor::small_value).remote());
+  return rayd::get(refs, get_timeout).size();
+}
+
+/// The actor workloads (see the top of the file); -1 if `w` is none of them.
+int run_actors(const flags& f) {
+  const auto& w = f.workload;
+  if (w == "actor_calls_sync") {
+    auto a = rayd::actor<BenchActor>().remote();
+    for (int i = 0; i < 200; ++i) // warm-up: placement, the socket
+      rayd::get(a.task(&BenchActor::small_value).remote(), get_timeout);
+    barrier(f);
+    auto r = timed(f.seconds, [&a] {
+      uint64_t n = 0;
+      for (int i = 0; i < 100; ++i, ++n)
+        rayd::get(a.task(&BenchActor::small_value).remote(), get_timeout);
+      return n;
+    });
+    print(f, r, "calls/s");
+    return 0;
+  }
+  if (w == "actor_calls_async" || w == "actor_calls_concurrent" || w == "actor_calls_1_n") {
+    std::vector<rayd::actor_handle<BenchActor>> actors;
+    int n = w == "actor_calls_1_n" ? std::max(1, f.actors) : 1;
+    for (int i = 0; i < n; ++i)
+      actors.push_back(rayd::actor<BenchActor>()
+                         .max_concurrency(w == "actor_calls_concurrent" ? 16 : 1)
+                         .remote());
+    actor_round(actors, 100, nullptr); // warm-up
+    barrier(f);
+    auto r = timed(f.seconds, [&] { return actor_round(actors, f.batch, nullptr); });
+    r.extra = ",\"actors\":" + std::to_string(n);
+    print(f, r, "calls/s");
+    return 0;
+  }
+  if (w == "actor_calls_n_n" || w == "actor_calls_n_n_arg") {
+    std::vector<rayd::actor_handle<BenchActor>> actors;
+    for (int i = 0; i < std::max(1, f.actors); ++i)
+      actors.push_back(rayd::actor<BenchActor>()
+                         .name("bench-" + w + "-" + std::to_string(i))
+                         .ray_namespace("bench")
+                         .get_if_exists()
+                         .lifetime_detached()
+                         .remote());
+    std::optional<rayd::object_ref<std::vector<int64_t>>> arg;
+    if (w == "actor_calls_n_n_arg")
+      arg = rayd::put(std::vector<int64_t>(100, 7));
+    actor_round(actors, 50, arg ? &*arg : nullptr); // warm-up
+    barrier(f);
+    long per_actor = std::max(1L, f.batch / static_cast<long>(actors.size()));
+    auto r = timed(f.seconds, [&] { return actor_round(actors, per_actor, arg ? &*arg : nullptr); });
+    r.extra = ",\"actors\":" + std::to_string(actors.size());
+    print(f, r, "calls/s");
+    return 0;
+  }
+  if (w == "many_actors") {
+    barrier(f);
+    auto t0 = clock_type::now();
+    std::vector<rayd::actor_handle<BenchActor>> actors;
+    actors.reserve(static_cast<std::size_t>(f.count));
+    for (long i = 0; i < f.count; ++i)
+      actors.push_back(rayd::actor<BenchActor>().remote());
+    auto created_s = seconds_since(t0);
+    auto got = actor_round(actors, 1, nullptr);
+    result r;
+    r.ops = got;
+    r.seconds = seconds_since(t0);
+    r.extra = number("submit_creates_s", created_s);
+    print(f, r, "actors/s");
+    return 0;
+  }
+  return -1;
+}
+
 int run(const flags& f) {
   const auto& w = f.workload;
+  if (int rc = run_actors(f); rc >= 0)
+    return rc;
   if (w == "tasks_sync") {
     for (int i = 0; i < 200; ++i) // warm-up: the lease and the worker
       rayd::get(rayd::task(small_value).remote());

@@ -10,6 +10,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/node/actor_bridge.hpp"
 #include "actors/node/job_agent.hpp"
 #include "actors/node/object_store.hpp"
 #include "actors/node/process_watcher.hpp"
@@ -165,6 +166,30 @@ caf::expected<node_services> start_node(caf::actor_system& sys, const daemon_opt
     return fatal(describe(tasks.error()));
   // Never destroyed (every exit is _Exit).
   auto* task_srv = tasks->release();
+  // Actors: the bridge hands actor_host/unhost to the task server, and its
+  // reports (a hosting worker process ended, a job's driver gone) to the head.
+  node::actor_bridge_config bcfg;
+  bcfg.node_id = r.self.node_id;
+  bcfg.token = r.token;
+  bcfg.host = [task_srv](actor_launch l, node::task_server::host_reply done) {
+    task_srv->host_actor(std::move(l), std::move(done));
+  };
+  bcfg.unhost = [task_srv](std::string id, std::function<void(bool)> done) {
+    task_srv->unhost_actor(std::move(id), std::move(done));
+  };
+  bcfg.on_api_address = [task_srv](std::string address) {
+    task_srv->set_api_address(std::move(address));
+  };
+  auto bridge = node::spawn_actor_bridge(sys, bcfg);
+  task_srv->set_actor_hooks(
+    [bridge](std::string actor_id, int32_t pid, std::string cause) {
+      caf::anon_send(bridge, atoms::actor_exited::value, std::move(actor_id), pid,
+                     std::move(cause));
+    },
+    [bridge](std::string job_id) {
+      caf::anon_send(bridge, atoms::job_gone::value, std::move(job_id));
+    });
+  ncfg.actor_bridge = bridge;
   ncfg.snapshot = [task_srv] { return task_srv->snapshot(); };
   ncfg.on_peers = [task_srv](std::vector<peer_view> peers) {
     task_srv->set_peers(std::move(peers));

@@ -14,9 +14,10 @@ resource_map lease_queue::available() const {
   return out;
 }
 
-uint64_t lease_queue::reserve(resource_map shape, std::string job_id, uint64_t worker_id) {
+uint64_t lease_queue::reserve(resource_map shape, std::string job_id, uint64_t worker_id,
+                              bool actor) {
   auto id = next_lease_id_++;
-  leases_[id] = lease_record{std::move(shape), std::move(job_id), worker_id, false};
+  leases_[id] = lease_record{std::move(shape), std::move(job_id), worker_id, false, actor};
   return id;
 }
 
@@ -39,7 +40,7 @@ void lease_queue::release_worker(uint64_t worker_id) {
 
 bool lease_queue::holds_lease(const std::string& job_id) const {
   for (auto& [_, l] : leases_)
-    if (l.job_id == job_id)
+    if (l.job_id == job_id && !l.actor)
       return true;
   return false;
 }
@@ -117,7 +118,7 @@ lease_queue::rebalance(clock_type::time_point now,
     return out;
   std::map<std::string, int> held;
   for (auto& [_, l] : leases_)
-    if (!l.draining && serving(l.worker_id))
+    if (!l.draining && !l.actor && serving(l.worker_id))
       ++held[l.job_id];
   for (auto& q : queue_) {
     if (now - q.arrived < fairness_delay)
@@ -125,7 +126,7 @@ lease_queue::rebalance(clock_type::time_point now,
     uint64_t victim = 0;
     int most = 0;
     for (auto& [id, l] : leases_) {
-      if (l.draining || l.job_id == q.req.job_id || !serving(l.worker_id)
+      if (l.draining || l.actor || l.job_id == q.req.job_id || !serving(l.worker_id)
           || !fits(q.req.shape, l.shape))
         continue;
       if (held[l.job_id] > most) {

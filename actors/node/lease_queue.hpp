@@ -46,6 +46,9 @@ struct lease_record {
   std::string job_id;
   uint64_t worker_id = 0;
   bool draining = false; // asked back for another job
+  /// An actor's reservation (docs/actors.md): held while the actor lives;
+  /// never asked back, and not a sign that the job's driver is alive.
+  bool actor = false;
 };
 
 class lease_queue {
@@ -76,8 +79,10 @@ public:
   /// The node's resources minus every reserved lease's shape.
   resource_map available() const;
 
-  /// Reserves `shape` for a lease served by `worker_id`; returns its id.
-  uint64_t reserve(resource_map shape, std::string job_id, uint64_t worker_id);
+  /// Reserves `shape` for a lease served by `worker_id` (`actor`: for an
+  /// actor it hosts); returns its id.
+  uint64_t reserve(resource_map shape, std::string job_id, uint64_t worker_id,
+                   bool actor = false);
 
   /// Releases a lease; returns the worker that served it (nullopt when the
   /// lease is unknown, e.g. released already).
@@ -88,7 +93,7 @@ public:
 
   const lease_record* find(uint64_t lease_id) const;
   /// Whether job `job_id` holds a lease here (its driver is alive: a worker
-  /// serves the driver's socket).
+  /// serves the driver's socket). Actor reservations do not count.
   bool holds_lease(const std::string& job_id) const;
   std::size_t lease_count() const {
     return leases_.size();

@@ -113,6 +113,8 @@ void join(nm_actor_t self, gcs_gate_actor gate) {
         if (st.cfg.job_agent)
           self->send(st.cfg.job_agent, atoms::head_changed::value, gate,
                      reply.api_address);
+        if (st.cfg.actor_bridge)
+          self->send(st.cfg.actor_bridge, atoms::head_changed::value, gate, reply.api_address);
         if (st.cfg.on_joined)
           st.cfg.on_joined(reply);
       },
@@ -199,6 +201,9 @@ node_manager_actor spawn_node_manager(caf::actor_system& sys,
       st.gate = nullptr;
       st.lost_since = clock_type::now();
       st.backoff = min_backoff;
+      if (st.cfg.actor_bridge) // its reports wait for the next join
+        self->send(st.cfg.actor_bridge, atoms::head_changed::value, gcs_gate_actor{},
+                   std::string{});
       self->send(self, atoms::connect::value);
       self->delayed_send(self, st.cfg.gcs_reconnect_timeout, atoms::give_up::value);
     });
@@ -230,11 +235,18 @@ node_manager_actor spawn_node_manager(caf::actor_system& sys,
         return self->delegate(self->state.cfg.job_agent, atoms::job_stop::value,
                               std::move(id), grace_ms);
       },
-      [self](atoms::actor_host, actor_launch&) -> caf::result<actor_hosted> {
-        // TODO(issue 9): hand to the task server (docs/actors.md).
-        return make_error(errc::unavailable, "this node hosts no actors yet");
+      [self](atoms::actor_host, actor_launch& l) -> caf::result<actor_hosted> {
+        if (!self->state.cfg.actor_bridge)
+          return make_error(errc::unavailable, "this node hosts no actors");
+        return self->delegate(self->state.cfg.actor_bridge, atoms::actor_host::value,
+                              std::move(l));
       },
-      [self](atoms::actor_unhost, std::string&) -> caf::result<bool> { return false; },
+      [self](atoms::actor_unhost, std::string& id) -> caf::result<bool> {
+        if (!self->state.cfg.actor_bridge)
+          return false;
+        return self->delegate(self->state.cfg.actor_bridge, atoms::actor_unhost::value,
+                              std::move(id));
+      },
       [self](atoms::leave) -> caf::result<bool> {
         auto& st = self->state;
         if (!st.joined || !st.gate)

@@ -23,6 +23,7 @@
 #include <caf/timespan.hpp>
 
 #include "actors/gcs/gate_actor.hpp"
+#include "actors/node/actor_bridge.hpp"
 #include "actors/node/job_agent_actor.hpp"
 #include "actors/node/node_manager_actor.hpp"
 #include "actors/types.hpp"
@@ -51,6 +52,9 @@ struct node_manager_config {
   /// How often the snapshot is checked; an unchanged one is sent once a
   /// second. Default 100 ms.
   caf::timespan report_interval = std::chrono::milliseconds{100};
+  /// Hosts this node's actors (actor_host / actor_unhost are delegated to
+  /// it; it hears the gate after every join). Unset: this node hosts none.
+  actor_bridge_actor actor_bridge;
   /// Called (on an actor thread) after every successful join and re-join.
   std::function<void(const join_reply&)> on_joined;
   /// Called (on an actor thread) when the node must exit: refused, or the

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -24,6 +25,7 @@
 #include "actors/node/worker_pool.hpp"
 #include "actors/node/worker_process.hpp"
 #include "common/error.hpp"
+#include "common/resources.hpp"
 #include "common/wire.hpp"
 
 namespace rayd::node {
@@ -64,6 +66,23 @@ std::string code_key(const wire::lease_request& r) {
   return key;
 }
 
+/// The worker key of an actor: its job's worker for the same code as a lease.
+std::string code_key(const actor_launch& l) {
+  std::string key = l.job_id;
+  for (auto& f : l.code)
+    key += "/" + f.hash;
+  return key;
+}
+
+/// An actor this node hosts or is creating (loop-owned).
+struct hosted_actor {
+  std::string job_id;
+  uint64_t worker_id = 0;
+  uint64_t lease_id = 0; // 0: it holds no resources, nothing is reserved
+  bool alive = false; // ACTOR_CREATED ok came
+  std::vector<task_server::host_reply> waiters; // until ACTOR_CREATED
+};
+
 } // namespace
 
 /// Wires the parts (connection_table, lease_queue, worker_pool,
@@ -91,6 +110,13 @@ struct task_server::impl {
   /// spare lease connections at any time: freeing at once would take the
   /// results its tasks just stored from under it.
   std::map<std::string, clock_type::time_point> orphaned;
+  /// Actors hosted here, by id.
+  std::map<std::string, hosted_actor> actors;
+  /// Jobs reported gone (job_gone is sent once per job).
+  std::set<std::string> jobs_gone;
+  std::function<void(std::string, int32_t, std::string)> on_actor_exited;
+  std::function<void(std::string)> on_job_gone;
+  std::string api_address; // RAYD_ADDRESS of workers started from now on
   bool listening = false;     // the listener is in the epoll set
   bool over_cap_logged = false;
 
@@ -295,6 +321,14 @@ struct task_server::impl {
           return true;
         }
         break;
+      case wire::msg::attach: {
+        if (c.queued)
+          break;
+        auto a = wire::decode<wire::attach_msg>(f.payload);
+        if (!a)
+          break;
+        return on_attach(c, a->pid);
+      }
       case wire::msg::lease: {
         if (c.role != "driver" || c.queued)
           break;
@@ -339,6 +373,156 @@ struct task_server::impl {
       return;
     }
     loop.watch(c->fd, event_loop::tag(tag_conn, cid));
+  }
+
+  /// Hands the socket to worker process `pid` (ADOPT_CALLER). False when
+  /// it was handed over.
+  bool on_attach(connection& c, int32_t pid) {
+    auto* w = workers.find_pid(pid);
+    if (w == nullptr) {
+      send_error(c.fd, wire::wire_error::not_found,
+                 "no worker process " + std::to_string(pid) + " on node " + cfg.node_id);
+      return true;
+    }
+    if (c.reader.buffered() > 0) {
+      // Frames sent behind ATTACH would be lost with the hand-over.
+      send_error(c.fd, wire::wire_error::invalid,
+                 "send nothing after ATTACH until ATTACHED (or ERROR) arrives");
+      close_conn(c.id);
+      return false;
+    }
+    auto taken = conns.take(c.id);
+    loop.unwatch(taken->fd);
+    shared_puts.drop_conn(taken->id);
+    set_blocking(taken->fd, true);
+    auto msg = wire::encode(wire::msg::adopt_caller, wire::attach_msg{pid});
+    if (wire::send_with_fds(w->ctrl, msg, {taken->fd}))
+      spdlog::warn("task server: could not hand a caller's socket to worker {}", w->pid);
+    ::close(taken->fd); // the worker has its own copy (or the caller sees EOF)
+    return false;
+  }
+
+  // -- actors -----------------------------------------------------------------------
+
+  void host_actor(actor_launch l, task_server::host_reply done) {
+    if (auto i = actors.find(l.actor_id); i != actors.end()) {
+      auto* w = workers.find(i->second.worker_id);
+      if (i->second.alive && w != nullptr)
+        done(actor_hosted{true, static_cast<int32_t>(w->pid), false, {}, {}});
+      else
+        i->second.waiters.push_back(std::move(done));
+      return;
+    }
+    if (l.code.empty()) {
+      done(make_error(errc::invalid_argument, "the actor names no code to run"));
+      return;
+    }
+    if (!fits(l.resources, leases.available())) {
+      done(make_error(errc::unavailable, "no room"));
+      return;
+    }
+    auto now = clock_type::now();
+    bool created = false;
+    auto& w = workers.for_key(code_key(l), l.job_id, now, created);
+    // An actor that holds no resources (the default) needs no reservation:
+    // 10,000 of them must not make every look at the free resources slower.
+    bool holds = std::any_of(l.resources.begin(), l.resources.end(),
+                             [](const auto& kv) { return kv.second > 0; });
+    auto lease_id = holds ? leases.reserve(l.resources, l.job_id, w.id, true) : 0;
+    workers.add_actor(w, l.actor_id);
+    auto& rec = actors[l.actor_id];
+    rec.job_id = l.job_id;
+    rec.worker_id = w.id;
+    rec.lease_id = lease_id;
+    rec.waiters.push_back(std::move(done));
+    auto frame = wire::encode(
+      wire::msg::create_actor,
+      wire::actor_create_msg{l.actor_id, l.class_name, std::move(l.args),
+                             static_cast<uint32_t>(std::max(1, l.max_concurrency))});
+    if (w.state == worker_record::serving)
+      send_frame(w.ctrl, frame);
+    else
+      w.backlog.push_back(std::move(frame));
+    if (created) {
+      std::vector<wire::code_file> files;
+      for (auto& f : l.code)
+        files.push_back({f.hash, f.name});
+      fetch_and_start(w.id, std::move(files));
+    }
+    refresh_snapshot();
+  }
+
+  /// Forgets an actor and releases its reservation (if it has one).
+  void drop_actor(std::map<std::string, hosted_actor>::iterator i) {
+    if (i->second.lease_id != 0)
+      leases.release(i->second.lease_id);
+    workers.remove_actor(i->second.worker_id, i->first, clock_type::now());
+    actors.erase(i);
+  }
+
+  void unhost_actor(const std::string& id, const std::function<void(bool)>& done) {
+    auto i = actors.find(id);
+    if (i == actors.end()) {
+      done(false);
+      return;
+    }
+    if (auto* w = workers.find(i->second.worker_id)) {
+      auto frame = wire::encode(wire::msg::kill_actor, wire::actor_id_msg{id});
+      if (w->state == worker_record::serving)
+        send_frame(w->ctrl, frame);
+      else
+        w->backlog.push_back(std::move(frame));
+    }
+    for (auto& reply : i->second.waiters)
+      reply(make_error(errc::unavailable, "actor " + id + " was unhosted while being created"));
+    drop_actor(i);
+    run_queue();
+    refresh_snapshot();
+    done(true);
+  }
+
+  void on_actor_created(worker_record& w, const wire::actor_created_msg& m) {
+    auto i = actors.find(m.actor_id);
+    if (i == actors.end() || i->second.worker_id != w.id)
+      return; // unhosted meanwhile
+    auto waiters = std::move(i->second.waiters);
+    i->second.waiters.clear();
+    actor_hosted h;
+    if (m.ok) {
+      i->second.alive = true;
+      h.ok = true;
+      h.pid = static_cast<int32_t>(w.pid);
+    } else {
+      h.constructor_failed = true;
+      h.error_type = m.error_type;
+      h.error_message = m.error_message;
+      drop_actor(i);
+      run_queue();
+      refresh_snapshot();
+    }
+    for (auto& reply : waiters)
+      reply(h);
+  }
+
+  /// Worker `w` is gone (`cause`): its actors are reported (alive) or their
+  /// creation answered (creating). Their reservations go with the worker.
+  void actors_gone(worker_record& w, const std::string& cause) {
+    for (auto& id : w.actors) {
+      auto i = actors.find(id);
+      if (i == actors.end())
+        continue;
+      if (i->second.alive) {
+        if (on_actor_exited)
+          on_actor_exited(id, static_cast<int32_t>(w.pid), cause);
+      } else {
+        actor_hosted h;
+        h.error_message = cause;
+        for (auto& reply : i->second.waiters)
+          reply(h);
+      }
+      actors.erase(i);
+    }
+    w.actors.clear();
   }
 
   // -- leases -----------------------------------------------------------------------
@@ -462,6 +646,9 @@ struct task_server::impl {
   void start(worker_record& w, const std::vector<std::string>& paths) {
     worker_launch l{paths, w.job_id, cfg.node_id,
                     cfg.session_dir + "/workers/worker-" + std::to_string(w.id) + ".log"};
+    l.node_address = cfg.address;
+    l.api_address = api_address;
+    l.token = cfg.token;
     auto p = start_worker_process(l);
     if (!p) {
       fail_worker(w, describe(p.error()));
@@ -482,6 +669,7 @@ struct task_server::impl {
       ::close(pa.fd);
     }
     w.waiting.clear();
+    actors_gone(w, why);
     remove_worker(w.id);
   }
 
@@ -506,9 +694,10 @@ struct task_server::impl {
     if (!n || *n == 0) {
       int status = 0;
       pid_t r = ::waitpid(w->pid, &status, 0);
+      auto how = r == w->pid ? describe_exit_status(status) : std::string{"vanished"};
       if (w->state != worker_record::exiting)
-        spdlog::warn("task server: worker pid {} of job {} {}", w->pid, w->job_id,
-                     r == w->pid ? describe_exit_status(status) : std::string{"vanished"});
+        spdlog::warn("task server: worker pid {} of job {} {}", w->pid, w->job_id, how);
+      actors_gone(*w, "worker process " + std::to_string(w->pid) + " " + how);
       remove_worker(wid);
       return;
     }
@@ -538,10 +727,20 @@ struct task_server::impl {
 
   void on_worker_frame(worker_record& w, wire::frame f) {
     switch (f.type) {
-      case wire::msg::ready:
+      case wire::msg::ready: {
         for (auto& pa : workers.ready(w))
           adopt(w, pa);
+        auto backlog = std::move(w.backlog);
+        w.backlog.clear();
+        for (auto& frame : backlog)
+          send_frame(w.ctrl, frame);
         return;
+      }
+      case wire::msg::actor_created: {
+        if (auto m = wire::decode<wire::actor_created_msg>(f.payload))
+          on_actor_created(w, *m);
+        return;
+      }
       case wire::msg::lease_done: {
         if (auto r = wire::decode<wire::lease_done_msg>(f.payload))
           release_lease(r->lease_id);
@@ -575,6 +774,8 @@ struct task_server::impl {
         ++i;
       } else if (now - i->second >= driver_gone_grace) {
         cfg.store->free_job(i->first); // the job's driver is gone from this node
+        if (on_job_gone && jobs_gone.insert(i->first).second)
+          on_job_gone(i->first); // its non-detached actors die (docs/actors.md)
         i = orphaned.erase(i);
         refresh_snapshot();
       } else {
@@ -669,6 +870,35 @@ void task_server::set_peers(std::vector<peer_view> peers) {
   }
   auto* d = impl_.get();
   d->loop.post([d] { d->run_queue(); });
+}
+
+void task_server::host_actor(actor_launch l, host_reply done) {
+  auto* d = impl_.get();
+  d->loop.post([d, l = std::move(l), done = std::move(done)]() mutable {
+    d->host_actor(std::move(l), std::move(done));
+  });
+}
+
+void task_server::unhost_actor(std::string actor_id, std::function<void(bool)> done) {
+  auto* d = impl_.get();
+  d->loop.post([d, actor_id = std::move(actor_id), done = std::move(done)] {
+    d->unhost_actor(actor_id, done);
+  });
+}
+
+void task_server::set_actor_hooks(
+  std::function<void(std::string actor_id, int32_t pid, std::string cause)> exited,
+  std::function<void(std::string job_id)> job_gone) {
+  auto* d = impl_.get();
+  d->loop.post([d, exited = std::move(exited), job_gone = std::move(job_gone)] {
+    d->on_actor_exited = exited;
+    d->on_job_gone = job_gone;
+  });
+}
+
+void task_server::set_api_address(std::string address) {
+  auto* d = impl_.get();
+  d->loop.post([d, address = std::move(address)] { d->api_address = address; });
 }
 
 } // namespace rayd::node

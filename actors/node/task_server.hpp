@@ -32,6 +32,26 @@
 // within hello_timeout (5 s) is closed, and at most max_unauthenticated (256)
 // may wait for theirs (connection_table.hpp).
 //
+// Actors (docs/actors.md): host_actor reserves an actor's resources (an
+// actor reservation: never asked back, not a sign of a live driver, keeps its
+// worker from retiring), gets or starts the job's worker process for the
+// actor's code and sends it CREATE_ACTOR; ACTOR_CREATED answers the caller.
+// ATTACH{pid} on the node port (after HELLO) hands the socket to that worker
+// process (ADOPT_CALLER); an unknown pid is answered ERROR not_found and the
+// connection stays open. When a worker process hosting actors ends, each of
+// its actors is reported (actor hooks); so is a job whose last driver
+// connection here closed 2 s ago (once per job).
+//
+// An actor here:
+//
+//   host_actor ──no room──► error unavailable "no room"
+//     │ reserve, worker for (job, code)
+//     ▼
+//   CREATING (CREATE_ACTOR sent, or queued until the worker is READY)
+//     │ ACTOR_CREATED ok ──► ALIVE ──unhost_actor──► KILL_ACTOR, released
+//     │ !ok ──► reply constructor_failed, released       │
+//     │ worker ends ──► reply !ok (why), released       worker ends ──► exit hook, released
+//
 // Threads: the loop thread owns every connection and worker; long transfers
 // (serving a GET, pulling from a peer, fetching code) run on helper threads
 // and post their outcome back to the loop. Public members are thread-safe.
@@ -45,6 +65,7 @@
 
 #include <caf/expected.hpp>
 
+#include "actors/actor_types.hpp"
 #include "actors/node/lease_policy.hpp"
 #include "actors/node/object_store.hpp"
 #include "common/net.hpp"
@@ -84,6 +105,32 @@ public:
 
   /// The cluster as the GCS last described it (for spillback).
   void set_peers(std::vector<peer_view> peers);
+
+  /// Answers a host_actor: the actor_hosted, or errc::unavailable /
+  /// errc::invalid_argument when the node cannot host it. Called on the
+  /// loop thread; must not block.
+  using host_reply = std::function<void(caf::expected<actor_hosted>)>;
+
+  /// Hosts actor `l.actor_id` here (see the top of the file). Idempotent per
+  /// actor id: hosted already → ok with its pid; being created → answered
+  /// with the first request.
+  void host_actor(actor_launch l, host_reply done);
+
+  /// Destroys a hosted actor (KILL_ACTOR) and releases its resources;
+  /// `done(false)` if this node does not host it. Loop thread; must not block.
+  void unhost_actor(std::string actor_id, std::function<void(bool)> done);
+
+  /// Where hosted actors' ends are reported (loop thread; must not block):
+  /// `exited(actor_id, pid, cause)` when their worker process ended, with a
+  /// cause like "worker process 1234 killed by signal 9 (Killed)";
+  /// `job_gone(job_id)` once per job whose driver is gone from this node.
+  void set_actor_hooks(
+    std::function<void(std::string actor_id, int32_t pid, std::string cause)> exited,
+    std::function<void(std::string job_id)> job_gone);
+
+  /// The head's API address, given to worker processes started from now on
+  /// (RAYD_ADDRESS, so that their tasks can call actors).
+  void set_api_address(std::string address);
 
   struct impl;
 

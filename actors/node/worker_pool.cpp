@@ -86,16 +86,37 @@ void worker_pool::detach(uint64_t worker_id, uint64_t lease_id, clock_type::time
   if (w == nullptr)
     return;
   w->leases.erase(lease_id);
-  if (w->leases.empty())
+  if (w->leases.empty() && w->actors.empty())
     w->idle_since = now;
+}
+
+void worker_pool::add_actor(worker_record& w, const std::string& actor_id) {
+  w.actors.insert(actor_id);
+}
+
+void worker_pool::remove_actor(uint64_t worker_id, const std::string& actor_id,
+                               clock_type::time_point now) {
+  auto* w = find(worker_id);
+  if (w == nullptr)
+    return;
+  w->actors.erase(actor_id);
+  if (w->leases.empty() && w->actors.empty())
+    w->idle_since = now;
+}
+
+worker_record* worker_pool::find_pid(pid_t pid) {
+  for (auto& [_, w] : workers_)
+    if (w->pid == pid && w->state == worker_record::serving)
+      return w.get();
+  return nullptr;
 }
 
 std::vector<uint64_t> worker_pool::retire_idle(clock_type::time_point now,
                                                std::chrono::milliseconds timeout) {
   std::vector<uint64_t> out;
   for (auto& [id, w] : workers_) {
-    if (w->state == worker_record::serving && w->leases.empty() && w->waiting.empty()
-        && now - w->idle_since > timeout) {
+    if (w->state == worker_record::serving && w->leases.empty() && w->actors.empty()
+        && w->waiting.empty() && now - w->idle_since > timeout) {
       w->state = worker_record::exiting;
       if (auto k = by_key_.find(w->key); k != by_key_.end() && k->second == id)
         by_key_.erase(k);

@@ -15,8 +15,10 @@
 //      │ leases wait in `waiting`)         refused (unavailable) ──► removed
 //      │ READY on the control socket
 //      ▼
-//   SERVING ── leases are handed over at once (ADOPT + the socket)
-//      │ no lease for the idle timeout
+//   SERVING ── leases are handed over at once (ADOPT + the socket); actors
+//      │       are created (CREATE_ACTOR; sent when READY came, until then
+//      │       kept in `backlog`)
+//      │ no lease and no actor for the idle timeout
 //      ▼
 //   EXITING ── EXIT sent; it is no longer found for its key, so the next
 //      │       lease of the job starts a new process
@@ -62,6 +64,8 @@ struct worker_record {
   std::deque<int> fds;         // descriptors received on `ctrl`, not yet used (owned)
   std::set<uint64_t> leases;   // leases it serves
   std::vector<pending_adopt> waiting; // until SERVING
+  std::set<std::string> actors;        // actors it hosts or is creating
+  std::vector<std::string> backlog;    // control frames to send once SERVING
   clock_type::time_point idle_since{};
 };
 
@@ -99,7 +103,19 @@ public:
   /// The lease ended; a worker left without leases starts its idle time.
   void detach(uint64_t worker_id, uint64_t lease_id, clock_type::time_point now);
 
-  /// SERVING workers without leases or waiting sockets for longer than
+  /// Actor `actor_id` is hosted by (or being created in) worker `w`: the
+  /// worker does not retire while it hosts actors.
+  void add_actor(worker_record& w, const std::string& actor_id);
+
+  /// The actor is gone; a worker left without leases and actors starts its
+  /// idle time.
+  void remove_actor(uint64_t worker_id, const std::string& actor_id,
+                    clock_type::time_point now);
+
+  /// The SERVING worker with process id `pid`, or nullptr.
+  worker_record* find_pid(pid_t pid);
+
+  /// SERVING workers without leases, actors or waiting sockets for longer than
   /// `timeout` become EXITING (and are no longer found for their key);
   /// returns them (the caller sends EXIT).
   std::vector<uint64_t> retire_idle(clock_type::time_point now,

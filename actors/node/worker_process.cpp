@@ -28,7 +28,8 @@ caf::expected<started_process> start_worker_process(const worker_launch& l) {
   std::vector<std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string kv{*e};
-    if (kv.rfind("RAYD_WORKER_", 0) == 0 || kv.rfind("RAYD_TOKEN", 0) == 0)
+    if (kv.rfind("RAYD_WORKER_", 0) == 0 || kv.rfind("RAYD_TOKEN", 0) == 0
+        || kv.rfind("RAYD_ADDRESS=", 0) == 0 || kv.rfind("RAYD_NODE_", 0) == 0)
       continue;
     env.push_back(kv);
   }
@@ -36,6 +37,11 @@ caf::expected<started_process> start_worker_process(const worker_launch& l) {
   env.push_back("RAYD_JOB_ID=" + l.job_id);
   env.push_back("RAYD_NODE_ID=" + l.node_id);
   env.push_back("RAYD_WORKER_LIBS=" + libs);
+  env.push_back("RAYD_NODE_ADDRESS=" + l.node_address);
+  if (!l.api_address.empty())
+    env.push_back("RAYD_ADDRESS=" + l.api_address);
+  if (!l.token.empty())
+    env.push_back("RAYD_TOKEN=" + l.token);
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path{l.log_file}.parent_path(), ec);
   posix_spawn_file_actions_t fa;

@@ -1,7 +1,12 @@
 #pragma once
 // Starting a worker process (docs/tasks.md, "Worker processes"): the job's
 // executable with a control socket on descriptor 3 (RAYD_WORKER_FD), its
-// output to a log file, and none of rayd's other descriptors. The worker
+// output to a log file, and none of rayd's other descriptors. Its
+// environment: rayd's own (less any RAYD_WORKER_*, RAYD_TOKEN, RAYD_ADDRESS,
+// RAYD_NODE_*), plus RAYD_WORKER_FD, RAYD_WORKER_LIBS, RAYD_JOB_ID,
+// RAYD_NODE_ID, RAYD_NODE_ADDRESS (the node port), and when known
+// RAYD_ADDRESS (the head's API address) and RAYD_TOKEN (the cluster token),
+// so that code running in the worker can call actors. The worker
 // pool keeps the bookkeeping; this is the one place a worker is spawned.
 //
 // Threads: any (no shared state); the task server calls it on its loop.
@@ -21,6 +26,13 @@ struct worker_launch {
   std::string job_id;
   std::string node_id;
   std::string log_file; // created (with its directory) or appended to
+  /// The node port (RAYD_NODE_ADDRESS: where stored actor results live).
+  std::string node_address;
+  /// The head's API address and the cluster token (RAYD_ADDRESS,
+  /// RAYD_TOKEN): a task or actor in the worker can call actors as a
+  /// driver does. "" = not set.
+  std::string api_address;
+  std::string token;
 };
 
 struct started_process {

@@ -17,6 +17,7 @@
 // (init_options and the untyped runtime underneath). docs/tasks.md has the
 // design.
 
+#include "rayd/actor_registry.hpp"
 #include "rayd/core.hpp"
 #include "rayd/errors.hpp"
 #include "rayd/object_ref.hpp"

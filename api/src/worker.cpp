@@ -8,7 +8,10 @@
 //     to the task threads waiting for them;
 //   - each leased socket has `threads` serving threads (leader/follower): the
 //     thread holding the reader role reads one frame, gives the role up and
-//     runs the task itself, so a synchronous call costs one wake-up here.
+//     runs the task itself, so a synchronous call costs one wake-up here;
+//   - user actors (CREATE_ACTOR, KILL_ACTOR, ADOPT_CALLER) are
+//     worker_actors.hpp's: a CAF actor system and a reader thread per
+//     caller socket.
 //
 // A leased socket's life:
 //
@@ -50,252 +53,13 @@
 #include "common/wire.hpp"
 #include "rayd/core.hpp"
 #include "rayd/registry.hpp"
+#include "worker_actors.hpp"
+#include "worker_objects.hpp"
 
 namespace rayd::core {
 namespace {
 
-/// Ends the process now. Task threads may still be running, so no static
-/// destructors run (`_exit`); stdio buffers are flushed for the tasks' output.
-[[noreturn]] void leave(int code) {
-  std::fflush(nullptr);
-  ::_exit(code);
-}
-
-/// An object id: 20 random hex characters.
-std::string new_object_id() {
-  unsigned char bytes[10];
-  std::size_t got = 0;
-  while (got < sizeof bytes) {
-    auto n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      std::perror("rayd worker: getrandom");
-      leave(1);
-    }
-    got += static_cast<std::size_t>(n);
-  }
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += digits[c >> 4];
-    out += digits[c & 0xf];
-  }
-  return out;
-}
-
-/// Owns a file descriptor.
-class unique_fd {
-public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  ~unique_fd() {
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
-  int get() const {
-    return fd_;
-  }
-  int release() {
-    return std::exchange(fd_, -1);
-  }
-
-private:
-  int fd_ = -1;
-};
-
-// -- the control socket --------------------------------------------------------
-
-/// The node's answer to a STORE or FETCH: STORED, FETCHED (with the object's
-/// memfd) or CONTROL_ERROR.
-struct control_reply {
-  wire::msg type = wire::msg::control_error;
-  std::string payload;
-  unique_fd fd;
-};
-
-/// The worker's end of the control socket. Thread-safe: any thread sends;
-/// task threads wait in request() for the answer the control thread
-/// delivers. Answers are matched by object id; several threads may wait for
-/// the same id (they take the answers in arrival order).
-class control_channel {
-public:
-  explicit control_channel(int fd) : fd_(fd) {}
-
-  caf::error send(std::string_view frame, const std::vector<int>& fds = {}) {
-    std::lock_guard<std::mutex> guard{write_mu_};
-    return wire::send_with_fds(fd_, frame, fds);
-  }
-
-  /// Sends `frame` and blocks until the node answers for `object_id`.
-  caf::expected<control_reply> request(const std::string& object_id,
-                                       std::string_view frame,
-                                       const std::vector<int>& fds = {}) {
-    std::unique_lock<std::mutex> lock{mu_};
-    auto& s = slots_[object_id]; // stays put: erased only when nobody waits
-    ++s.waiters;
-    lock.unlock();
-    auto err = send(frame, fds);
-    lock.lock();
-    std::optional<control_reply> reply;
-    if (!err) {
-      cv_.wait(lock, [&s] { return !s.replies.empty(); });
-      reply = std::move(s.replies.front());
-      s.replies.pop_front();
-    }
-    if (--s.waiters == 0 && s.replies.empty())
-      slots_.erase(object_id);
-    if (err)
-      return err;
-    return std::move(*reply);
-  }
-
-  /// Hands an answer to a thread waiting for `object_id`; an answer nobody
-  /// waits for is dropped (its descriptor closed).
-  void deliver(const std::string& object_id, control_reply reply) {
-    std::lock_guard<std::mutex> guard{mu_};
-    auto i = slots_.find(object_id);
-    if (i == slots_.end()) {
-      std::fprintf(stderr, "rayd worker: unexpected %s for object %s\n",
-                   wire::to_string(reply.type), object_id.c_str());
-      return;
-    }
-    i->second.replies.push_back(std::move(reply));
-    cv_.notify_all();
-  }
-
-private:
-  struct slot {
-    int waiters = 0;
-    std::deque<control_reply> replies;
-  };
-  int fd_;
-  std::mutex write_mu_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, slot> slots_;
-};
-
-// -- objects -----------------------------------------------------------------------
-
-/// Why a task failed outside its function: an error RESULT.
-struct failure {
-  std::string type;
-  std::string message;
-};
-
-std::string error_type_of(const wire::object_error& e, const char* fallback) {
-  switch (static_cast<wire::wire_error>(e.code)) {
-    case wire::wire_error::store_full: return "rayd::object_store_full";
-    case wire::wire_error::lost:
-    case wire::wire_error::not_found: return "rayd::object_lost";
-    default: return fallback;
-  }
-}
-
-/// A fetched object's bytes, mapped read-only for the duration of a call.
-class mapped_object {
-public:
-  mapped_object() = default;
-  mapped_object(unique_fd fd, void* addr, std::size_t size)
-    : fd_(std::move(fd)), addr_(addr), size_(size) {}
-  mapped_object(mapped_object&& other) noexcept
-    : fd_(std::move(other.fd_)),
-      addr_(std::exchange(other.addr_, nullptr)),
-      size_(std::exchange(other.size_, 0)) {}
-  mapped_object& operator=(mapped_object&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    std::swap(addr_, other.addr_);
-    std::swap(size_, other.size_);
-    return *this;
-  }
-  ~mapped_object() {
-    if (addr_ != nullptr)
-      ::munmap(addr_, size_);
-  }
-  std::string_view bytes() const {
-    return {static_cast<const char*>(addr_), size_};
-  }
-
-private:
-  unique_fd fd_;
-  void* addr_ = nullptr;
-  std::size_t size_ = 0;
-};
-
-/// Asks the node for a stored argument (FETCH) and maps the memfd it hands
-/// over. Returns why it failed, if it did.
-std::optional<failure> fetch_object(const wire::object_loc& loc, control_channel& ctl,
-                                    mapped_object& out) {
-  const char* lost = "rayd::object_lost";
-  auto reply = ctl.request(loc.object_id,
-                           wire::encode(wire::msg::fetch, wire::fetch_msg{loc}));
-  if (!reply)
-    return failure{lost, "cannot ask the node for object " + loc.object_id + ": "
-                           + describe(reply.error())};
-  if (reply->type == wire::msg::control_error) {
-    auto e = wire::decode<wire::object_error>(reply->payload);
-    if (!e)
-      return failure{lost, describe(e.error())};
-    return failure{error_type_of(*e, lost), e->message};
-  }
-  auto header = wire::decode<wire::object_header>(reply->payload);
-  if (!header)
-    return failure{lost, describe(header.error())};
-  struct stat st{};
-  if (::fstat(reply->fd.get(), &st) != 0
-      || static_cast<uint64_t>(st.st_size) < header->size)
-    return failure{lost, "the node handed over no usable descriptor for object "
-                           + loc.object_id};
-  auto size = static_cast<std::size_t>(header->size);
-  void* addr = nullptr;
-  if (size > 0) {
-    addr = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, reply->fd.get(), 0);
-    if (addr == MAP_FAILED)
-      return failure{lost, std::string{"mmap of object "} + loc.object_id + ": "
-                             + std::strerror(errno)};
-  }
-  out = mapped_object{std::move(reply->fd), addr, size};
-  return std::nullopt;
-}
-
-/// Copies a large result into a memfd and hands it to the node's store
-/// (STORE); `out` names where it now lives.
-std::optional<failure> store_object(std::string_view bytes, const wire::adopt_msg& lease,
-                                    control_channel& ctl, wire::object_loc& out) {
-  const char* full = "rayd::object_store_full";
-  unique_fd fd{::memfd_create("rayd-object", MFD_CLOEXEC)};
-  if (fd.get() < 0)
-    return failure{full, std::string{"memfd_create: "} + std::strerror(errno)};
-  for (std::string_view rest = bytes; !rest.empty();) {
-    auto n = ::write(fd.get(), rest.data(), rest.size());
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return failure{full, std::string{"writing the result to a memfd: "}
-                             + std::strerror(errno)};
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
-  auto id = new_object_id();
-  auto reply = ctl.request(id, wire::encode(wire::msg::store, wire::store_msg{id, bytes.size()}),
-                           {fd.get()});
-  if (!reply)
-    return failure{full, "cannot hand the result to the node: " + describe(reply.error())};
-  if (reply->type == wire::msg::control_error) {
-    auto e = wire::decode<wire::object_error>(reply->payload);
-    if (!e)
-      return failure{full, describe(e.error())};
-    return failure{error_type_of(*e, full), e->message};
-  }
-  out = wire::object_loc{id, lease.node_id, lease.address, bytes.size()};
-  return std::nullopt;
-}
-
+using namespace worker_detail;
 // -- running a task ---------------------------------------------------------------
 
 std::string unknown_function_message(const std::string& name) {
@@ -353,7 +117,7 @@ wire::task_result run_task(const wire::task& t, const wire::adopt_msg& lease,
     r.data = std::move(out.value);
     return r;
   }
-  if (auto err = store_object(out.value, lease, ctl, r.loc))
+  if (auto err = store_object(out.value, lease.node_id, lease.address, ctl, r.loc))
     return fail(std::move(*err));
   r.kind = wire::task_result::stored;
   return r;
@@ -567,7 +331,8 @@ unique_fd pop_fd(std::deque<int>& fds, wire::msg type) {
   return fd;
 }
 
-void handle_control(wire::frame& f, std::deque<int>& fds, control_channel& ctl) {
+void handle_control(wire::frame& f, std::deque<int>& fds, control_channel& ctl,
+                    actor_host& actors) {
   auto bad = [&f](const caf::error& err) {
     std::fprintf(stderr, "rayd worker: bad %s from the node: %s\n", wire::to_string(f.type),
                  describe(err).c_str());
@@ -607,6 +372,26 @@ void handle_control(wire::frame& f, std::deque<int>& fds, control_channel& ctl) 
         return bad(msg.error());
       return drain(msg->lease_id);
     }
+    case wire::msg::create_actor: {
+      auto msg = wire::decode<wire::actor_create_msg>(f.payload);
+      if (!msg)
+        return bad(msg.error());
+      return actors.create(std::move(*msg));
+    }
+    case wire::msg::kill_actor: {
+      auto msg = wire::decode<wire::actor_id_msg>(f.payload);
+      if (!msg)
+        return bad(msg.error());
+      return actors.kill(msg->actor_id);
+    }
+    case wire::msg::adopt_caller: {
+      auto fd = pop_fd(fds, f.type);
+      if (auto msg = wire::decode<wire::attach_msg>(f.payload); !msg)
+        return bad(msg.error());
+      if (fd.get() >= 0)
+        actors.adopt_caller(fd.release());
+      return;
+    }
     case wire::msg::exit:
       leave(0);
     default:
@@ -624,6 +409,11 @@ void handle_control(wire::frame& f, std::deque<int>& fds, control_channel& ctl) 
   ::pthread_sigmask(SIG_BLOCK, &sigpipe, nullptr); // inherited by every thread
   load_libraries();
   control_channel ctl{control_fd}; // lives until the process ends
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string{v != nullptr ? v : ""};
+  };
+  actor_host actors{ctl, env("RAYD_NODE_ID"), env("RAYD_NODE_ADDRESS")};
   const char* job = std::getenv("RAYD_JOB_ID");
   wire::ready_msg ready{static_cast<int32_t>(::getpid()), job != nullptr ? job : ""};
   if (auto err = ctl.send(wire::encode(wire::msg::ready, ready))) {
@@ -646,7 +436,7 @@ void handle_control(wire::frame& f, std::deque<int>& fds, control_channel& ctl) 
       }
       if (!*f)
         break;
-      handle_control(**f, fds, ctl);
+      handle_control(**f, fds, ctl, actors);
     }
   }
 }

@@ -79,6 +79,26 @@ BOOST_AUTO_TEST_CASE(reservations_count_against_the_node_until_released) {
   BOOST_CHECK_EQUAL(q.available().at("CPU"), 3);
 }
 
+BOOST_AUTO_TEST_CASE(actor_reservations_count_but_are_no_driver_lease_and_never_drained) {
+  lease_queue q{{{"CPU", 4}}};
+  auto a = q.reserve({{"CPU", 1}}, "j1", 7, true);
+  BOOST_CHECK_EQUAL(q.available().at("CPU"), 3); // it holds its shape
+  BOOST_CHECK(!q.holds_lease("j1")); // but says nothing about j1's driver
+  q.reserve({{"CPU", 1}}, "j1", 7);
+  BOOST_CHECK(q.holds_lease("j1"));
+  // j1 holds 3 actor reservations and one lease; j2 waits: an actor's
+  // reservation is never asked back, and only leases count for fairness.
+  q.reserve({{"CPU", 1}}, "j1", 7, true);
+  q.reserve({{"CPU", 1}}, "j1", 7, true);
+  auto t0 = clock_type::now();
+  q.enqueue(5, request(9, "j2", 1), t0);
+  auto drains = q.rebalance(t0 + 1s, [](uint64_t) { return true; });
+  BOOST_CHECK(drains.empty());
+  BOOST_CHECK(q.find(a)->actor);
+  BOOST_REQUIRE(q.release(a));
+  BOOST_CHECK_EQUAL(q.available().at("CPU"), 1);
+}
+
 BOOST_AUTO_TEST_CASE(an_infeasible_arrival_waits_for_a_newer_view_of_the_cluster) {
   auto self = machine("self", {{"CPU", 2}});
   auto d = lease_queue::decide_arrival(request(1, "j", 64), self, {});
@@ -285,6 +305,31 @@ BOOST_AUTO_TEST_CASE(an_idle_worker_is_retired_and_the_next_lease_starts_a_new_o
   auto& same = pool.for_key("k", "job", t0 + 12s, created);
   BOOST_CHECK(!created);
   BOOST_CHECK_EQUAL(same.id, fresh.id);
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_hosting_actors_is_not_retired_and_found_by_pid) {
+  worker_pool pool;
+  auto t0 = clock_type::now();
+  bool created = false;
+  auto& w = pool.for_key("k", "job", t0, created);
+  auto wid = w.id;
+  pool.add_actor(w, "a1");
+  BOOST_CHECK(pool.find_pid(4242) == nullptr); // not started
+  pool.started(w, 4242, -1);
+  BOOST_CHECK(pool.find_pid(4242) == nullptr); // not serving yet
+  pool.ready(w);
+  BOOST_REQUIRE(pool.find_pid(4242) != nullptr);
+  BOOST_CHECK_EQUAL(pool.find_pid(4242)->id, wid);
+  BOOST_CHECK(pool.find_pid(4243) == nullptr);
+  // No lease, but an actor: never idle.
+  BOOST_CHECK(pool.retire_idle(t0 + 1h, 10s).empty());
+  pool.attach(w, pending_adopt{-1, 1, 11, 1});
+  pool.detach(wid, 1, t0 + 1h); // the lease ends; the actor stays
+  BOOST_CHECK(pool.retire_idle(t0 + 3h, 10s).empty());
+  pool.remove_actor(wid, "a1", t0 + 3h); // idle from now
+  BOOST_CHECK(pool.retire_idle(t0 + 3h + 5s, 10s).empty());
+  BOOST_CHECK_EQUAL(pool.retire_idle(t0 + 3h + 11s, 10s).size(), 1u);
+  BOOST_CHECK(pool.find_pid(4242) == nullptr); // exiting: no new ATTACH
 }
 
 BOOST_AUTO_TEST_CASE(removing_a_worker_closes_the_sockets_it_holds) {
