@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The run command: installs what is missing, builds, starts a local cluster
 # (a head and two worker nodes, on OS-picked ports, in a private $RAYD_TMPDIR),
-# uses it (the durable KV, two jobs, C++ tasks: pi and a word count), prints
+# uses it (the durable KV, two jobs, C++ tasks: pi and a word count, C++ actors: a
+# counter and a key-value service), prints
 # `rayctl status`, and stops it cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +49,12 @@ build/examples/pi/pi 100 500000
 
 echo "== map-reduce word count (texts as objects, merge tasks take object refs)"
 build/examples/wordcount/wordcount examples/jobs/wordcount/texts 5
+
+echo "== actors: a counter (calls in call order, found by name), then a key-value service"
+echo "   actor that 64 word-count tasks update through a handle passed to them"
+build/examples/counter/counter 1000
+build/examples/kv_service/kv_service 64
+"$bin/rayctl" actors
 
 echo "== rayctl tasks (newest first)"
 "$bin/rayctl" tasks --limit 5
