@@ -216,6 +216,46 @@ def micro(t, j):
           num(cold, 2, "GB/s"), "", "", "", "")
     if ok is not None and not ok:
         t.row("micro: object_transfer checksum", "**mismatch**")
+    actors(t, m, tg, v, tmet, vs_dask, pp)
+
+
+def actors(t, m, tg, v, tmet, vs_dask, pp):
+    """The actor rows (issue 9), Ray's names; Dask actors in the same run."""
+    if "1_1_actor_calls_sync" not in m:
+        return
+    s = v("1_1_actor_calls_sync")
+    d, r = vs_dask("1_1_actor_calls_sync")
+    t.row("micro: 1_1_actor_calls_sync", num(s, 0, "/s"), f"tcp_pingpong {num(pp, 0)}",
+          ratio(s, pp, 2), "≥ 0.6× tcp_pingpong",
+          tmet("1_1_actor_calls_sync_ge_0.6x_tcp_pingpong"))
+    if d:
+        t.row("micro: 1_1_actor_calls_sync vs Dask", num(s, 0, "/s"), d, r)
+    goals = {"1_1_actor_calls_async": ("≥ 150,000/s", "1_1_actor_calls_async_ge_150k"),
+             "n_n_actor_calls_async": ("≥ 150,000/s", "n_n_actor_calls_async_ge_150k")}
+    for k in ("1_1_actor_calls_async", "1_1_actor_calls_concurrent", "1_n_actor_calls_async",
+              "n_n_actor_calls_async", "n_n_actor_calls_with_arg_async"):
+        if k not in m:
+            continue
+        d, r = vs_dask(k)
+        target, key = goals.get(k, ("", None))
+        extra = ""
+        per = v(k, "per_client_rate")
+        if per:
+            extra = f" ({len(per)} drivers)"
+        t.row(f"micro: {k}{extra}", num(v(k), 0, "/s"), d, r, target,
+              tmet(key) if key else "")
+    if "many_actors" in m:
+        secs = v("many_actors")
+        rss = v("many_actors", "head_rss_mib")
+        dk = v("many_actors", "dask_seconds")
+        dc = v("many_actors", "dask_count")
+        rr = v("many_actors", "ratio_rayd_over_dask_actors_per_s")
+        peer = f"Dask {num(dk, 1, 's')} for {num(dc, 0)}" if dk is not None else ""
+        t.row("micro: many_actors (create 10,000 and call each once)", num(secs, 2, "s"), peer,
+              (num(rr, 0) + "× the actors/s") if rr is not None else "", "≤ 2 s",
+              tmet("many_actors_le_2s"))
+        t.row("micro: many_actors: head RSS after", num(rss, 1, "MiB"), "", "", "≤ 150 MiB",
+              tmet("many_actors_head_rss_le_150mib"))
 
 
 HANDLERS = {"cluster-start": cluster_start, "join": join, "kv": kv,

@@ -53,4 +53,21 @@ BOOST_AUTO_TEST_CASE(an_outside_project_builds_and_runs_against_the_installed_pa
   // The embedded head ran from the installed bin directory and is gone.
   BOOST_CHECK(wait_until([&] { return processes_mentioning(prefix + "/bin/rayd").empty(); },
                          10s));
+
+  // An actor example (RAYD_ACTOR from the installed headers), the same way.
+  auto counter_out = tmp.sub("counter-build");
+  auto configure2 = run({"cmake", "-S", src + "/examples/counter", "-B", counter_out,
+                         "-DCMAKE_PREFIX_PATH=" + prefix, "-DCMAKE_BUILD_TYPE=Release"},
+                        {}, 120s);
+  BOOST_REQUIRE_MESSAGE(configure2.exit_code == 0, configure2.describe());
+  auto compile2 = run({"cmake", "--build", counter_out}, {}, 300s);
+  BOOST_REQUIRE_MESSAGE(compile2.exit_code == 0, compile2.describe());
+  auto counter = run({counter_out + "/counter", "200"},
+                     {{"RAYD_TMPDIR", rt}, {"RAYD_BIN_DIR", prefix + "/bin"}}, 120s);
+  BOOST_REQUIRE_MESSAGE(counter.exit_code == 0, counter.describe());
+  BOOST_CHECK_MESSAGE(counter.out.find("counter = 200 after 200 calls (in call order)")
+                        != std::string::npos,
+                      counter.out);
+  BOOST_CHECK(wait_until([&] { return processes_mentioning(prefix + "/bin/rayd").empty(); },
+                         10s));
 }

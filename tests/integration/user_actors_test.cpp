@@ -238,12 +238,23 @@ BOOST_AUTO_TEST_CASE(named_detached_survives_driver_and_head_kill) {
   auto missing = c.rayctl({"actor", "get", "nope", "--namespace", "t"});
   BOOST_CHECK_NE(missing.exit_code, 0);
 
-  // Head kill -9 and restart: the row is intact and the actor answers.
+  // Head kill -9: a driver that found the actor keeps calling it while the
+  // head is down (calls go straight to the actor's process); after the
+  // restart the row is intact and the actor answers.
+  auto dir = c.root() + "/sig";
+  std::filesystem::create_directories(dir);
+  background_case caller(c, "calls_without_head", {"dir=" + dir, "name=kv", "ns=t", "count=100"});
+  await_content(dir + "/ready", 60s);
   auto before = actor_rows(c, {"--name", "kv"});
   BOOST_REQUIRE_EQUAL(before.size(), 1u);
   BOOST_CHECK_EQUAL(before[0].value("node_id", ""), w.node_id());
   c.head().proc->signal(SIGKILL);
   c.head().proc->wait_exit(10s);
+  touch(dir + "/head_down");
+  json during = caller.finish(60s);
+  BOOST_TEST_MESSAGE("calls without the head: " << during.dump());
+  BOOST_CHECK(during["calls"]["kind"] == "none");
+  BOOST_CHECK_EQUAL(during["last"].get<int>(), 142); // 42 + 100 calls of add(1)
   c.restart_head(20s);
   auto after = await_actor_state(c, "kv", "ALIVE", 20s);
   BOOST_REQUIRE_MESSAGE(after.has_value(), "no ALIVE row for kv after the head restart: "
@@ -252,7 +263,7 @@ BOOST_AUTO_TEST_CASE(named_detached_survives_driver_and_head_kill) {
     BOOST_CHECK_MESSAGE((*after)[key] == before[0][key], key << " changed: " << before[0][key]
                                                              << " -> " << (*after)[key]);
   json again = run_actor_case(c, "lookup", {"name=kv", "ns=t", "add=1"});
-  BOOST_CHECK_EQUAL(again["value"].get<int>(), 43);
+  BOOST_CHECK_EQUAL(again["value"].get<int>(), 143);
 }
 
 // 1,000 concurrent get-if-exists creates of one name: one actor.

@@ -332,6 +332,27 @@ json case_lookup(const args_t& a) {
   return out;
 }
 
+/// Calls a named actor while the test has the head down: finds it, calls
+/// once, publishes dir/ready, waits for dir/head_down, then makes `count`
+/// calls (straight to the actor's process: the head is not needed).
+json case_calls_without_head(const args_t& a) {
+  auto dir = arg(a, "dir");
+  auto c = rayd::get_actor<Counter>(arg(a, "name", "kv"), arg(a, "ns", "t"));
+  json out;
+  out["before"] = rayd::get(c.task(&Counter::value).remote(), 60s);
+  publish(dir + "/ready", "1");
+  if (!await_file(dir + "/head_down", 60s))
+    throw std::runtime_error("the test did not take the head down");
+  auto count = static_cast<int>(num(a, "count", 100));
+  int last = 0;
+  out["calls"] = outcome([&] {
+    for (int i = 0; i < count; ++i)
+      last = rayd::get(c.task(&Counter::add).remote(1), 30s);
+  });
+  out["last"] = last;
+  return out;
+}
+
 /// `count` concurrent get_if_exists creates of one name from `threads`
 /// threads: the ids they got.
 json case_race(const args_t& a) {
@@ -474,7 +495,7 @@ int main(int argc, char** argv) {
     {"race", case_race},           {"owned", case_owned},
     {"kill", case_kill},           {"handle_to_task", case_handle_to_task},
     {"ctor_throws", case_ctor_throws}, {"many", case_many},
-    {"node_death", case_node_death}};
+    {"node_death", case_node_death}, {"calls_without_head", case_calls_without_head}};
   auto c = cases.find(name);
   if (c == cases.end()) {
     std::cerr << "actor_driver: unknown --case '" << name << "'\n";
