@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <cstdio>
 #include <deque>
@@ -48,6 +49,24 @@ struct caller_conn {
   void post(const char* data, std::size_t n) {
     std::unique_lock<std::mutex> lock{mu};
     out.append(data, n);
+    write_locked(lock);
+  }
+
+  /// Appends one encoded frame without writing (an actor with more calls
+  /// queued writes its results together: see actor_object::dirty).
+  void append(const char* data, std::size_t n) {
+    std::lock_guard<std::mutex> guard{mu};
+    out.append(data, n);
+  }
+
+  /// Writes what append() left.
+  void flush() {
+    std::unique_lock<std::mutex> lock{mu};
+    write_locked(lock);
+  }
+
+  /// REQUIRES: `lock` holds mu.
+  void write_locked(std::unique_lock<std::mutex>& lock) {
     if (writing)
       return;
     writing = true;
@@ -83,7 +102,7 @@ struct caller_conn {
 /// Encodes a frame into a per-thread buffer and posts it (no allocation once
 /// the buffer has grown).
 template <class T>
-void post_frame(caller_conn& c, wire::msg type, const T& body) {
+void post_frame(caller_conn& c, wire::msg type, const T& body, bool write = true) {
   thread_local msgpack::sbuffer buf;
   buf.clear();
   buf.write("\0\0\0\0", 4);
@@ -94,13 +113,16 @@ void post_frame(caller_conn& c, wire::msg type, const T& body) {
   char* p = buf.data();
   for (int i = 0; i < 4; ++i)
     p[i] = static_cast<char>((len >> (8 * i)) & 0xff);
-  c.post(buf.data(), buf.size());
+  if (write)
+    c.post(buf.data(), buf.size());
+  else
+    c.append(buf.data(), buf.size());
 }
 
 /// A value RESULT (what MSGPACK_DEFINE of wire::task_result packs), written
 /// straight from the method's bytes: no task_result, no copies.
 void post_value(caller_conn& c, uint64_t call_id, std::string_view data,
-                const std::string& node_id) {
+                const std::string& node_id, bool write) {
   thread_local msgpack::sbuffer buf;
   buf.clear();
   buf.write("\0\0\0\0", 4);
@@ -123,7 +145,10 @@ void post_value(caller_conn& c, uint64_t call_id, std::string_view data,
   char* p = buf.data();
   for (int i = 0; i < 4; ++i)
     p[i] = static_cast<char>((len >> (8 * i)) & 0xff);
-  c.post(buf.data(), buf.size());
+  if (write)
+    c.post(buf.data(), buf.size());
+  else
+    c.append(buf.data(), buf.size());
 }
 
 /// Limits for decoding a caller's (untrusted) CALL, as wire::decode's.
@@ -203,6 +228,25 @@ struct actor_object {
   uint32_t max_concurrency = 1;
   std::vector<std::string> args; // constructor arguments, until constructed
   std::atomic<bool> killed{false};
+
+  // Result batching (max_concurrency 1; touched by the actor's own
+  // execution only, except `queued`): a loopback send() costs more than a
+  // small method, so while more calls wait in the mailbox a result is
+  // appended to its socket's buffer and written with later ones — at the
+  // latest when the mailbox is empty, after 64 results, or before a method
+  // whose last run took over 50 us (or that has not run yet), so a fast
+  // result never waits behind a known-slow call.
+  std::atomic<uint32_t> queued{0}; // calls in the mailbox (dispatch +1, run -1)
+  std::vector<std::shared_ptr<caller_conn>> dirty; // sockets with results appended
+  uint32_t deferred = 0;                           // results appended since the last write
+  std::unordered_map<detail::method_invoker, int64_t> method_ns; // each method's last run
+
+  void flush_dirty() {
+    for (auto& c : dirty)
+      c->flush();
+    dirty.clear();
+    deferred = 0;
+  }
 
   ~actor_object() {
     if (self != nullptr)
@@ -298,24 +342,46 @@ struct actor_host::impl {
 
   // -- calls -------------------------------------------------------------------
 
-  void post_error(caller_conn& c, uint64_t call_id, std::string type, std::string message) {
+  void post_error(caller_conn& c, uint64_t call_id, std::string type, std::string message,
+                  bool write = true) {
     wire::task_result r;
     r.task_id = call_id;
     r.kind = wire::task_result::error;
     r.error_type = std::move(type);
     r.error_message = std::move(message);
     r.node_id = node_id;
-    post_frame(c, wire::msg::result, r);
+    post_frame(c, wire::msg::result, r, write);
   }
 
   void answer_died(call_job& j, const std::string& why) {
     post_error(*j.conn, j.call.call_id, "rayd::actor_died", why);
   }
 
-  /// Runs one call on the actor's object and writes its RESULT.
+  /// Runs one call on the actor's object and writes its RESULT (or, for an
+  /// actor with more calls queued, appends it: actor_object::dirty).
   void run(actor_object& obj, call_job& j) {
+    const bool single = obj.max_concurrency == 1;
+    if (!single) {
+      run_call(obj, j, true);
+      return;
+    }
+    obj.queued.fetch_sub(1, std::memory_order_relaxed);
+    run_call(obj, j, false);
+    if (obj.queued.load(std::memory_order_relaxed) > 0 && obj.deferred < 64) {
+      if (std::find(obj.dirty.begin(), obj.dirty.end(), j.conn) == obj.dirty.end())
+        obj.dirty.push_back(j.conn);
+      ++obj.deferred;
+      return;
+    }
+    j.conn->flush();
+    obj.flush_dirty();
+  }
+
+  /// The call itself; `write`: write the RESULT now, else only append it.
+  void run_call(actor_object& obj, call_job& j, bool write) {
     if (obj.killed) {
-      answer_died(j, "actor " + obj.id + " was killed");
+      post_error(*j.conn, j.call.call_id, "rayd::actor_died", "actor " + obj.id + " was killed",
+                 write);
       return;
     }
     auto& call = j.call;
@@ -331,26 +397,41 @@ struct actor_host::impl {
       objects.reserve(call.args.size());
       objects.emplace_back();
       if (auto err = fetch_object(a.loc, ctl, objects.back()))
-        return post_error(*j.conn, call.call_id, std::move(err->type), std::move(err->message));
+        return post_error(*j.conn, call.call_id, std::move(err->type), std::move(err->message),
+                          write);
       args.push_back(objects.back().bytes());
     }
     auto fn = detail::find_method(*obj.cls, call.method);
     if (fn == nullptr)
       return post_error(*j.conn, call.call_id, "rayd::unknown_method",
-                        "actor " + obj.id + " has no method '" + call.method + "'");
-    detail::invoke_result out = fn(obj.self, args); // never throws by contract
+                        "actor " + obj.id + " has no method '" + call.method + "'", write);
+    detail::invoke_result out;
+    if (write) {
+      out = fn(obj.self, args); // never throws by contract
+    } else {
+      // Results held back are written before a call that may take long.
+      auto last = obj.method_ns.find(fn);
+      if (!obj.dirty.empty() && (last == obj.method_ns.end() || last->second > 50'000))
+        obj.flush_dirty();
+      auto t0 = std::chrono::steady_clock::now();
+      out = fn(obj.self, args);
+      obj.method_ns[fn] = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now() - t0)
+                            .count();
+    }
     if (!out.ok)
       return post_error(*j.conn, call.call_id, std::move(out.error_type),
-                        std::move(out.error_message));
+                        std::move(out.error_message), write);
     if (out.value.size() <= wire::inline_object_bytes)
-      return post_value(*j.conn, call.call_id, out.value, node_id);
+      return post_value(*j.conn, call.call_id, out.value, node_id, write);
     wire::task_result r;
     r.task_id = call.call_id;
     r.node_id = node_id;
     r.kind = wire::task_result::stored;
     if (auto err = store_object(out.value, node_id, address, ctl, r.loc))
-      return post_error(*j.conn, call.call_id, std::move(err->type), std::move(err->message));
-    post_frame(*j.conn, wire::msg::result, r);
+      return post_error(*j.conn, call.call_id, std::move(err->type), std::move(err->message),
+                        write);
+    post_frame(*j.conn, wire::msg::result, r, write);
   }
 
   /// Hands a CALL to its actor, or answers actor_died. With `unit`, an
@@ -365,6 +446,8 @@ struct actor_host::impl {
       auto i = alive.find(j.call.actor_id);
       if (i != alive.end()) {
         found = true;
+        if (i->second.obj->max_concurrency == 1)
+          i->second.obj->queued.fetch_add(1, std::memory_order_relaxed);
         if (unit == nullptr) {
           caf::anon_send(i->second.handle, std::move(j));
         } else {
@@ -419,7 +502,10 @@ struct actor_host::impl {
           self->quit();
       },
       [this, obj](call_job& j) { run(*obj, j); },
-      [self](kill_atom) { self->quit(); },
+      [self, obj](kill_atom) {
+        obj->flush_dirty(); // results held back are written before it goes
+        self->quit();
+      },
     };
   }
 
