@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <tuple>
 
@@ -49,6 +50,78 @@ void take(vec& room, const vec& need, int64_t units) {
   for (size_t i = 0; i < need.size(); ++i)
     room[i] -= need[i] * static_cast<double>(units);
 }
+
+/// Leaves of `width` numbers under a binary tree whose inner nodes hold the
+/// per-column max (or min) of their leaves, so a search for the leftmost
+/// leaf that can hold something skips every subtree whose bound says none
+/// there can. First fit over thousands of nodes or shapes costs about
+/// log(n) per placement instead of a scan.
+class bound_tree {
+public:
+  enum class mode { max, min };
+
+  bound_tree(size_t width, mode m, const std::vector<vec>& leaves)
+    : width_(width), mode_(m) {
+    size_ = 1;
+    while (size_ < leaves.size())
+      size_ *= 2;
+    double pad = m == mode::max ? -std::numeric_limits<double>::infinity()
+                                : std::numeric_limits<double>::infinity();
+    data_.assign(2 * size_ * width_, pad);
+    for (size_t i = 0; i < leaves.size(); ++i)
+      std::copy(leaves[i].begin(), leaves[i].end(), at(size_ + i));
+    for (size_t n = size_; n-- > 1;)
+      pull(n);
+  }
+
+  void set(size_t leaf, const vec& value) {
+    std::copy(value.begin(), value.end(), at(size_ + leaf));
+    for (size_t n = (size_ + leaf) / 2; n >= 1; n /= 2)
+      pull(n);
+  }
+
+  static constexpr size_t none = std::numeric_limits<size_t>::max();
+
+  /// The leftmost leaf >= `from` with `accept(leaf)`, visiting only subtrees
+  /// for which `hopeless(bound)` is false.
+  template <class Hopeless, class Accept>
+  size_t find(size_t from, const Hopeless& hopeless, const Accept& accept) const {
+    return find(1, 0, size_, from, hopeless, accept);
+  }
+
+private:
+  double* at(size_t node) {
+    return data_.data() + node * width_;
+  }
+  const double* at(size_t node) const {
+    return data_.data() + node * width_;
+  }
+
+  void pull(size_t n) {
+    auto out = at(n);
+    auto l = at(2 * n);
+    auto r = at(2 * n + 1);
+    for (size_t i = 0; i < width_; ++i)
+      out[i] = mode_ == mode::max ? std::max(l[i], r[i]) : std::min(l[i], r[i]);
+  }
+
+  template <class Hopeless, class Accept>
+  size_t find(size_t n, size_t lo, size_t hi, size_t from, const Hopeless& hopeless,
+              const Accept& accept) const {
+    if (hi <= from || hopeless(at(n)))
+      return none;
+    if (hi - lo == 1)
+      return accept(lo) ? lo : none;
+    size_t mid = (lo + hi) / 2;
+    auto r = find(2 * n, lo, mid, from, hopeless, accept);
+    return r != none ? r : find(2 * n + 1, mid, hi, from, hopeless, accept);
+  }
+
+  size_t width_;
+  mode mode_;
+  size_t size_;
+  std::vector<double> data_;
+};
 
 // A place demand can go: an existing node (its available or, if pending, its
 // total) or a node this round launches (its total).
@@ -273,8 +346,13 @@ private:
   }
 
   void build_bins() {
-    for (auto& n : snap_.nodes)
+    max_total_.assign(res_.names.size(), 0.0);
+    for (auto& n : snap_.nodes) {
       node_totals_.push_back(res_.dense(n.total));
+      if (n.state != node_state::draining)
+        for (size_t i = 0; i < max_total_.size(); ++i)
+          max_total_[i] = std::max(max_total_[i], node_totals_.back()[i]);
+    }
     for (size_t i = 0; i < snap_.nodes.size(); ++i) {
       auto& n = snap_.nodes[i];
       if (n.state == node_state::running)
@@ -337,16 +415,24 @@ private:
   std::vector<group> make_groups(const std::vector<const resource_map*>& shapes,
                                  const std::vector<const label_map*>& selectors,
                                  const std::vector<int64_t>& counts) {
-    std::map<std::pair<resource_map, label_map>, size_t> by_key;
+    // Keyed by the dense shape (cheap to compare) and the selector.
+    using key = std::pair<const vec*, const label_map*>;
+    auto less = [](const key& a, const key& b) {
+      if (*a.first != *b.first)
+        return *a.first < *b.first;
+      return *a.second < *b.second;
+    };
+    std::map<key, size_t, decltype(less)> by_key(less);
+    std::vector<vec> needs(shapes.size());
     std::vector<group> groups;
     for (size_t i = 0; i < shapes.size(); ++i) {
       if (counts[i] <= 0)
         continue;
-      auto [it, fresh] = by_key.emplace(
-        std::make_pair(*shapes[i], *selectors[i]), groups.size());
+      needs[i] = res_.dense(*shapes[i]);
+      auto [it, fresh] = by_key.emplace(key{&needs[i], selectors[i]}, groups.size());
       if (fresh) {
         group g;
-        g.need = res_.dense(*shapes[i]);
+        g.need = needs[i];
         g.shape = shapes[i];
         g.selector = selectors[i];
         g.size = size_of(g.need);
@@ -365,17 +451,34 @@ private:
   /// Packs each group into `bins_` (in order: running, pending, planned),
   /// first fit; with `record_parts`, notes where the units went.
   void pack_into_bins(std::vector<group>& groups, bool record_parts) {
+    if (bins_.empty())
+      return;
+    std::vector<vec> rooms;
+    rooms.reserve(bins_.size());
+    for (auto& b : bins_)
+      rooms.push_back(b.room);
+    bound_tree tree{res_.names.size(), bound_tree::mode::max, rooms};
     for (auto& g : groups) {
       int64_t on_running = 0, on_pending = 0;
-      for (auto& b : bins_) {
-        if (g.remaining == 0)
+      // A subtree is hopeless when even its roomiest bin lacks a resource.
+      auto hopeless = [&need = g.need](const double* most) {
+        for (size_t i = 0; i < need.size(); ++i)
+          if (need[i] > 0 && most[i] + epsilon < need[i])
+            return true;
+        return false;
+      };
+      auto accept = [this, &g](size_t bi) {
+        return bi < bins_.size() && labels_match(*g.selector, *bins_[bi].labels)
+               && how_many(g.need, bins_[bi].room, 1) == 1;
+      };
+      for (size_t from = 0; g.remaining > 0;) {
+        auto bi = tree.find(from, hopeless, accept);
+        if (bi == bound_tree::none)
           break;
-        if (!labels_match(*g.selector, *b.labels))
-          continue;
+        auto& b = bins_[bi];
         auto n = how_many(g.need, b.room, g.remaining);
-        if (n == 0)
-          continue;
         take(b.room, g.need, n);
+        tree.set(bi, b.room);
         g.remaining -= n;
         b.took_demand = b.took_demand || record_parts;
         if (b.kind == bin_kind::running)
@@ -384,6 +487,7 @@ private:
           on_pending += n;
         else
           g.launched[b.type].first += n;
+        from = bi + 1;
       }
       if (!record_parts)
         continue;
@@ -409,20 +513,100 @@ private:
     int64_t total_units = 0;
   };
 
-  /// What one empty node of type `t` would hold of the remaining groups.
-  pack_result pack_one(const type_info& t, const std::vector<group>& groups) const {
-    pack_result r;
-    r.room = t.total;
+  /// The groups an empty node of one type can hold at all, split by which
+  /// resources they ask for (their signature), each run biggest first under
+  /// a min-tree of their needs: within one signature every column is asked
+  /// for, so a subtree whose smallest need exceeds the room is skipped whole,
+  /// and a node fills in a few searches whatever the number of shapes. The
+  /// last column marks used-up groups (+inf) so searches skip them.
+  struct signature_run {
+    std::vector<size_t> groups;
+    std::unique_ptr<bound_tree> tree;
+  };
+  struct candidates {
+    std::vector<signature_run> runs;
+    std::map<size_t, std::pair<size_t, size_t>> where; // group → run, leaf
+  };
+
+  candidates candidates_for(const type_info& t, const std::vector<group>& groups) const {
+    std::map<std::vector<bool>, size_t> by_signature;
+    candidates c;
     for (size_t gi = 0; gi < groups.size(); ++gi) {
       auto& g = groups[gi];
-      if (g.remaining == 0 || !labels_match(*g.selector, t.config->labels))
+      if (g.remaining == 0 || !labels_match(*g.selector, t.config->labels)
+          || how_many(g.need, t.total, 1) != 1)
         continue;
-      auto n = how_many(g.need, r.room, g.remaining);
-      if (n == 0)
-        continue;
-      take(r.room, g.need, n);
-      r.units.emplace_back(gi, n);
-      r.total_units += n;
+      std::vector<bool> sig(g.need.size());
+      for (size_t i = 0; i < g.need.size(); ++i)
+        sig[i] = g.need[i] > 0;
+      auto [it, fresh] = by_signature.emplace(std::move(sig), c.runs.size());
+      if (fresh)
+        c.runs.emplace_back();
+      auto& run = c.runs[it->second];
+      c.where[gi] = {it->second, run.groups.size()};
+      run.groups.push_back(gi);
+    }
+    for (auto& r : c.runs) {
+      std::vector<vec> leaves;
+      leaves.reserve(r.groups.size());
+      for (auto gi : r.groups) {
+        leaves.push_back(groups[gi].need);
+        leaves.back().push_back(0.0);
+      }
+      r.tree = std::make_unique<bound_tree>(res_.names.size() + 1,
+                                            bound_tree::mode::min, leaves);
+    }
+    return c;
+  }
+
+  static vec used_up(size_t width) {
+    return vec(width + 1, std::numeric_limits<double>::infinity());
+  }
+
+  /// What one empty node of type `t` would hold of the remaining groups:
+  /// first fit, bigger groups first (the runs in the order of their biggest
+  /// remaining group, each run in its own order).
+  pack_result pack_one(const type_info& t, const std::vector<group>& groups,
+                       candidates& c) const {
+    pack_result r;
+    r.room = t.total;
+    const size_t k = res_.names.size();
+    auto all_used = [k](const double* least) { return std::isinf(least[k]); };
+    auto any = [](size_t) { return true; };
+    std::vector<std::pair<size_t, size_t>> order; // (first live group, run)
+    for (size_t ri = 0; ri < c.runs.size(); ++ri) {
+      auto j = c.runs[ri].tree->find(0, all_used, any);
+      if (j != bound_tree::none)
+        order.emplace_back(c.runs[ri].groups[j], ri);
+    }
+    std::sort(order.begin(), order.end());
+    for (auto& [first, ri] : order) {
+      auto& run = c.runs[ri];
+      auto& room = r.room;
+      auto hopeless = [&room, k](const double* least) {
+        if (std::isinf(least[k]))
+          return true;
+        for (size_t i = 0; i < k; ++i)
+          if (least[i] > room[i] + epsilon)
+            return true;
+        return false;
+      };
+      auto accept = [&groups, &run, &room](size_t j) {
+        auto& g = groups[run.groups[j]];
+        return g.remaining > 0 && how_many(g.need, room, 1) == 1;
+      };
+      for (size_t from = 0;;) {
+        auto j = run.tree->find(from, hopeless, accept);
+        if (j == bound_tree::none)
+          break;
+        auto gi = run.groups[j];
+        auto& g = groups[gi];
+        auto n = how_many(g.need, room, g.remaining);
+        take(room, g.need, n);
+        r.units.emplace_back(gi, n);
+        r.total_units += n;
+        from = j + 1;
+      }
     }
     if (r.units.empty())
       return r;
@@ -450,13 +634,17 @@ private:
   /// Launches the best-fitting types for what `groups` still need, until
   /// nothing is left or no type may launch.
   void launch_for(std::vector<group>& groups, bool for_requests) {
+    std::map<std::string, candidates> cands;
+    for (auto& [name, t] : types_)
+      if (can_launch(t))
+        cands.emplace(name, candidates_for(t, groups));
     for (;;) {
       type_info* best = nullptr;
       pack_result best_pack;
       for (auto& [name, t] : types_) {
         if (!can_launch(t))
           continue;
-        auto p = pack_one(t, groups);
+        auto p = pack_one(t, groups, cands.at(name));
         if (p.units.empty())
           continue;
         // Score: higher utilization (least waste), then more units (fewer
@@ -482,6 +670,13 @@ private:
       for (auto& [gi, units] : best_pack.units) {
         auto& g = groups[gi];
         g.remaining -= units * n;
+        if (g.remaining == 0)
+          for (auto& [name, c] : cands) {
+            auto w = c.where.find(gi);
+            if (w != c.where.end())
+              c.runs[w->second.first].tree->set(w->second.second,
+                                                used_up(res_.names.size()));
+          }
         auto& l = g.launched[best->config->name];
         l.first += units * n;
         l.second += n;
@@ -583,12 +778,11 @@ private:
     return out;
   }
 
-  static bool can_hold(const type_check& c) {
-    return c.missing.empty() && c.label_mismatch.empty();
-  }
-
   /// The node whose total would hold `g` once its work finishes, if any.
   const node_view* busy_node_for(const group& g) const {
+    for (size_t i = 0; i < g.need.size(); ++i)
+      if (g.need[i] > max_total_[i] + epsilon)
+        return nullptr;
     for (size_t i = 0; i < snap_.nodes.size(); ++i) {
       auto& n = snap_.nodes[i];
       if (n.state != node_state::draining && labels_match(*g.selector, n.labels)
@@ -599,12 +793,12 @@ private:
   }
 
   void blocked_part(const group& g, wait_part& p) const {
-    auto checks = check_types(g);
     std::vector<std::string> fitting;
-    for (auto& c : checks)
-      if (can_hold(c))
-        fitting.push_back(c.type);
+    for (auto& [name, t] : types_)
+      if (how_many(g.need, t.total, 1) == 1 && labels_match(*g.selector, t.config->labels))
+        fitting.push_back(name);
     if (fitting.empty()) {
+      auto checks = check_types(g);
       if (auto n = busy_node_for(g)) {
         p.reason = wait_reason::waits_for_busy;
         p.text = "no node type can hold it; waits for node " + n->id
@@ -868,6 +1062,7 @@ private:
   int32_t cluster_budget_ = 0;
   int32_t budget_ = 0;
   std::vector<vec> node_totals_; // per snapshot::nodes entry
+  vec max_total_;                // per resource, over nodes not draining
   std::vector<bin> bins_;
   std::vector<group> groups_;
   std::map<std::string, std::vector<launch_purpose>> purposes_;

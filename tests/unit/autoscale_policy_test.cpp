@@ -634,8 +634,11 @@ BOOST_AUTO_TEST_CASE(decision_time_at_1000_nodes_and_10000_pending_shapes) {
     BOOST_TEST(d.demands.size() == 10000u);
     BOOST_TEST(d.total_launches() > 0);
     BOOST_TEST(units_with(d, wait_reason::infeasible) > 0); // the 32-CPU shape
-    // The target is 50 ms; generous here for a loaded, unoptimised machine.
-    BOOST_TEST(best_ms < (distinct ? 2000.0 : 500.0));
+    // The target is 50 ms (measured ~10 ms with 7 shapes, ~45-60 ms with
+    // 10,000 distinct ones on a loaded 2-core machine); the bound here is
+    // generous so a busy CI machine does not fail it, yet catches a
+    // quadratic regression (an unpruned scan took ~900 ms).
+    BOOST_TEST(best_ms < (distinct ? 400.0 : 200.0));
   }
 }
 
