@@ -6,6 +6,7 @@
 #include <limits>
 #include <memory>
 #include <numeric>
+#include <set>
 #include <tuple>
 
 namespace rayd::autoscale {
@@ -480,7 +481,7 @@ private:
         take(b.room, g.need, n);
         tree.set(bi, b.room);
         g.remaining -= n;
-        b.took_demand = b.took_demand || record_parts;
+        b.took_demand = true;
         if (b.kind == bin_kind::running)
           on_running += n;
         else if (b.kind == bin_kind::pending)
@@ -712,6 +713,11 @@ private:
     std::swap(scratch, bins_);
     pack_into_bins(groups, false);
     std::swap(scratch, bins_);
+    // A node a request counts on stays, idle or not: removing it would
+    // launch a replacement next round.
+    for (auto& b : scratch)
+      if (b.took_demand && b.node >= 0)
+        requested_nodes_.insert(static_cast<size_t>(b.node));
     launch_for(groups, true);
     for (auto& g : groups)
       for (auto& [type, l] : g.launched)
@@ -1000,6 +1006,9 @@ private:
       } else if (n.drain_refused) {
         keep(n, keep_reason::drain_refused,
              idle_text + " but refused its last drain (work arrived)");
+      } else if (requested_nodes_.count(i) > 0) {
+        keep(n, keep_reason::requested,
+             idle_text + " but an explicit resource request counts on it");
       } else if (took_demand.count(i) > 0) {
         keep(n, keep_reason::demand_fits,
              idle_text + " but pending demand fits it");
@@ -1061,6 +1070,7 @@ private:
   int32_t workers_pending_ = 0;
   int32_t cluster_budget_ = 0;
   int32_t budget_ = 0;
+  std::set<size_t> requested_nodes_; // nodes requests were packed onto
   std::vector<vec> node_totals_; // per snapshot::nodes entry
   vec max_total_;                // per resource, over nodes not draining
   std::vector<bin> bins_;
@@ -1116,6 +1126,7 @@ const char* to_string(keep_reason x) {
     case keep_reason::holds_actors: return "holds_actors";
     case keep_reason::holds_objects: return "holds_objects";
     case keep_reason::drain_refused: return "drain_refused";
+    case keep_reason::requested: return "requested";
     case keep_reason::demand_fits: return "demand_fits";
     case keep_reason::type_launching: return "type_launching";
   }

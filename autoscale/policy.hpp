@@ -185,6 +185,7 @@ enum class keep_reason {
   holds_actors,
   holds_objects,
   drain_refused,
+  requested,     // an explicit request is packed onto it
   demand_fits,   // pending demand was placed on it this round
   type_launching, // its type is launched this round (no terminate+launch loop)
 };

@@ -491,6 +491,16 @@ BOOST_AUTO_TEST_CASE(explicit_requests_are_held_at_once) {
   d = decide(s, c);
   BOOST_TEST(d.launches_of("cpu2") == 3);
   BOOST_TEST(units_with(d, wait_reason::launching) == 6);
+  // An idle node a request counts on is not terminated (no
+  // terminate-then-relaunch loop).
+  s.nodes[0].has_running_work = false;
+  s.nodes[0].available = {{"CPU", 2}};
+  s.nodes[0].idle_for = seconds{600};
+  s.demands.clear();
+  d = decide(s, c);
+  BOOST_TEST(!terminated(d, "w1"));
+  BOOST_REQUIRE(kept(d, "w1") != nullptr);
+  BOOST_TEST(kept(d, "w1")->reason == keep_reason::requested);
   // Satisfied requests launch nothing.
   s.nodes.push_back(worker("w2", "cpu2", {{"CPU", 2}}, duration{0}, node_state::pending));
   s.provider["cpu2"].instances = 5;
