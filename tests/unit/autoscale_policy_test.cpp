@@ -674,3 +674,23 @@ BOOST_AUTO_TEST_CASE(one_round_launches_1000_pending_workers) {
   BOOST_TEST(units_with(d, wait_reason::throttled) == 2000);
   BOOST_TEST(ms < 500.0);
 }
+
+BOOST_AUTO_TEST_CASE(draining_nodes_take_no_demand_but_count_against_max) {
+  auto c = config_with({type("cpu2", {{"CPU", 2}}, 0, 2)});
+  snapshot s;
+  s.nodes.push_back(worker("d1", "cpu2", {{"CPU", 2}}, seconds{100}, node_state::draining));
+  s.demands.push_back(want({{"CPU", 2}}, 2, {}, demand_kind::actor));
+  s.demands.push_back(want({{"CPU", 1}}, 1, {}, demand_kind::job));
+  auto d = decide(s, c);
+  // The draining node holds nothing and is not terminated twice; it still
+  // counts, so only one more node of the type may start.
+  BOOST_TEST(d.launches_of("cpu2") == 1);
+  BOOST_TEST(d.terminations.empty());
+  BOOST_TEST(units_with(d, wait_reason::fits_existing) == 0);
+  BOOST_TEST(units_with(d, wait_reason::type_max_workers) == 2);
+  BOOST_TEST(d.demands[0].reason.rfind("2 {CPU: 2.0} actors: ", 0) == 0, d.demands[0].reason);
+  BOOST_TEST(d.demands[1].reason.rfind("1 {CPU: 1.0} job entrypoint: ", 0) == 0,
+             d.demands[1].reason);
+  BOOST_TEST_MESSAGE(d.demands[0].reason);
+  BOOST_TEST_MESSAGE(d.demands[1].reason);
+}
