@@ -724,9 +724,16 @@ private:
         if (l.second > 0)
           purposes_[type].push_back(
             {launch_cause::request, g.members.front(), l.first});
-    for (auto& g : groups)
-      if (g.remaining > 0)
-        unmet_requests_ += g.remaining;
+    for (auto& g : groups) {
+      if (g.remaining == 0)
+        continue;
+      wait_part p;
+      p.units = g.remaining;
+      blocked_part(g, p);
+      p.text = "request " + describe_shape(*g.shape) + " × "
+               + std::to_string(g.remaining) + ": " + p.text;
+      out_.unmet_requests.push_back(std::move(p));
+    }
   }
 
   void place_demands() {
@@ -1077,7 +1084,6 @@ private:
   std::vector<group> groups_;
   std::map<std::string, std::vector<launch_purpose>> purposes_;
   std::map<std::string, std::string> min_text_;
-  int64_t unmet_requests_ = 0;
   decision out_;
 };
 

@@ -212,6 +212,9 @@ struct decision {
   std::vector<demand_status> demands;  // one per snapshot::demands entry
   std::vector<kept_node> kept;         // every idle worker not terminated
   std::vector<type_backoff> backoffs;  // every type backing off now
+  /// Request bundles that neither fit the nodes there are nor get a node
+  /// this round, with why (text: "request {GPU: 1.0} × 2: infeasible: ...").
+  std::vector<wait_part> unmet_requests;
   /// Launches this round may make at most (upscaling_speed's rule).
   int32_t launch_budget = 0;
 

@@ -491,6 +491,18 @@ BOOST_AUTO_TEST_CASE(explicit_requests_are_held_at_once) {
   d = decide(s, c);
   BOOST_TEST(d.launches_of("cpu2") == 3);
   BOOST_TEST(units_with(d, wait_reason::launching) == 6);
+  BOOST_TEST(d.unmet_requests.empty());
+  // A bundle no type can hold is reported, and launches nothing.
+  {
+    auto t = s;
+    t.requests.push_back({{"GPU", 1}});
+    auto e = decide(t, c);
+    BOOST_TEST(e.launches_of("cpu2") == 3);
+    BOOST_REQUIRE(e.unmet_requests.size() == 1);
+    BOOST_TEST(e.unmet_requests[0].reason == wait_reason::infeasible);
+    BOOST_TEST(e.unmet_requests[0].text.rfind("request {GPU: 1.0} × 1: infeasible", 0) == 0,
+               e.unmet_requests[0].text);
+  }
   // An idle node a request counts on is not terminated (no
   // terminate-then-relaunch loop).
   s.nodes[0].has_running_work = false;
