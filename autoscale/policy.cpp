@@ -762,6 +762,13 @@ private:
     launch_for(groups_, false);
     for (auto& g : groups_)
       for (auto& [type, l] : g.launched) {
+        auto same = std::find_if(g.parts.begin(), g.parts.end(), [&type](const wait_part& p) {
+          return p.reason == wait_reason::launching && p.node_type == type;
+        });
+        if (same != g.parts.end()) { // one part per type: all its planned nodes
+          same->units += l.first;
+          continue;
+        }
         wait_part p;
         p.reason = wait_reason::launching;
         p.units = l.first;

@@ -115,7 +115,8 @@ enum class launch_cause { min_workers, request, demand };
 struct launch_purpose {
   launch_cause cause = launch_cause::demand;
   /// Index into snapshot::demands (cause demand) or snapshot::requests
-  /// (cause request); -1 for min_workers.
+  /// (cause request: the first of the equal bundles it stands for); -1 for
+  /// min_workers.
   int64_t index = -1;
   /// Demand units / request bundles these nodes will hold.
   int64_t units = 0;
@@ -210,7 +211,9 @@ struct decision {
   std::vector<launch> launches;        // by type name, each type once
   std::vector<termination> terminations;
   std::vector<demand_status> demands;  // one per snapshot::demands entry
-  std::vector<kept_node> kept;         // every idle worker not terminated
+  /// Every idle running worker not terminated, and the head once it is
+  /// idle past the timeout.
+  std::vector<kept_node> kept;
   std::vector<type_backoff> backoffs;  // every type backing off now
   /// Request bundles that neither fit the nodes there are nor get a node
   /// this round, with why (text: "request {GPU: 1.0} × 2: infeasible: ...").

@@ -310,6 +310,12 @@ BOOST_AUTO_TEST_CASE(min_workers_are_launched_and_kept) {
   d = decide(fresh, c);
   BOOST_TEST(d.launches_of("cpu2") == 3);
   BOOST_TEST(units_with(d, wait_reason::launching) == 6);
+  // More than the min_workers nodes hold: one part names all the nodes.
+  fresh.demands[0].count = 10;
+  d = decide(fresh, c);
+  BOOST_TEST(d.launches_of("cpu2") == 5);
+  BOOST_REQUIRE(d.demands[0].parts.size() == 1);
+  BOOST_TEST(d.demands[0].reason == "10 {CPU: 1.0} tasks: 10 launching 5 of type cpu2");
 }
 
 BOOST_AUTO_TEST_CASE(no_scale_down_while_a_queue_waits_that_fits) {
