@@ -261,8 +261,6 @@ private:
       if (n.is_head)
         continue;
       ++workers_all_;
-      if (n.state != node_state::draining)
-        ++workers_alive_;
       if (n.state == node_state::running)
         ++workers_running_;
       else if (n.state == node_state::pending)
@@ -288,7 +286,6 @@ private:
       i->second.all += surplus;
       i->second.alive += surplus;
       workers_all_ += surplus;
-      workers_alive_ += surplus;
       workers_pending_ += surplus;
     }
     for (auto& [name, info] : types_)
@@ -339,9 +336,9 @@ private:
     // Ray's rule: at most max(5, upscaling_speed × workers running or
     // pending) launches per round, so a cluster grows geometrically and a
     // burst of demand cannot start thousands of nodes from nothing at once.
-    double by_speed = config_.upscaling_speed
-                      * static_cast<double>(workers_running_ + workers_pending_);
-    by_speed = std::min(by_speed, 1e9);
+    double speed = config_.upscaling_speed > 0 ? config_.upscaling_speed : 0.0; // NaN too
+    double by_speed = std::min(
+      speed * static_cast<double>(workers_running_ + workers_pending_), 1e9);
     budget_ = std::max<int32_t>(5, static_cast<int32_t>(std::floor(by_speed)));
     out_.launch_budget = budget_;
   }
@@ -991,6 +988,13 @@ private:
           --all[n.type];
         }
       };
+      if (!known) {
+        // Joined by hand or left from an older config: not ours to remove.
+        keep(n, keep_reason::not_managed,
+             idle_text + " but its type '" + n.type
+               + "' is not in the cluster config");
+        continue;
+      }
       bool safe = !n.has_running_work && !n.has_actors && !n.holds_needed_objects;
       if (n.idle_for < config_.idle_timeout) {
         // Over a cap lowered since launch: the idle ones go first, at once.
@@ -1079,7 +1083,6 @@ private:
   std::map<std::string, type_info> types_;
   std::map<std::string, int32_t> surplus_;
   int32_t workers_all_ = 0;
-  int32_t workers_alive_ = 0;
   int32_t workers_running_ = 0;
   int32_t workers_pending_ = 0;
   int32_t cluster_budget_ = 0;
@@ -1142,6 +1145,7 @@ const char* to_string(keep_reason x) {
     case keep_reason::requested: return "requested";
     case keep_reason::demand_fits: return "demand_fits";
     case keep_reason::type_launching: return "type_launching";
+    case keep_reason::not_managed: return "not_managed";
   }
   return "unknown";
 }

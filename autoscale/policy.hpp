@@ -189,6 +189,7 @@ enum class keep_reason {
   requested,     // an explicit request is packed onto it
   demand_fits,   // pending demand was placed on it this round
   type_launching, // its type is launched this round (no terminate+launch loop)
+  not_managed,   // its type is not in the config: not the autoscaler's node
 };
 
 struct kept_node {

@@ -247,6 +247,13 @@ BOOST_AUTO_TEST_CASE(the_last_idle_worker_is_removed) {
   BOOST_TEST(d.terminations[0].node_id == "w1");
   BOOST_TEST(d.terminations[0].reason == "idle 62 s > 60 s");
   BOOST_TEST(d.total_launches() == 0);
+  // A node of a type the config does not know is not the autoscaler's.
+  s.nodes.push_back(worker("manual", "byhand", {{"CPU", 2}}, seconds{600}));
+  d = decide(s, c);
+  BOOST_TEST(terminated(d, "w1"));
+  BOOST_TEST(!terminated(d, "manual"));
+  BOOST_REQUIRE(kept(d, "manual") != nullptr);
+  BOOST_TEST(kept(d, "manual")->reason == keep_reason::not_managed);
   // The head, idle for an hour, stays and says so.
   BOOST_REQUIRE(kept(d, "head") != nullptr);
   BOOST_TEST(kept(d, "head")->reason == keep_reason::head);
