@@ -118,7 +118,8 @@ struct launch_purpose {
   /// (cause request: the first of the equal bundles it stands for); -1 for
   /// min_workers.
   int64_t index = -1;
-  /// Demand units / request bundles these nodes will hold.
+  /// Demand units / request bundles these nodes will hold (min_workers:
+  /// the nodes launched for it).
   int64_t units = 0;
 };
 
@@ -126,7 +127,9 @@ struct launch {
   std::string type;
   int32_t count = 0;
   std::vector<launch_purpose> purposes;
-  std::string reason; // "3 for min_workers; 500 for 1000 pending {CPU: 1.0} tasks"
+  /// "3 for min_workers 3 (has 0); request {CPU: 2.0} × 3; 1000 of 1000
+  /// {CPU: 1.0} tasks"
+  std::string reason;
 };
 
 enum class termination_cause { idle, over_max_workers };
