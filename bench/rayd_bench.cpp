@@ -22,6 +22,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench/autoscale_policy.hpp"
 #include "bench/bench_util.hpp"
 #include "bench/build_info.hpp"
 #include "bench/workloads.hpp"
@@ -119,6 +120,14 @@ int main(int argc, char** argv) {
     ->capture_default_str();
   jobs->add_option("--python", jb.python, "Python for the Slurm script");
   jobs->add_option("--slurm-script", jb.slurm_script, "Path of slurm_jobs.py");
+
+  autoscale_policy_options ap;
+  auto* policy = app.add_subcommand(
+    "autoscale-policy", "The autoscaler's decision time with 1,000 nodes and 10,000 pending "
+                        "shapes (target <= 50 ms), and 1,000 launches in one round");
+  policy->add_option("--runs", ap.runs, "decide() calls per scenario (median reported)")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
 
   micro_options mo;
   auto* micro = app.add_subcommand(
@@ -219,6 +228,11 @@ int main(int argc, char** argv) {
     }
     if (*jobs) {
       auto j = run_jobs(s, jb);
+      print(j);
+      return failed(j) ? 1 : 0;
+    }
+    if (*policy) {
+      auto j = run_autoscale_policy(ap);
       print(j);
       return failed(j) ? 1 : 0;
     }

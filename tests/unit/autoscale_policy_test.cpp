@@ -12,6 +12,7 @@
 #include <random>
 
 #include "autoscale/policy.hpp"
+#include "autoscale/scenarios.hpp"
 
 namespace rayd::autoscale {
 // Boost.Test prints the enums by name when a check fails.
@@ -605,54 +606,9 @@ BOOST_AUTO_TEST_CASE(equal_inputs_give_equal_decisions) {
 
 // -- scale ------------------------------------------------------------------------
 
-namespace {
-
-// 1,000 nodes of four types, half of them partly used; 10,000 pending
-// demand entries over a mix of shapes and selectors.
-std::pair<snapshot, autoscaling_config> big_round(bool distinct_shapes) {
-  auto c = config_with({type("cpu4", {{"CPU", 4}, {"memory", 16e9}}, 0, 2000, {{"zone", "a"}}),
-                        type("cpu16", {{"CPU", 16}, {"memory", 64e9}}, 0, 2000, {{"zone", "a"}}),
-                        type("gpu", {{"CPU", 8}, {"GPU", 1}, {"memory", 32e9}}, 0, 2000,
-                             {{"zone", "b"}}),
-                        type("mem", {{"CPU", 4}, {"memory", 128e9}}, 0, 2000, {{"zone", "b"}})},
-                       5000, 1.0);
-  std::mt19937 rng(42);
-  snapshot s;
-  s.nodes.push_back(head_node());
-  std::vector<std::string> names = {"cpu4", "cpu16", "gpu", "mem"};
-  for (int i = 0; i < 1000; ++i) {
-    auto& t = c.node_types.at(names[static_cast<size_t>(i) % 4]);
-    auto n = worker("n" + std::to_string(i), t.name, t.resources,
-                    seconds{static_cast<int>(rng() % 120)});
-    n.labels = t.labels;
-    if (i % 2 == 0) {
-      n.available["CPU"] = static_cast<double>(rng() % 2);
-      n.has_running_work = true;
-      n.idle_for = duration{0};
-    }
-    s.nodes.push_back(n);
-  }
-  std::vector<resource_map> shapes = {
-    {{"CPU", 1}}, {{"CPU", 2}}, {{"CPU", 0.5}}, {{"CPU", 4}, {"memory", 8e9}},
-    {{"CPU", 1}, {"GPU", 1}}, {{"CPU", 2}, {"memory", 64e9}}, {{"CPU", 32}},
-  };
-  for (int i = 0; i < 10000; ++i) {
-    auto shape = shapes[rng() % shapes.size()];
-    if (distinct_shapes)
-      shape["CPU"] += 0.0001 * i;
-    label_map sel;
-    if (i % 10 == 0)
-      sel = {{"zone", i % 20 == 0 ? "a" : "b"}};
-    s.demands.push_back(want(shape, 1 + static_cast<int64_t>(rng() % 3), sel));
-  }
-  return {s, c};
-}
-
-} // namespace
-
 BOOST_AUTO_TEST_CASE(decision_time_at_1000_nodes_and_10000_pending_shapes) {
   for (bool distinct : {false, true}) {
-    auto [s, c] = big_round(distinct);
+    auto [s, c] = scenarios::big_round(distinct); // also `rayd-bench autoscale-policy`
     double best_ms = 1e9;
     decision d;
     for (int rep = 0; rep < 3; ++rep) {
@@ -678,16 +634,7 @@ BOOST_AUTO_TEST_CASE(decision_time_at_1000_nodes_and_10000_pending_shapes) {
 }
 
 BOOST_AUTO_TEST_CASE(one_round_launches_1000_pending_workers) {
-  auto c = config_with({type("cpu2", {{"CPU", 2}}, 0, 5000)}, 5000, 1.0);
-  snapshot s;
-  s.nodes.push_back(head_node());
-  for (int i = 0; i < 1000; ++i) {
-    auto n = worker("w" + std::to_string(i), "cpu2", {{"CPU", 2}});
-    n.available = {{"CPU", 0}};
-    n.has_running_work = true;
-    s.nodes.push_back(n);
-  }
-  s.demands.push_back(want({{"CPU", 1}}, 4000));
+  auto [s, c] = scenarios::thousand_launches();
   auto t0 = std::chrono::steady_clock::now();
   auto d = decide(s, c);
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
