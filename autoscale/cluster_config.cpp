@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "common/error.hpp"
@@ -91,6 +92,48 @@ const std::vector<std::string> processes_keys = {"type"};
 const std::vector<std::string> provider_types = {"processes", "fake",
                                                  "command"};
 
+/// Counts documents and remembers where the second one starts; ignores the
+/// rest. yaml-cpp 0.7.0's LoadAll never ends on some input (a ',' outside
+/// brackets yields one empty document after another until memory runs out),
+/// so documents are counted through the parser and never more than two read.
+class document_counter : public YAML::EventHandler {
+public:
+  int documents = 0;
+  int second_line = 1;
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents == 2)
+      second_line = mark.line >= 0 ? mark.line + 1 : 1;
+  }
+  void OnDocumentEnd() override {
+    // Nothing: only starts are counted.
+  }
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {
+    // Nothing: the content is read by YAML::Load.
+  }
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {
+    // Nothing: see OnNull.
+  }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    // Nothing: see OnNull.
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    // Nothing: see OnNull.
+  }
+  void OnSequenceEnd() override {
+    // Nothing: see OnNull.
+  }
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    // Nothing: see OnNull.
+  }
+  void OnMapEnd() override {
+    // Nothing: see OnNull.
+  }
+};
+
 /// One key of a mapping with the line it is on (1-based).
 struct entry {
   std::string key;
@@ -131,8 +174,26 @@ int value_line(const entry& e) {
   return line_of(e.value, e.line);
 }
 
+/// `text` with control characters as \xNN, so that a message stays one line
+/// whatever bytes the file holds.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      static const char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string join(const std::string& path, const std::string& key) {
-  return path.empty() ? key : path + "." + key;
+  return path.empty() ? printable(key) : path + "." + printable(key);
 }
 
 bool is_quoted(const YAML::Node& node) {
@@ -143,8 +204,8 @@ bool is_quoted(const YAML::Node& node) {
 std::string quote(const std::string& text) {
   constexpr std::size_t limit = 40;
   if (text.size() <= limit)
-    return "'" + text + "'";
-  return "'" + text.substr(0, limit) + "...'";
+    return "'" + printable(text) + "'";
+  return "'" + printable(text.substr(0, limit)) + "...'";
 }
 
 /// "nothing", "a list", "a mapping", "the string '2'" or "'abc'": how an
@@ -287,13 +348,13 @@ caf::error get_number(const reporter& r, const entry& e,
       return r.fail(line, path,
                     std::string{min_exclusive ? "must be greater than 0"
                                               : "must not be negative"}
-                      + ", got " + text);
-    return r.fail(line, path, "out of range, got " + text);
+                      + ", got " + printable(text));
+    return r.fail(line, path, "out of range, got " + printable(text));
   }
   if (x > max) {
     std::ostringstream bound;
     bound << max;
-    return r.fail(line, path, "must be at most " + bound.str() + ", got " + text);
+    return r.fail(line, path, "must be at most " + bound.str() + ", got " + printable(text));
   }
   out = x;
   return caf::none;
@@ -312,16 +373,16 @@ caf::error get_count(const reporter& r, const entry& e,
   if (!parse_int(text, n)) {
     double x = 0;
     if (parse_double(text, x) && std::isfinite(x))
-      return r.fail(line, path, "expected a whole number, got " + text);
+      return r.fail(line, path, "expected a whole number, got " + printable(text));
     return r.fail(line, path,
                   "expected a non-negative whole number, got " + quote(text));
   }
   if (n < 0)
-    return r.fail(line, path, "must not be negative, got " + text);
+    return r.fail(line, path, "must not be negative, got " + printable(text));
   if (n > INT32_MAX)
     return r.fail(line, path,
                   "must be at most " + std::to_string(INT32_MAX) + ", got "
-                    + text);
+                    + printable(text));
   out = static_cast<int32_t>(n);
   return caf::none;
 }
@@ -577,17 +638,24 @@ bool valid_cluster_name(const std::string& name) {
 caf::expected<cluster_config> parse(const std::string& text,
                                     const std::string& source) {
   reporter r{source};
-  std::vector<YAML::Node> docs;
+  YAML::Node root;
   try {
-    docs = YAML::LoadAll(text);
+    std::istringstream in{text};
+    YAML::Parser parser{in};
+    document_counter counter;
+    while (counter.documents < 2 && parser.HandleNextDocument(counter)) {
+      // Reads one document per call.
+    }
+    if (counter.documents > 1)
+      return r.fail(counter.second_line, "",
+                    "a second YAML document starts here (a cluster config is "
+                    "one document; a '---' line or a stray ',' ends the "
+                    "first)");
+    root = YAML::Load(text);
   } catch (const YAML::Exception& ex) {
     int line = ex.mark.line >= 0 ? ex.mark.line + 1 : 1;
-    return r.fail(line, "", "YAML syntax error: " + ex.msg);
+    return r.fail(line, "", "YAML syntax error: " + printable(ex.msg));
   }
-  if (docs.size() > 1)
-    return r.fail(line_of(docs[1], 1), "",
-                  "more than one YAML document (a cluster config is one)");
-  YAML::Node root = docs.empty() ? YAML::Node{} : docs[0];
   if (!root.IsDefined() || root.IsNull())
     return r.fail(1, "",
                   "the config is empty (it needs at least provider, "
@@ -799,7 +867,7 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& yaml_text,
     int line = ex.mark.line >= 0 ? ex.mark.line + 1 : 1;
     return make_error(errc::invalid_argument,
                       source_name + ":" + std::to_string(line)
-                        + ": YAML error: " + ex.msg);
+                        + ": YAML error: " + printable(ex.msg));
   } catch (const std::exception& ex) {
     return make_error(errc::invalid_argument,
                       source_name + ":1: cannot read the config: "
