@@ -876,15 +876,22 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& yaml_text,
 }
 
 caf::expected<cluster_config> load_cluster_config(const std::string& path) {
+  // A config is a few kilobytes; the cap keeps a wrong path (a device, a huge
+  // log) from being read into memory.
+  constexpr std::size_t max_bytes = 16u << 20;
   std::ifstream in{path, std::ios::binary};
   if (!in)
     return make_error(errc::not_found, path + ": cannot read the cluster config: "
                                          + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
+  std::string text(max_bytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
   if (in.bad())
     return make_error(errc::not_found, path + ": cannot read the cluster config");
-  return parse_cluster_config(text.str(), path);
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > max_bytes)
+    return make_error(errc::invalid_argument,
+                      path + ": larger than 16 MiB; not a cluster config");
+  return parse_cluster_config(text, path);
 }
 
 } // namespace rayd::autoscale

@@ -89,8 +89,9 @@ caf::expected<cluster_config> parse_cluster_config(const std::string& yaml_text,
                                                    const std::string& source_name);
 
 /// Reads the file at `path` and parses it with `path` as the source name.
-/// Errors: errc::not_found if the file cannot be read, otherwise as
-/// parse_cluster_config.
+/// Errors: errc::not_found if the file cannot be read ("<path>: cannot read
+/// the cluster config: <reason>"), errc::invalid_argument if it is larger than
+/// 16 MiB, otherwise as parse_cluster_config.
 caf::expected<cluster_config> load_cluster_config(const std::string& path);
 
 /// The allowed key of `allowed` nearest to `key` by edit distance (ignoring

@@ -554,6 +554,12 @@ BOOST_AUTO_TEST_CASE(load_from_a_file) {
   BOOST_CHECK_EQUAL(describe(bad.error()),
                     path + ":9: max_workers: expected a non-negative whole "
                            "number, got 'x'");
+  auto is_dir = load_cluster_config(dir);
+  BOOST_CHECK(!is_dir);
+  auto endless = load_cluster_config("/dev/zero");
+  BOOST_REQUIRE(!endless);
+  BOOST_CHECK_EQUAL(describe(endless.error()),
+                    "/dev/zero: larger than 16 MiB; not a cluster config");
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
