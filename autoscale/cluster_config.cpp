@@ -354,7 +354,8 @@ caf::error get_number(const reporter& r, const entry& e,
   if (x > max) {
     std::ostringstream bound;
     bound << max;
-    return r.fail(line, path, "must be at most " + bound.str() + ", got " + printable(text));
+    return r.fail(line, path,
+                  "must be at most " + bound.str() + ", got " + printable(text));
   }
   out = x;
   return caf::none;

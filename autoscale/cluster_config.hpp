@@ -8,9 +8,10 @@
 // one errc::invalid_argument error whose message reads
 //     <source>:<line>: <key path>: <problem>
 // e.g. "cluster.yaml:12: available_node_types.cpu_worker.max_worker: unknown
-// key (did you mean 'max_workers'?)". Lines are 1-based. Bad input of any kind
-// (malformed YAML, wrong types, hostile aliases) returns an error; nothing
-// throws out of these functions. Thread-safe: no shared state.
+// key (did you mean 'max_workers'?)". Lines are 1-based; errors about the
+// text as a whole (YAML syntax, an empty file) have no key path. Bad input of
+// any kind (malformed YAML, wrong types, hostile aliases) returns an error;
+// nothing throws out of these functions. Thread-safe: no shared state.
 
 #include <map>
 #include <string>
