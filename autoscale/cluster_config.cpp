@@ -604,6 +604,8 @@ caf::error parse_provider(const reporter& r, const entry& e,
         problem += " (it belongs to provider type '" + owner + "')";
       else if (auto near = suggest_key(k.key, *allowed); !near.empty())
         problem += " (did you mean '" + near + "'?)";
+      else if (allowed == &processes_keys)
+        problem += " (it has no key besides 'type')";
       return r.fail(k.line, p, problem);
     }
     if (k.key == "launch_delay_s") {

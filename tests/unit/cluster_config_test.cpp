@@ -439,7 +439,7 @@ BOOST_AUTO_TEST_CASE(provider_section) {
                     "provider type 'fake' (did you mean 'launch_delay_s'?)");
   BOOST_CHECK_EQUAL(error_of(provider("  type: processes\n  head_ip: x\n")),
                     "cluster.yaml:3: provider.head_ip: unknown key for "
-                    "provider type 'processes'");
+                    "provider type 'processes' (it has no key besides 'type')");
   BOOST_CHECK_EQUAL(error_of(provider("  type: fake\n  failure_rate: 1.5\n")),
                     "cluster.yaml:3: provider.failure_rate: must be at most 1, "
                     "got 1.5");
