@@ -9,6 +9,7 @@ packages=(
   libboost-test-dev libcli11-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev
   libarchive-dev libssl-dev libmsgpack-cxx-dev
+  libyaml-cpp-dev
   iproute2 procps
 )
 
