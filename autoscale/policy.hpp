@@ -6,7 +6,7 @@
 // so the rules are unit-tested without processes (tests/unit/
 // autoscale_policy_test.cpp) and the autoscaler's actor only gathers the
 // snapshot and applies the decision. The rules, the scoring and every reason
-// string are documented in docs/autoscaler_policy.md.
+// string are documented in docs/autoscaler.md ("The scaling policy").
 //
 // Thread rules: none; `decide` reads its arguments and returns a value.
 // Side effects (a launch, a drain) are never assumed: the caller observes
