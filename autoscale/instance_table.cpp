@@ -1,5 +1,6 @@
 #include "autoscale/instance_table.hpp"
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <stdexcept>
@@ -277,6 +278,19 @@ by_instance_id(const std::vector<provider_instance>& provider) {
   return out;
 }
 
+/// `base` doubled for every TERMINATION_FAILED in `r`'s history but the
+/// latest, at most 16 × `base`.
+int64_t termination_backoff(const instance_row& r, int64_t base) {
+  int failures = 0;
+  for (auto& h : r.history)
+    if (h.to == st::termination_failed)
+      ++failures;
+  int64_t backoff = base;
+  for (int k = 1; k < failures && backoff < 16 * base; ++k)
+    backoff *= 2;
+  return std::min(backoff, 16 * base);
+}
+
 } // namespace
 
 reconcile_result reconcile(const instance_table& table, const reconcile_input& in) {
@@ -359,7 +373,26 @@ reconcile_result reconcile(const instance_table& table, const reconcile_input& i
         }
         break;
       case st::stopping:
+        if (gone)
+          emit(st::terminated, "the provider no longer lists "
+                                 + r->provider_instance_id + " as running");
+        else if (age >= in.stop_timeout_ms)
+          emit(st::termination_failed,
+               "still listed by the provider " + std::to_string(age)
+                 + " ms after the stop began (timeout "
+                 + std::to_string(in.stop_timeout_ms) + " ms)");
+        break;
       case st::termination_failed:
+        if (gone) {
+          emit(st::terminated, "the provider no longer lists "
+                                 + r->provider_instance_id + " as running");
+        } else {
+          auto backoff = termination_backoff(*r, in.termination_retry_ms);
+          if (age >= backoff)
+            emit(st::stopping, "retrying the termination (back-off "
+                                 + std::to_string(backoff) + " ms)");
+        }
+        break;
       case st::start_failed:
       case st::rayd_install_failed:
         if (gone)

@@ -21,11 +21,16 @@
 //      │                                          │ its node died             │        │
 //      │                                          ▼                           │        │
 //      │                                       STOPPING ──────────────────────┘ ◄──────┘
-//      │                                       │     ▲ retried
-//      │                         terminated    │     │
-//      │                                       │  TERMINATION_FAILED ◄── terminate() failed
-//      ▼                                       ▼
-//   TERMINATED ◄── the provider lists it gone (from every state after REQUESTED)
+//      │                                       │   │   ▲
+//      │                                       │   │   │ retried after a back-off
+//      │                            terminated │   ▼   │
+//      │                                       │  TERMINATION_FAILED (terminate() failed,
+//      │                                       │   │                  or still listed after the stop timeout)
+//      ▼                                       ▼   │ terminated
+//   TERMINATED ◄───────────────────────────────────┘
+//        ▲
+//        └── also from ALLOCATED, START_FAILED, RAYD_INSTALL_FAILED and RAYD_RUNNING
+//            when the provider lists the instance gone (and from REQUESTED, QUEUED by hand)
 //
 // Exactly (transition_allowed() is the rule; X → X is never legal):
 //   QUEUED             → REQUESTED, TERMINATED
@@ -84,16 +89,17 @@
 namespace rayd::autoscale {
 
 enum class instance_state : uint8_t {
-  queued,
-  requested,
-  allocated,
-  rayd_running,
-  stopping,
-  terminated,
-  allocation_failed,
-  rayd_install_failed,
-  start_failed,
-  termination_failed,
+  queued,              // decided (policy), not yet asked of the provider
+  requested,           // the provider was (or is being) asked to create it
+  allocated,           // the provider lists it; its rayd node has not joined
+  rayd_running,        // its rayd node joined the cluster
+  stopping,            // being drained or terminated
+  terminated,          // gone at the provider (final)
+  allocation_failed,   // the provider failed it or never listed it in time
+  rayd_install_failed, // allocated, but its setup commands failed (the
+                       // launcher says so: reconcile() cannot observe it)
+  start_failed,        // allocated, but no rayd node joined in time
+  termination_failed,  // terminate() failed or did not take effect in time
 };
 
 /// "QUEUED", "RAYD_RUNNING", ... (as shown to users and stored in rows).
@@ -186,6 +192,12 @@ struct reconcile_input {
   int64_t allocation_timeout_ms = 5 * 60 * 1000;
   /// ALLOCATED this long and no node joined → START_FAILED. Default 10 min.
   int64_t start_timeout_ms = 10 * 60 * 1000;
+  /// STOPPING this long and still listed → TERMINATION_FAILED. Default 5 min.
+  int64_t stop_timeout_ms = 5 * 60 * 1000;
+  /// TERMINATION_FAILED this long and still listed → STOPPING again (the
+  /// termination is retried). Doubles with every earlier TERMINATION_FAILED
+  /// in the row's history, at most 16 times this. Default 10 s.
+  int64_t termination_retry_ms = 10 * 1000;
 };
 
 struct reconcile_result {
@@ -263,6 +275,8 @@ private:
 ///     a node the GCS does not know (yet) is no evidence: nothing)
 ///   STOPPING, TERMINATION_FAILED, START_FAILED,
 ///     RAYD_INSTALL_FAILED + gone at the provider    → TERMINATED
+///   STOPPING + still listed past stop timeout       → TERMINATION_FAILED
+///   TERMINATION_FAILED + still listed past back-off → STOPPING (retried)
 ///   ALLOCATION_FAILED + listed after all            → STOPPING
 /// "Listed" means listed and not terminated; "gone" means listed terminated
 /// or not listed. A row is matched by the instance id tag.

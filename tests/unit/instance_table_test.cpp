@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -621,4 +622,48 @@ BOOST_AUTO_TEST_CASE(a_queued_row_the_provider_already_lists_is_not_requested_ag
   BOOST_REQUIRE(t.queue("q-2", "worker", "demand", 6));
   BOOST_CHECK_EQUAL(to_request(t, provider, 1).size(), 1u);
   BOOST_CHECK(to_request(t, provider, 0).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_termination_that_does_not_take_is_retried_with_back_off) {
+  auto db = persistence::make_memory_store();
+  instance_table t{*db};
+  bring(t, "i", st::stopping, 0);
+  reconcile_input in;
+  in.provider = {listed("i")};
+  in.stop_timeout_ms = 100;
+  in.termination_retry_ms = 10;
+  // One round at `now`: reconcile, apply; the update applied, if any.
+  auto step = [&t, &in](int64_t now) -> std::optional<instance_update> {
+    in.now_ms = now;
+    auto res = reconcile(t, in);
+    if (res.updates.empty())
+      return std::nullopt;
+    BOOST_REQUIRE_EQUAL(res.updates.size(), 1u);
+    BOOST_REQUIRE(t.apply(res.updates[0], now));
+    return res.updates[0];
+  };
+  BOOST_CHECK(!step(99)); // within the stop timeout
+  auto u = step(100);
+  BOOST_REQUIRE(u);
+  BOOST_CHECK(u->to == st::termination_failed);
+  BOOST_CHECK(t.find("i")->error.find("still listed") != std::string::npos);
+  // First retry after 10 ms, then 20, 40, ... at most 160.
+  int64_t now = 100;
+  std::vector<int64_t> waits;
+  for (int k = 0; k < 7; ++k) {
+    int64_t failed_at = now;
+    while (!step(++now)) {
+    }
+    BOOST_REQUIRE(t.find("i")->state == st::stopping);
+    waits.push_back(now - failed_at);
+    now += 100; // the stop times out again
+    BOOST_REQUIRE(step(now));
+    BOOST_REQUIRE(t.find("i")->state == st::termination_failed);
+  }
+  BOOST_CHECK((waits == std::vector<int64_t>{10, 20, 40, 80, 160, 160, 160}));
+  // Gone at last: TERMINATED from either state.
+  in.provider = {listed("i", true)};
+  auto done = step(now + 1);
+  BOOST_REQUIRE(done);
+  BOOST_CHECK(done->to == st::terminated);
 }
