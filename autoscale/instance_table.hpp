@@ -53,7 +53,12 @@
 // "Side effects are observed in the next round, never assumed": a provider
 // call or a drain changes no row by itself. reconcile() compares the rows with
 // what the provider lists and which nodes the GCS has, and says which
-// transitions those observations justify; the caller applies them.
+// transitions those observations justify; the caller applies them (an update
+// refused for its version is skipped: the next round recomputes it). The
+// caller makes the changes no observation shows: QUEUED → REQUESTED (the
+// launch), → STOPPING (scale-down, after which it drains and terminates),
+// STOPPING → RAYD_RUNNING (drain refused), → RAYD_INSTALL_FAILED (setup
+// failed), STOPPING → TERMINATION_FAILED (terminate() returned an error).
 //
 // No double launches (a head restart resumes from the table): the launcher
 // only ever creates instances for rows to_request() names, and it COMMITS a
