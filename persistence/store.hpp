@@ -29,7 +29,7 @@ namespace rayd::persistence {
 inline const std::vector<std::string>& table_names() {
   static const std::vector<std::string> names{"meta",   "nodes", "kv",
                                               "jobs",   "actors", "blobs",
-                                              "job_logs"};
+                                              "job_logs", "autoscale_instances"};
   return names;
 }
 
