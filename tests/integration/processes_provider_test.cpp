@@ -130,6 +130,12 @@ BOOST_AUTO_TEST_CASE(processes_nodes_join_survive_a_restart_and_leave) {
   BOOST_REQUIRE_EQUAL(ys.size(), 2u);
   for (auto& id : *ids)
     BOOST_CHECK(ys.count(id) && ys[id].state == provider_instance::running);
+  // Its retry of the launch request the first one made launches nothing.
+  auto retried = restarted.create(worker_spec("req-1"), 2);
+  BOOST_REQUIRE_MESSAGE(retried, why(retried));
+  BOOST_CHECK(std::set<std::string>(retried->begin(), retried->end())
+              == std::set<std::string>(ids->begin(), ids->end()));
+  BOOST_CHECK_EQUAL(listed(restarted).size(), 2u);
   auto other_opts = opts;
   other_opts.cluster_name = "another-cluster";
   processes_provider other{other_opts};
