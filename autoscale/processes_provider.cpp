@@ -394,6 +394,14 @@ caf::expected<std::vector<std::string>> processes_provider::create(const instanc
       return pid.error();
     r.pid = *pid;
     r.start_ticks = start_ticks_of(*pid);
+    // exec() has replaced the image when spawn returns, but the kernel sets
+    // up the new command line a moment later; until then list() would call
+    // the node terminated. Wait for it (a node that exits at once stops the
+    // wait early and is listed as terminated, with its rayd.err).
+    auto deadline = clock_type::now() + std::chrono::seconds{2};
+    while (!still_running(r) && start_ticks_of(r.pid) == r.start_ticks
+           && clock_type::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds{1});
     // Recorded at once: a crash later in this call still leaves the node
     // findable (and terminable) by the next provider object.
     records->push_back(r);

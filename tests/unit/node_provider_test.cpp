@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
@@ -22,6 +23,7 @@
 
 #include "autoscale/command_provider.hpp"
 #include "autoscale/fake_provider.hpp"
+#include "autoscale/processes_provider.hpp"
 #include "common/error.hpp"
 #include "tests/support/skip.hpp"
 
@@ -369,4 +371,143 @@ BOOST_AUTO_TEST_CASE(command_that_does_not_exist_is_an_error) {
   BOOST_CHECK_NE(msg.find("/nonexistent/provider"), std::string::npos);
   BOOST_CHECK_NE(msg.find("exit status 127"), std::string::npos);
   BOOST_CHECK_NE(msg.find("exec failed"), std::string::npos);
+}
+
+// --- processes, with a stand-in rayd --------------------------------------------
+
+namespace {
+
+std::vector<std::string> lines_of(const std::string& path) {
+  std::ifstream in{path};
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);)
+    out.push_back(line);
+  return out;
+}
+
+bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return false;
+    ::usleep(10'000);
+  }
+  return true;
+}
+
+// Whether `pid` runs (exists and is not a zombie: the provider's nodes are
+// not our children, and a PID 1 that does not reap leaves zombies behind).
+bool pid_running(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string line;
+  if (!std::getline(in, line))
+    return false;
+  auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z'
+         && line[close + 2] != 'X';
+}
+
+std::string cmdline(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/cmdline"};
+  std::string s{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  return s;
+}
+
+// Kills, by pid, what a processes provider started, should a check fail:
+// every live process whose command line names this test's fresh temporary
+// dir (so only what this test started).
+struct pid_cleanup {
+  std::string dir;
+  std::vector<pid_t> pids; // expected ones, also checked by name of dir
+  ~pid_cleanup() {
+    for (auto& entry : std::filesystem::directory_iterator{"/proc"}) {
+      auto name = entry.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos)
+        continue;
+      auto pid = static_cast<pid_t>(std::stol(name));
+      if (pid != ::getpid() && pid_running(pid)
+          && cmdline(pid).find(dir) != std::string::npos)
+        ::kill(pid, SIGKILL);
+    }
+  }
+};
+
+processes_provider_options stub_options(const std::string& base) {
+  processes_provider_options o;
+  o.cluster_name = "stub";
+  o.head_address = "127.0.0.1:1";
+  o.token_file = base + "/token";
+  o.base_dir = base;
+  o.rayd_binary = source_dir() + "/tests/unit/provider_scripts/fake_rayd.sh";
+  return o;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(processes_starts_rayd_with_the_type_as_flags) {
+  temp_dir dir;
+  processes_provider p{stub_options(dir.path)};
+  pid_cleanup cleanup{dir.path, {}};
+  auto s = spec("w", "r1");
+  s.resources["memory"] = 1e9;
+  auto ids = p.create(s, 1);
+  BOOST_REQUIRE_MESSAGE(ids, why(ids));
+  auto id = (*ids)[0];
+  auto pid = p.pid_of(id);
+  BOOST_REQUIRE(pid);
+  cleanup.pids.push_back(*pid);
+  auto args_path = p.session_dir(id) + "/args.txt";
+  BOOST_REQUIRE(wait_for([&args_path] { return lines_of(args_path).size() >= 10; }, 10s));
+  auto args = lines_of(args_path);
+  auto flag = [&args](const std::string& name) -> std::string {
+    for (size_t i = 0; i + 1 < args.size(); ++i)
+      if (args[i] == name)
+        return args[i + 1];
+    return "(missing)";
+  };
+  BOOST_CHECK(std::find(args.begin(), args.end(), "--address=127.0.0.1:1") != args.end());
+  BOOST_CHECK(std::find(args.begin(), args.end(), "--block") != args.end());
+  BOOST_CHECK_EQUAL(flag("--session-dir"), dir.path + "/stub/" + id);
+  BOOST_CHECK_EQUAL(flag("--token-file"), dir.path + "/token");
+  BOOST_CHECK_EQUAL(std::stod(flag("--num-cpus")), 2.0);
+  BOOST_CHECK_EQUAL(std::stod(flag("--num-gpus")), 0.0);
+  BOOST_CHECK_EQUAL(std::stod(flag("--memory")), 1e9);
+  BOOST_CHECK_EQUAL(json::parse(flag("--resources")), json({{"disk_ssd", 1.0}}));
+  BOOST_CHECK_EQUAL(json::parse(flag("--labels")), json({{"zone", "a"}}));
+  // Another session, and not our child: a crashed caller does not take it down.
+  BOOST_CHECK_NE(::getsid(*pid), ::getsid(0));
+  BOOST_CHECK_NE(::getppid(), *pid);
+  BOOST_CHECK(!p.terminate(*ids));
+  BOOST_CHECK(!pid_running(*pid));
+  BOOST_CHECK(!p.pid_of(id));
+}
+
+BOOST_AUTO_TEST_CASE(processes_terminate_escalates_to_sigkill_after_the_grace) {
+  temp_dir dir;
+  auto opts = stub_options(dir.path);
+  opts.terminate_grace = 300ms;
+  opts.extra_args = {"--ignore-sigterm"};
+  processes_provider p{opts};
+  pid_cleanup cleanup{dir.path, {}};
+  auto ids = p.create(spec("w", "r1"), 2);
+  BOOST_REQUIRE_MESSAGE(ids, why(ids));
+  std::vector<pid_t> pids;
+  for (auto& id : *ids) {
+    auto pid = p.pid_of(id);
+    BOOST_REQUIRE(pid);
+    cleanup.pids.push_back(*pid);
+    pids.push_back(*pid);
+    // Started and its trap set (args.txt is written after) before we signal it.
+    BOOST_REQUIRE(wait_for([&p, &id] { return lines_of(p.session_dir(id) + "/args.txt").size() > 5; },
+                           10s));
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  auto err = p.terminate(*ids);
+  auto took = std::chrono::steady_clock::now() - t0;
+  BOOST_REQUIRE_MESSAGE(!err, describe(err));
+  BOOST_CHECK(took >= 300ms); // SIGTERM was ignored: the grace period passed
+  BOOST_CHECK(took < 5s);
+  for (auto pid : pids)
+    BOOST_CHECK(!pid_running(pid));
+  BOOST_CHECK(listed(p).empty());
 }
