@@ -11,6 +11,7 @@ packages=(
   libarchive-dev libssl-dev libmsgpack-cxx-dev
   libyaml-cpp-dev
   iproute2 procps
+  jq util-linux
 )
 
 missing=()
