@@ -1,7 +1,7 @@
 #pragma once
 // A node provider that delegates to an external executable: each call runs the
 // command once, writes one JSON request to its stdin and reads one JSON reply
-// from its stdout (the protocol: docs/autoscaler_providers.md). This is the
+// from its stdout (the protocol: docs/autoscaler.md, "Node providers"). This is the
 // extension point for clouds and in-house systems; the command is run
 // directly (fork/exec, no shell), with the request in a memory file on stdin.
 //

@@ -1,6 +1,6 @@
 #pragma once
 // The one interface the autoscaler uses to get machines: create instances of a
-// node type, terminate them, list what exists (docs/autoscaler_providers.md).
+// node type, terminate them, list what exists (docs/autoscaler.md, "Node providers").
 // Implementations: `processes` (rayd processes on this host), `fake`
 // (simulated, for policy and scale tests), `command` (an external executable
 // speaking JSON); SSH, Slurm and Kubernetes providers fit the same calls.

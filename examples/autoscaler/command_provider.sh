@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # An example `command` node provider for the rayd autoscaler
-# (docs/autoscaler_providers.md has the protocol). It reads one JSON request
+# (docs/autoscaler.md, "Node providers" has the protocol). It reads one JSON request
 # on stdin and prints one JSON reply on stdout.
 #
 # This one only tracks fake instances in a JSON state file, so it shows the
