@@ -11,9 +11,10 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <sstream>
+#include <stdexcept>
 
 #include "autoscale/policy.hpp"
-#include "bench/workloads.hpp"
 
 namespace rayd::bench {
 
@@ -140,6 +141,39 @@ std::string trace_to_json_lines(const std::vector<trace_item>& trace) {
   return out;
 }
 
+std::vector<trace_item> parse_trace_json_lines(const std::string& text) {
+  std::vector<trace_item> out;
+  std::istringstream in{text};
+  std::string line;
+  for (int64_t no = 1; std::getline(in, line); ++no) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos)
+      continue;
+    auto j = json::parse(line, nullptr, false);
+    auto bad = [no](const std::string& why) {
+      return std::invalid_argument{"trace line " + std::to_string(no) + ": " + why};
+    };
+    if (!j.is_object() || !j.contains("arrive_s") || !j["arrive_s"].is_number()
+        || !j.contains("duration_s") || !j["duration_s"].is_number())
+      throw bad("not an object with numbers arrive_s and duration_s");
+    trace_item x;
+    x.id = j.value("id", static_cast<int64_t>(out.size()));
+    x.arrive_s = j["arrive_s"].get<double>();
+    x.duration_s = j["duration_s"].get<double>();
+    if (j.contains("cpus") && j["cpus"].is_number())
+      x.cpus = j["cpus"].get<double>();
+    x.kind = j.contains("kind") && j["kind"].is_string() ? j["kind"].get<std::string>() : "task";
+    x.phase =
+      j.contains("phase") && j["phase"].is_string() ? j["phase"].get<std::string>() : "burst";
+    if (x.arrive_s < 0 || x.duration_s < 0 || x.cpus <= 0)
+      throw bad("negative time or non-positive cpus");
+    out.push_back(std::move(x));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const trace_item& a, const trace_item& b) {
+    return a.arrive_s < b.arrive_s;
+  });
+  return out;
+}
+
 namespace {
 
 struct sim_node {
@@ -186,15 +220,41 @@ double oracle_node_seconds(const std::vector<trace_item>& trace, double worker_c
 } // namespace
 
 json run_autoscale_trace(const autoscale_trace_options& o) {
-  using ms = std::chrono::milliseconds;
-  auto trace = generate_trace(o.trace);
+  auto error = [](const std::string& e) {
+    return json{{"workload", "autoscale-trace"}, {"error", e}};
+  };
+  std::vector<trace_item> trace;
+  if (o.replay.empty()) {
+    trace = generate_trace(o.trace);
+  } else {
+    std::ifstream f{o.replay};
+    if (!f)
+      return error("cannot read the trace " + o.replay);
+    std::stringstream text;
+    text << f.rdbuf();
+    try {
+      trace = parse_trace_json_lines(text.str());
+    } catch (const std::invalid_argument& e) {
+      return error(o.replay + ": " + e.what());
+    }
+  }
   if (!o.write_trace.empty()) {
     std::ofstream f{o.write_trace};
     f << trace_to_json_lines(trace);
     if (!f)
-      return {{"workload", "autoscale-trace"},
-              {"error", "cannot write the trace to " + o.write_trace}};
+      return error("cannot write the trace to " + o.write_trace);
   }
+  auto j = simulate_trace(trace, o);
+  j["workload"] = "autoscale-trace";
+  if (o.replay.empty())
+    j["metrics"]["trace"]["seed"] = o.trace.seed;
+  else
+    j["metrics"]["trace"]["replayed_from"] = o.replay;
+  return j;
+}
+
+json simulate_trace(const std::vector<trace_item>& trace, const autoscale_trace_options& o) {
+  using ms = std::chrono::milliseconds;
 
   autoscale::autoscaling_config config;
   config.max_workers = o.max_workers;
@@ -415,8 +475,7 @@ json run_autoscale_trace(const autoscale_trace_options& o) {
     (x.phase == "burst" ? bursts : x.phase == "tail" ? tails : actors) += 1;
 
   json metrics = json::object();
-  metrics["trace"] = {{"seed", o.trace.seed},
-                      {"demands", trace.size()},
+  metrics["trace"] = {{"demands", trace.size()},
                       {"burst_tasks", bursts},
                       {"tail_tasks", tails},
                       {"actors", actors},
@@ -492,9 +551,7 @@ json run_autoscale_trace(const autoscale_trace_options& o) {
                             {"target", 0},
                             {"what", "flaps (and busy nodes terminated, demands never started)"},
                             {"met", flaps_met}};
-  return {{"workload", "autoscale-trace"},
-          {"machine", machine_info()},
-          {"metrics", metrics},
+  return {{"metrics", metrics},
           {"targets", targets},
           {"all_targets_met", ratio_met && wait_met && flaps_met}};
 }

@@ -57,9 +57,16 @@ std::vector<trace_item> generate_trace(const trace_options& o);
 /// One JSON object per line.
 std::string trace_to_json_lines(const std::vector<trace_item>& trace);
 
+/// The inverse of trace_to_json_lines (blank lines skipped; missing `cpus`,
+/// `kind`, `phase` default to 1, "task", "burst"), sorted by arrival. Throws
+/// std::invalid_argument naming the line on a line that is not such an
+/// object or has a negative time.
+std::vector<trace_item> parse_trace_json_lines(const std::string& text);
+
 struct autoscale_trace_options {
   trace_options trace;
   std::string write_trace; // a file to dump the trace to ("" = none)
+  std::string replay;      // a JSON-lines trace to replay instead ("" = generate)
   double round_s = 1;
   int launch_delay_rounds = 2; // launch -> ALIVE
   double worker_cpus = 2;
@@ -68,8 +75,14 @@ struct autoscale_trace_options {
   double upscaling_speed = 1.0;
 };
 
-/// Generates the trace (and writes it if asked), simulates, and returns the
-/// metrics and targets (an "error" key if the trace file cannot be written).
+/// Simulates the policy on `trace` (its `trace` options are not read):
+/// {"metrics": ..., "targets": ..., "all_targets_met": ...}.
+nlohmann::json simulate_trace(const std::vector<trace_item>& trace,
+                              const autoscale_trace_options& o);
+
+/// Generates the trace (or reads `replay`), writes it if asked, simulates:
+/// simulate_trace's object plus "workload", or {"workload", "error"} if a
+/// trace file cannot be read, parsed or written.
 nlohmann::json run_autoscale_trace(const autoscale_trace_options& o);
 
 } // namespace rayd::bench

@@ -7,7 +7,7 @@
 //   rayd-bench kv [--clients 16] [--seconds 5]
 //   rayd-bench failure-detect [--runs 5]
 //   rayd-bench jobs [--runs 30] [--queued 1000] [--compare-slurm]
-//   rayd-bench autoscale-trace [--seed 1] [--write-trace FILE]
+//   rayd-bench autoscale-trace [--seed 1] [--write-trace FILE] [--replay FILE]
 //                             (the policy replayed on a demand trace, simulated)
 //   rayd-bench micro [--seconds 2] [--clients 4] [--compare-dask]
 //   rayd-bench all [--compare-dask] [--compare-slurm]
@@ -142,7 +142,10 @@ int main(int argc, char** argv) {
     ->capture_default_str()
     ->check(CLI::PositiveNumber);
   trace->add_option("--write-trace", at.write_trace,
-                    "Write the generated trace to this file (JSON lines)");
+                    "Write the trace to this file (JSON lines)");
+  trace->add_option("--replay", at.replay,
+                    "Replay this JSON-lines trace (as --write-trace writes) instead of "
+                    "generating one");
   trace->add_option("--round", at.round_s, "Simulated seconds per autoscaler round")
     ->capture_default_str()
     ->check(CLI::PositiveNumber);
@@ -275,6 +278,8 @@ int main(int argc, char** argv) {
       at.trace.capacity_cpus = at.max_workers * at.worker_cpus;
       at.trace.idle_timeout_s = at.idle_timeout_s;
       auto j = run_autoscale_trace(at);
+      if (!failed(j))
+        j["machine"] = machine_info();
       print(j);
       return failed(j) ? 1 : 0;
     }
