@@ -268,7 +268,9 @@ json simulate_trace(const std::vector<trace_item>& trace, const autoscale_trace_
 
   const double R = o.round_s;
   auto to_round = [R](double s) { return static_cast<int64_t>(std::ceil(s / R - 1e-9)); };
-  auto at_ms = [R](int64_t round) { return ms{static_cast<int64_t>(std::llround(round * R * 1000))}; };
+  auto at_ms = [R](int64_t round) {
+    return ms{static_cast<int64_t>(std::llround(static_cast<double>(round) * R * 1000))};
+  };
 
   std::vector<sim_work> work(trace.size());
   for (size_t i = 0; i < trace.size(); ++i)
