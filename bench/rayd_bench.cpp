@@ -7,6 +7,8 @@
 //   rayd-bench kv [--clients 16] [--seconds 5]
 //   rayd-bench failure-detect [--runs 5]
 //   rayd-bench jobs [--runs 30] [--queued 1000] [--compare-slurm]
+//   rayd-bench autoscale-trace [--seed 1] [--write-trace FILE] [--replay FILE]
+//                             (the policy replayed on a demand trace, simulated)
 //   rayd-bench micro [--seconds 2] [--clients 4] [--compare-dask]
 //   rayd-bench all [--compare-dask] [--compare-slurm]
 //                             (every workload; a JSON array, which
@@ -23,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/autoscale_policy.hpp"
+#include "bench/autoscale_trace.hpp"
 #include "bench/bench_util.hpp"
 #include "bench/build_info.hpp"
 #include "bench/workloads.hpp"
@@ -129,6 +132,39 @@ int main(int argc, char** argv) {
     ->capture_default_str()
     ->check(CLI::PositiveNumber);
 
+  autoscale_trace_options at;
+  auto* trace = app.add_subcommand(
+    "autoscale-trace", "The autoscaler's policy replayed on a simulated day of demand: "
+                       "node-seconds vs an oracle's bound (target <= 1.3x), p95 extra wait "
+                       "(target <= 1 round), no flapping");
+  trace->add_option("--seed", at.trace.seed, "Seed of the trace generator")->capture_default_str();
+  trace->add_option("--length", at.trace.length_s, "Simulated seconds of arrivals")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  trace->add_option("--write-trace", at.write_trace,
+                    "Write the trace to this file (JSON lines)");
+  trace->add_option("--replay", at.replay,
+                    "Replay this JSON-lines trace (as --write-trace writes) instead of "
+                    "generating one");
+  trace->add_option("--round", at.round_s, "Simulated seconds per autoscaler round")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  trace->add_option("--launch-delay", at.launch_delay_rounds, "Rounds from launch to ALIVE")
+    ->capture_default_str()
+    ->check(CLI::NonNegativeNumber);
+  trace->add_option("--worker-cpus", at.worker_cpus, "CPUs of the worker type")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  trace->add_option("--max-workers", at.max_workers, "max_workers of the cluster and type")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  trace->add_option("--idle-timeout", at.idle_timeout_s, "Idle timeout, simulated seconds")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  trace->add_option("--upscaling-speed", at.upscaling_speed, "upscaling_speed")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+
   micro_options mo;
   auto* micro = app.add_subcommand(
     "micro", "Ray's microbenchmarks (single_client_tasks_sync, ...) through "
@@ -180,7 +216,9 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2; // usage errors: exit code 2, as rayd does
   }
 
-  if (::access((s.bin_dir + "/rayd").c_str(), X_OK) != 0) {
+  // The autoscale workloads are simulated: they start no rayd.
+  bool simulated = *policy || *trace;
+  if (!simulated && ::access((s.bin_dir + "/rayd").c_str(), X_OK) != 0) {
     std::cerr << "rayd-bench: no executable rayd in " << s.bin_dir
               << " (pass --bin-dir)" << std::endl;
     return 2;
@@ -233,6 +271,15 @@ int main(int argc, char** argv) {
     }
     if (*policy) {
       auto j = run_autoscale_policy(ap);
+      print(j);
+      return failed(j) ? 1 : 0;
+    }
+    if (*trace) {
+      at.trace.capacity_cpus = at.max_workers * at.worker_cpus;
+      at.trace.idle_timeout_s = at.idle_timeout_s;
+      auto j = run_autoscale_trace(at);
+      if (!failed(j))
+        j["machine"] = machine_info();
       print(j);
       return failed(j) ? 1 : 0;
     }
