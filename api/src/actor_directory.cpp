@@ -146,17 +146,6 @@ void actor_directory::control_loop() {
       unsent.push_back(std::move(r));
     creates_.clear();
     lock.unlock();
-    for (auto& j : jobs) {
-      // A synchronous operation has its own deadline: retry the connection
-      // until then, so a restarting head costs the caller time only.
-      auto deadline = clock_type::now() + sync_deadline;
-      auto* c = client.get();
-      while (c == nullptr && clock_type::now() < deadline) {
-        std::this_thread::sleep_for(retry_pause);
-        c = client.get();
-      }
-      j(c);
-    }
     while (!unsent.empty()) {
       auto n = std::min(unsent.size(), max_batch);
       std::vector<actor_create_request> batch(std::make_move_iterator(unsent.begin()),
@@ -191,6 +180,19 @@ void actor_directory::control_loop() {
       failing_since = {};
       unsent.erase(unsent.begin(), unsent.begin() + static_cast<std::ptrdiff_t>(n));
       hooks_.created(std::move(*answer));
+    }
+    // Synchronous operations after the creates queued before them: a kill
+    // or a lookup right after an anonymous create finds the actor.
+    for (auto& j : jobs) {
+      // A synchronous operation has its own deadline: retry the connection
+      // until then, so a restarting head costs the caller time only.
+      auto deadline = clock_type::now() + sync_deadline;
+      auto* c = client.get();
+      while (c == nullptr && clock_type::now() < deadline) {
+        std::this_thread::sleep_for(retry_pause);
+        c = client.get();
+      }
+      j(c);
     }
     lock.lock();
   }

@@ -312,6 +312,8 @@ BOOST_AUTO_TEST_CASE(kill_handles_and_constructor_errors) {
   BOOST_CHECK(k["after_kill"]["kind"] == "actor_died_error");
   BOOST_CHECK_MESSAGE(contains(k["after_kill"], "what", "killed"), k["after_kill"]);
   BOOST_CHECK(k["after_restart_kill"]["kind"] == "none");
+  BOOST_CHECK_MESSAGE(k["kill_right_after_create"]["kind"] == "none", k["kill_right_after_create"]);
+  BOOST_CHECK(k["call_after_quick_kill"]["kind"] == "actor_died_error");
   BOOST_CHECK_EQUAL(k["restarted_value"].get<int>(), 11);
 
   json h = run_actor_case(c, "handle_to_task", {});

@@ -403,6 +403,10 @@ json case_kill(const args_t&) {
   rayd::get(gone.task(&Counter::add).remote(1), 60s);
   rayd::kill(gone); // no restart
   out["after_kill"] = outcome([&] { rayd::get(gone.task(&Counter::add).remote(1), 60s); });
+  // Killed right after an anonymous create (the create is still on its way).
+  auto quick = rayd::actor<Counter>(1).remote();
+  out["kill_right_after_create"] = outcome([&] { rayd::kill(quick); });
+  out["call_after_quick_kill"] = outcome([&] { rayd::get(quick.task(&Counter::add).remote(1), 60s); });
   auto back = rayd::actor<Counter>(10).max_restarts(1).remote();
   rayd::get(back.task(&Counter::add).remote(5), 60s);
   rayd::kill(back, false); // restarted: the constructor runs again
