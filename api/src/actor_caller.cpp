@@ -211,16 +211,13 @@ void actor_caller::on_actor_rows(const std::vector<actor_info>& rows) {
     actor_calls::incarnation at{r.address, r.pid, r.restarts};
     if (r.state != "ALIVE" && a->st == actor_calls::state::alive)
       actor_calls::mark_stale(*a, now); // restarting: the life we know is over
-    if (r.state != "ALIVE" || (a->stale && at == a->gone)) {
-      // Not placed yet, restarting, or the GCS has not yet heard that the
-      // incarnation we lost is gone: ask again, for a while.
-      if (a->stale && now - a->stale_since > std::chrono::seconds{60}) {
-        a->st = actor_calls::state::dead;
-        a->death_cause = "its process was lost and the GCS has not placed it again for 60 s";
-        pump(*a);
-        continue;
-      }
-      retry_wanted_.push_back(a->id);
+    // The GCS still shows the incarnation we lost. Usually it has not heard
+    // yet that the process died (ask again in a moment); after 2 s we
+    // believe it and connect again (a socket can break while its process
+    // lives): the GCS, not the caller, decides that an actor is dead.
+    bool believe = a->stale && at == a->gone && now - a->stale_since >= std::chrono::seconds{2};
+    if (r.state != "ALIVE" || (a->stale && at == a->gone && !believe)) {
+      retry_wanted_.push_back(a->id); // not placed yet, restarting, or not heard yet
       continue;
     }
     if (a->st == actor_calls::state::alive && !(at == a->at)) {
@@ -229,7 +226,7 @@ void actor_caller::on_actor_rows(const std::vector<actor_info>& rows) {
       if (auto* c = calls_.find_conn(a->conn))
         conn_lost(c->id, "the actor was restarted elsewhere");
     }
-    bool restarted = a->stale;
+    bool restarted = a->stale && !(at == a->gone);
     a->st = actor_calls::state::alive;
     a->stale = false;
     a->at = at;

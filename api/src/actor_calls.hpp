@@ -18,13 +18,16 @@
 //      │ DEAD: every queued call   │ incarnation while calls wait > 1 s
 //      │ fails with the GCS's      ▼
 //      │ death cause            STALE (RESOLVING, with the old incarnation
-//      └────────────────────── remembered: rows still showing it are not
-//                               believed for up to 60 s)
+//      └────────────────────── remembered: rows still showing it are
+//                               believed only after 2 s, then the caller
+//                               connects to it again; only the GCS
+//                               declares an actor dead)
 //
 // Calls lost with a process are retried within the actor's
 // max_task_retries (sent again first, in their order); those out of retries
 // are doomed and fail when the GCS's verdict arrives (the actor's death
-// cause, or "restarted").
+// cause, "restarted", or — the same incarnation still alive — their own
+// "lost while the call ran").
 //
 // Thread rules: none of its own; the driver's state mutex guards it. No I/O
 // but open_attach() (a blocking loopback/LAN connect, like a LEASE).
