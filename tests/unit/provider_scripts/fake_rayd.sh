@@ -1,4 +1,7 @@
-#!/usr/bin/env bash
+#!/bin/bash
+# (#!/bin/bash, not /usr/bin/env: env would exec bash a second time, and for
+# that moment /proc/<pid>/cmdline no longer names the session dir, so the
+# provider would briefly see the node as gone; a real rayd is exec'd once.)
 # A stand-in for rayd, for the processes provider's unit tests: it waits,
 # without child processes, until it is signalled. With --ignore-sigterm among
 # its arguments it ignores SIGTERM, so only SIGKILL ends it. Once set up it
