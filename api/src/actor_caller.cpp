@@ -331,21 +331,7 @@ void actor_caller::on_call_result(actor_calls::conn& c, const wire::task_result&
     want_actor(a->id);
     return;
   }
-  auto& obj = host_.objects().slot(t->result);
-  switch (r.kind) {
-    case wire::task_result::value:
-      obj.state = object_table::entry::ready_value;
-      obj.value = r.data;
-      break;
-    case wire::task_result::stored:
-      obj.state = object_table::entry::ready_stored;
-      obj.loc = r.loc;
-      break;
-    default:
-      object_table::fail(obj, r.error_type, r.error_message, r.node_id,
-                         r.error_type == "rayd::object_lost");
-  }
-  obj.node_id = r.node_id;
+  object_table::apply_result(host_.objects().slot(t->result), r);
   host_.finish_task(seq);
 }
 

@@ -728,21 +728,7 @@ private:
       lease_pool::ran(*pool,
                       std::chrono::duration<double, std::micro>(clock_type::now() - t->sent)
                         .count());
-    auto& obj = objects_.slot(t->result);
-    switch (r.kind) {
-      case wire::task_result::value:
-        obj.state = object_table::entry::ready_value;
-        obj.value = r.data;
-        break;
-      case wire::task_result::stored:
-        obj.state = object_table::entry::ready_stored;
-        obj.loc = r.loc;
-        break;
-      default:
-        object_table::fail(obj, r.error_type, r.error_message, r.node_id,
-                           r.error_type == "rayd::object_lost");
-    }
-    obj.node_id = r.node_id;
+    object_table::apply_result(objects_.slot(t->result), r);
     finish_task(seq);
     // Room on this lease again: tasks waiting in its pool may go.
     if (pool != nullptr && !pool->ready.empty())

@@ -49,6 +49,22 @@ void object_table::fail(entry& e, std::string type, std::string message, std::st
   e.lost = lost;
 }
 
+void object_table::apply_result(entry& e, const wire::task_result& r) {
+  switch (r.kind) {
+    case wire::task_result::value:
+      e.state = entry::ready_value;
+      e.value = r.data;
+      break;
+    case wire::task_result::stored:
+      e.state = entry::ready_stored;
+      e.loc = r.loc;
+      break;
+    default:
+      fail(e, r.error_type, r.error_message, r.node_id, r.error_type == "rayd::object_lost");
+  }
+  e.node_id = r.node_id;
+}
+
 bool object_table::pin(const std::string& arg, uint64_t seq, bool& waits) {
   auto it = objects_.find(arg);
   if (it == objects_.end())

@@ -67,6 +67,9 @@ public:
 
   static void fail(entry& e, std::string type, std::string message, std::string node,
                    bool lost = false);
+  /// Settles a pending result with a task's or an actor call's RESULT: its
+  /// value, its stored location, or its error.
+  static void apply_result(entry& e, const wire::task_result& r);
 
   /// `arg` becomes an argument of pending task `seq`: pinned; if it is
   /// pending, `seq` waits for it (true in `waits`). False if it is absent.
