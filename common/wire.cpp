@@ -13,9 +13,13 @@ namespace rayd::wire {
 
 namespace {
 
-/// Limits for decoding untrusted msgpack: no payload of ours nests deeper
-/// or holds more elements than this.
-msgpack::unpack_limit limits() {
+caf::error sys_error(const char* what) {
+  return make_error(errc::unavailable, std::string{what} + ": " + std::strerror(errno));
+}
+
+} // namespace
+
+msgpack::unpack_limit untrusted_limits() {
   return msgpack::unpack_limit(1u << 20,  // array elements
                                1u << 16,  // map entries
                                max_frame_bytes, // str
@@ -23,12 +27,6 @@ msgpack::unpack_limit limits() {
                                1u << 10,  // ext
                                32);       // depth
 }
-
-caf::error sys_error(const char* what) {
-  return make_error(errc::unavailable, std::string{what} + ": " + std::strerror(errno));
-}
-
-} // namespace
 
 const char* to_string(msg x) {
   switch (x) {
@@ -91,7 +89,7 @@ caf::error decode_into(std::string_view payload, msgpack::object_handle& out) {
   try {
     std::size_t off = 0;
     out = msgpack::unpack(payload.data(), payload.size(), off, nullptr, nullptr,
-                          limits());
+                          untrusted_limits());
     if (off != payload.size())
       return make_error(errc::invalid_argument,
                         "malformed message: trailing bytes after the payload");

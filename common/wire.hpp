@@ -351,23 +351,37 @@ struct frame {
   std::string payload;
 };
 
-/// A frame with a msgpack payload.
-template <class T>
-std::string encode(msg type, const T& body) {
-  msgpack::sbuffer buf;
+/// Building a frame in place: begin_frame() writes the header with a
+/// length to fill in, the caller packs the payload into `buf`, end_frame()
+/// sets the length. (encode() below; a hot path reuses one buffer.)
+inline void begin_frame(msgpack::sbuffer& buf, msg type) {
   buf.write("\0\0\0\0", 4);
   char t = static_cast<char>(type);
   buf.write(&t, 1);
-  msgpack::pack(buf, body);
+}
+inline void end_frame(msgpack::sbuffer& buf) {
   auto len = static_cast<uint32_t>(buf.size() - 4);
   char* p = buf.data();
   for (int i = 0; i < 4; ++i)
     p[i] = static_cast<char>((len >> (8 * i)) & 0xff);
+}
+
+/// A frame with a msgpack payload.
+template <class T>
+std::string encode(msg type, const T& body) {
+  msgpack::sbuffer buf;
+  begin_frame(buf, type);
+  msgpack::pack(buf, body);
+  end_frame(buf);
   return std::string{buf.data(), buf.size()};
 }
 
 /// A frame whose payload is `bytes` as they are (CHUNK, or an empty frame).
 std::string encode_raw(msg type, std::string_view bytes);
+
+/// Limits for decoding untrusted msgpack: no payload of ours nests deeper or
+/// holds more elements than this.
+msgpack::unpack_limit untrusted_limits();
 
 /// Decodes a msgpack payload into T. Errors: errc::invalid_argument.
 caf::error decode_into(std::string_view payload, msgpack::object_handle& out);

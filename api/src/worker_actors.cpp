@@ -105,14 +105,9 @@ template <class T>
 void post_frame(caller_conn& c, wire::msg type, const T& body, bool write = true) {
   thread_local msgpack::sbuffer buf;
   buf.clear();
-  buf.write("\0\0\0\0", 4);
-  char t = static_cast<char>(type);
-  buf.write(&t, 1);
+  wire::begin_frame(buf, type);
   msgpack::pack(buf, body);
-  auto len = static_cast<uint32_t>(buf.size() - 4);
-  char* p = buf.data();
-  for (int i = 0; i < 4; ++i)
-    p[i] = static_cast<char>((len >> (8 * i)) & 0xff);
+  wire::end_frame(buf);
   if (write)
     c.post(buf.data(), buf.size());
   else
@@ -125,9 +120,7 @@ void post_value(caller_conn& c, uint64_t call_id, std::string_view data,
                 const std::string& node_id, bool write) {
   thread_local msgpack::sbuffer buf;
   buf.clear();
-  buf.write("\0\0\0\0", 4);
-  char t = static_cast<char>(wire::msg::result);
-  buf.write(&t, 1);
+  wire::begin_frame(buf, wire::msg::result);
   msgpack::packer<msgpack::sbuffer> pk{buf};
   pk.pack_array(7);
   pk.pack(call_id);
@@ -141,20 +134,11 @@ void post_value(caller_conn& c, uint64_t call_id, std::string_view data,
   pk.pack(std::string_view{});
   pk.pack(std::string_view{});
   pk.pack(std::string_view{node_id});
-  auto len = static_cast<uint32_t>(buf.size() - 4);
-  char* p = buf.data();
-  for (int i = 0; i < 4; ++i)
-    p[i] = static_cast<char>((len >> (8 * i)) & 0xff);
+  wire::end_frame(buf);
   if (write)
     c.post(buf.data(), buf.size());
   else
     c.append(buf.data(), buf.size());
-}
-
-/// Limits for decoding a caller's (untrusted) CALL, as wire::decode's.
-msgpack::unpack_limit call_limits() {
-  return msgpack::unpack_limit(1u << 20, 1u << 16, wire::max_frame_bytes,
-                               wire::max_frame_bytes, 1u << 10, 32);
 }
 
 /// Decodes a CALL payload into `out` using a per-thread zone (no allocation
@@ -165,7 +149,7 @@ bool decode_call(std::string_view payload, wire::actor_call& out) {
   try {
     std::size_t off = 0;
     auto obj = msgpack::unpack(zone, payload.data(), payload.size(), off, nullptr, nullptr,
-                               call_limits());
+                               wire::untrusted_limits());
     if (off != payload.size())
       return false;
     obj.convert(out);
