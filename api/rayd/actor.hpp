@@ -20,7 +20,6 @@
 // why. Handles are values: copy them, pass them to tasks and other actors
 // as arguments (they travel as the actor's id).
 
-#include <cmath>
 #include <cstddef>
 #include <map>
 #include <string>
@@ -241,9 +240,7 @@ private:
                   + std::to_string(n));
   }
   actor_builder& resource(const std::string& n, double amount, const char* option) {
-    if (!std::isfinite(amount) || amount < 0)
-      throw error(std::string(option) + ": " + n + " must be a finite amount >= 0");
-    opts_.resources[n] = amount;
+    detail::set_resource(opts_.resources, n, amount, option);
     return *this;
   }
 

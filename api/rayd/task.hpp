@@ -86,6 +86,15 @@ core::arg to_arg(A&& a, std::size_t index) {
   return out;
 }
 
+/// Sets `name` to `amount` in a builder's resources (tasks and actors);
+/// throws rayd::error, naming `option`, for an amount that is not finite and >= 0.
+inline void set_resource(std::map<std::string, double>& resources, const std::string& name,
+                         double amount, const char* option) {
+  if (!std::isfinite(amount) || amount < 0)
+    throw error(std::string(option) + ": " + name + " must be a finite amount >= 0");
+  resources[name] = amount;
+}
+
 /// The options every builder shares; setters return the derived builder.
 template <class Self>
 class task_base {
@@ -144,9 +153,7 @@ private:
     return static_cast<Self&>(*this);
   }
   Self& resource(const std::string& name, double amount, const char* option) {
-    if (!std::isfinite(amount) || amount < 0)
-      throw error(std::string(option) + ": " + name + " must be a finite amount >= 0");
-    opts_.resources[name] = amount;
+    set_resource(opts_.resources, name, amount, option);
     return self();
   }
 
