@@ -29,9 +29,11 @@
 #include <nlohmann/json.hpp>
 #include <rayd/rayd.hpp>
 
+#include "program_util.hpp"
+
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-using args_t = std::map<std::string, std::string>;
+using namespace rayd::test_programs;
 
 namespace {
 
@@ -124,39 +126,6 @@ int add_through(rayd::actor_handle<Counter> c, int times) {
 RAYD_REMOTE(add_through);
 
 // -- helpers ----------------------------------------------------------------------------
-
-std::string arg(const args_t& a, const std::string& key, const std::string& def = "") {
-  auto i = a.find(key);
-  return i == a.end() ? def : i->second;
-}
-
-uint64_t num(const args_t& a, const std::string& key, uint64_t def) {
-  auto i = a.find(key);
-  return i == a.end() ? def : std::strtoull(i->second.c_str(), nullptr, 10);
-}
-
-bool exists(const std::string& path) {
-  return ::access(path.c_str(), F_OK) == 0;
-}
-
-void publish(const std::string& path, const std::string& content) {
-  auto tmp = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content;
-  }
-  std::rename(tmp.c_str(), path.c_str());
-}
-
-bool await_file(const std::string& path, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!exists(path)) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
 
 template <class F>
 json outcome(F&& f) {

@@ -34,8 +34,11 @@
 #include <nlohmann/json.hpp>
 #include <rayd/rayd.hpp>
 
+#include "program_util.hpp"
+
 using json = nlohmann::json;
 using namespace std::chrono_literals;
+using namespace rayd::test_programs;
 
 // -- helpers shared by tasks and driver -----------------------------------------
 
@@ -44,31 +47,6 @@ namespace {
 std::string this_node() {
   const char* n = std::getenv("RAYD_NODE_ID");
   return n != nullptr ? n : "";
-}
-
-bool exists(const std::string& path) {
-  return ::access(path.c_str(), F_OK) == 0;
-}
-
-/// Writes `content` to `path` atomically (a reader never sees half of it).
-void publish(const std::string& path, const std::string& content) {
-  auto tmp = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content;
-  }
-  std::rename(tmp.c_str(), path.c_str());
-}
-
-/// Blocks until `path` exists; false after `limit`.
-bool await_file(const std::string& path, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!exists(path)) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
 }
 
 /// Deterministic bytes: the same (size, seed) gives the same string everywhere.
@@ -197,18 +175,6 @@ RAYD_REMOTE(where, where_slow, add, inc, times, combine, make_blob, blob_info, j
 // -- the cases ----------------------------------------------------------------------
 
 namespace {
-
-using args_t = std::map<std::string, std::string>;
-
-std::string arg(const args_t& a, const std::string& key, const std::string& def = "") {
-  auto i = a.find(key);
-  return i == a.end() ? def : i->second;
-}
-
-uint64_t num(const args_t& a, const std::string& key, uint64_t def) {
-  auto i = a.find(key);
-  return i == a.end() ? def : std::strtoull(i->second.c_str(), nullptr, 10);
-}
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
