@@ -195,7 +195,7 @@ BOOST_AUTO_TEST_CASE(max_task_retries_both_ways) {
     std::filesystem::create_directories(dir);
     background_case d(c, "retries", {"dir=" + dir, "retries=" + std::to_string(retries)});
     auto pid = std::stoi(await_content(dir + "/pid-1", 60s));
-    std::this_thread::sleep_for(300ms); // the slow call reaches the actor (it runs 3 s)
+    await_content(dir + "/slow-started", 60s); // the 3 s call runs in the actor now
     BOOST_REQUIRE_EQUAL(::kill(pid, SIGKILL), 0);
     json out = d.finish(120s);
     BOOST_TEST_MESSAGE("retries=" << retries << ": " << out.dump());

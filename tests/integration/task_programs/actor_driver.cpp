@@ -64,8 +64,11 @@ public:
     const char* n = std::getenv("RAYD_NODE_ID");
     return n != nullptr ? n : "";
   }
-  /// Sleeps, then returns the value (a call in flight while the test kills).
-  int slow(int ms) {
+  /// Publishes `started` (a file the test awaits), sleeps, then returns the
+  /// value: a call in flight while the test kills its process.
+  int slow(std::string started, int ms) {
+    if (!started.empty())
+      publish(started, "1");
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     return value_;
   }
@@ -254,7 +257,8 @@ json case_retries(const args_t& a) {
              .max_task_retries(static_cast<int>(num(a, "retries", 1)))
              .remote();
   auto pid = rayd::get(c.task(&Counter::pid).remote(), 60s);
-  auto slow = c.task(&Counter::slow).remote(static_cast<int>(num(a, "ms", 3000)));
+  auto slow = c.task(&Counter::slow).remote(dir + "/slow-started",
+                                            static_cast<int>(num(a, "ms", 3000)));
   publish(dir + "/pid-1", std::to_string(pid));
   json out;
   int value = -1;
