@@ -52,11 +52,35 @@ json shape_json(const resource_map& m) {
 } // namespace
 
 autoscaler::autoscaler(persistence::store& db, autoscaler_settings settings)
-  : settings_(std::move(settings)), table_(db) {
+  : settings_(std::move(settings)), db_(db), table_(db) {
 }
 
+namespace {
+
+constexpr const char* requests_table = "autoscale_requests";
+constexpr const char* requests_key = "current";
+
+} // namespace
+
 caf::error autoscaler::load() {
-  return table_.load();
+  if (auto err = table_.load())
+    return err;
+  auto saved = db_.get(requests_table, requests_key);
+  if (!saved)
+    return saved.error();
+  requests_.clear();
+  if (*saved) {
+    auto j = json::parse(**saved, nullptr, false);
+    if (j.is_array())
+      for (auto& b : j) {
+        resource_map m;
+        for (auto& [k, v] : b.items())
+          if (v.is_number())
+            m[k] = v.get<double>();
+        requests_.push_back(std::move(m));
+      }
+  }
+  return {};
 }
 
 void autoscaler::set_config(autoscaling_config config) {
@@ -79,6 +103,12 @@ caf::error autoscaler::set_requests(std::vector<resource_map> bundles) {
         return make_error(errc::invalid_argument,
                           "bad bundle " + describe_shape(b)
                             + ": amounts must be >= 0 and names non-empty");
+  // Durable before the caller hears "ok": a restarted head keeps it.
+  json j = json::array();
+  for (auto& b : bundles)
+    j.push_back(shape_json(b));
+  if (auto err = db_.put(requests_table, requests_key, j.dump()))
+    return err;
   requests_ = std::move(bundles);
   return {};
 }

@@ -103,7 +103,8 @@ class autoscaler {
 public:
   autoscaler(persistence::store& db, autoscaler_settings settings);
 
-  /// Reads the instance table (after a head restart: resumes from it).
+  /// Reads the instance table and the explicit request (after a head
+  /// restart: resumes from them).
   caf::error load();
 
   /// A new config (the file changed): takes effect from the next round.
@@ -113,8 +114,9 @@ public:
 
   /// Explicit requests (`rayctl request-resources`): bundles the cluster
   /// must be able to hold at once; replaces the previous request; empty
-  /// clears it. Errors: invalid_argument (a negative amount, > 10,000
-  /// bundles).
+  /// clears it. Durable (store table "autoscale_requests") when it returns;
+  /// load() reads it back. Errors: invalid_argument (a negative amount,
+  /// > 10,000 bundles), storage_error.
   caf::error set_requests(std::vector<resource_map> bundles);
 
   round_actions round(const round_input& in);
@@ -150,6 +152,7 @@ private:
   void forget_old(int64_t now_ms);
 
   autoscaler_settings settings_;
+  persistence::store& db_;
   instance_table table_;
   std::vector<resource_map> requests_;
   std::string config_error_;

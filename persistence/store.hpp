@@ -29,7 +29,8 @@ namespace rayd::persistence {
 inline const std::vector<std::string>& table_names() {
   static const std::vector<std::string> names{"meta",   "nodes", "kv",
                                               "jobs",   "actors", "blobs",
-                                              "job_logs", "autoscale_instances"};
+                                              "job_logs", "autoscale_instances",
+                                              "autoscale_requests"};
   return names;
 }
 
