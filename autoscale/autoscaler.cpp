@@ -269,6 +269,18 @@ round_actions autoscaler::round(const round_input& in) {
   std::vector<std::string> ids;
   for (auto* r : to_create)
     ids.push_back(r->instance_id);
+  // REQUESTED by an earlier head process that died before the provider
+  // listed the instance: the create may never have run. It is asked again
+  // with the same launch request id, which providers treat idempotently
+  // (node_provider.hpp): an instance that exists is not created twice.
+  std::set<std::string> listed_ids;
+  for (auto& l : rin.provider)
+    listed_ids.insert(l.instance_id);
+  std::vector<std::string> resend;
+  for (auto* r : table_.rows())
+    if (r->state == st::requested && !requested_here_.count(r->instance_id)
+        && !listed_ids.count(r->instance_id))
+      resend.push_back(r->instance_id);
   for (auto& id : ids) {
     auto* r = table_.find(id);
     auto u = change(id, st::requested, "asked the " + settings_.provider_type + " provider", r->version);
@@ -276,10 +288,12 @@ round_actions autoscaler::round(const round_input& in) {
     apply(u, in.now_ms);
   }
   commit();
+  ids.insert(ids.end(), resend.begin(), resend.end());
   for (auto& id : ids) {
     auto* r = table_.find(id);
     if (r == nullptr || r->state != st::requested)
       continue; // the commit failed: the next round retries
+    requested_here_.insert(id);
     auto t = settings_.config.node_types.find(r->node_type);
     if (t == settings_.config.node_types.end())
       continue;

@@ -164,6 +164,9 @@ private:
   std::map<std::string, int64_t> drain_refused_until_;
   /// Per node type: failed launches since its last success.
   std::map<std::string, std::vector<launch_failure>> failures_;
+  /// Rows this process asked the provider to create (others in REQUESTED
+  /// were asked by an earlier head process and are asked again).
+  std::set<std::string> requested_here_;
   /// Rows with a drain or terminate call in flight.
   std::set<std::string> in_flight_;
   /// Provider ids of failed/terminated instances already told to terminate.

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -92,6 +93,42 @@ bool still_running(const record& r) {
     if (a == r.session_dir || a == "--session-dir=" + r.session_dir)
       return true;
   return false;
+}
+
+/// Finds the node process of records written before their spawn (pid 0): a
+/// provider that crashed between the fork and recording the pid left a node
+/// running that only its command line (its session dir) names. Returns
+/// whether a record changed.
+bool adopt_unrecorded(std::vector<record>& records) {
+  bool any = false;
+  for (auto& r : records)
+    any = any || r.pid <= 0;
+  if (!any)
+    return false;
+  bool changed = false;
+  std::error_code ec;
+  for (auto& entry : std::filesystem::directory_iterator{"/proc", ec}) {
+    auto name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    auto pid = static_cast<pid_t>(std::stol(name));
+    auto args = cmdline_of(pid);
+    for (auto& r : records) {
+      if (r.pid > 0)
+        continue;
+      bool names_it = false;
+      for (std::size_t i = 0; i + 1 < args.size(); ++i)
+        names_it = names_it || (args[i] == "--session-dir" && args[i + 1] == r.session_dir);
+      for (auto& a : args)
+        names_it = names_it || a == "--session-dir=" + r.session_dir;
+      if (names_it) {
+        r.pid = pid;
+        r.start_ticks = start_ticks_of(pid);
+        changed = true;
+      }
+    }
+  }
+  return changed;
 }
 
 // --- state file -------------------------------------------------------------
@@ -359,6 +396,9 @@ caf::expected<std::vector<std::string>> processes_provider::create(const instanc
   auto records = load_state(state_path);
   if (!records)
     return records.error();
+  if (adopt_unrecorded(*records))
+    if (auto err = save_state(state_path, *records))
+      return err;
   const auto& request = spec.tags.at(tag_launch_request);
   std::vector<std::string> ids;
   for (auto& r : *records) {
@@ -389,9 +429,18 @@ caf::expected<std::vector<std::string>> processes_provider::create(const instanc
                                   options_.token_file};
     argv.insert(argv.end(), resource_args.begin(), resource_args.end());
     argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
+    // Recorded before the spawn (pid 0): if this process dies before the pid
+    // is written, the next provider object finds the node by its session dir
+    // (adopt_unrecorded) instead of launching a second one for the request.
+    records->push_back(r);
+    if (auto err = save_state(state_path, *records))
+      return err;
+    records->pop_back();
     auto pid = spawn_detached(argv, r.session_dir);
-    if (!pid)
+    if (!pid) {
+      (void) save_state(state_path, *records);
       return pid.error();
+    }
     r.pid = *pid;
     r.start_ticks = start_ticks_of(*pid);
     // exec() has replaced the image when spawn returns, but the kernel sets
@@ -402,8 +451,8 @@ caf::expected<std::vector<std::string>> processes_provider::create(const instanc
     while (!still_running(r) && start_ticks_of(r.pid) == r.start_ticks
            && clock_type::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds{1});
-    // Recorded at once: a crash later in this call still leaves the node
-    // findable (and terminable) by the next provider object.
+    // The pid recorded at once: a crash later in this call still leaves the
+    // node findable (and terminable) by the next provider object.
     records->push_back(r);
     if (auto err = save_state(state_path, *records))
       return err;
@@ -425,6 +474,9 @@ caf::expected<std::vector<provider_instance>> processes_provider::list() {
   auto records = load_state(state_path);
   if (!records)
     return records.error();
+  if (adopt_unrecorded(*records))
+    if (auto err = save_state(state_path, *records))
+      return err;
   for (auto& r : *records) {
     auto c = r.tags.find(tag_cluster);
     if (c == r.tags.end() || c->second != options_.cluster_name)
@@ -438,8 +490,10 @@ caf::expected<std::vector<provider_instance>> processes_provider::list() {
     } else {
       inst.state = provider_instance::terminated;
       if (!r.terminating)
-        inst.error = "the rayd process (pid " + std::to_string(r.pid)
-                     + ") exited; see " + r.session_dir + "/rayd.err";
+        inst.error = r.pid <= 0 ? "its rayd process never started (the provider stopped "
+                                  "during the launch)"
+                                : "the rayd process (pid " + std::to_string(r.pid)
+                                    + ") exited; see " + r.session_dir + "/rayd.err";
     }
     out.push_back(std::move(inst));
   }
@@ -472,6 +526,9 @@ caf::error processes_provider::terminate(const std::vector<std::string>& instanc
   auto records = load_state(state_path);
   if (!records)
     return records.error();
+  if (adopt_unrecorded(*records))
+    if (auto err = save_state(state_path, *records))
+      return err;
   std::set<std::string> wanted(instance_ids.begin(), instance_ids.end());
   std::vector<record*> targets;
   for (auto& r : *records)

@@ -217,6 +217,56 @@ BOOST_AUTO_TEST_CASE(processes_reports_dead_nodes_and_never_signals_a_foreign_pi
   BOOST_CHECK(wait_until([keeper_pid] { return !pid_alive(*keeper_pid); }, 10s));
 }
 
+BOOST_AUTO_TEST_CASE(processes_adopts_a_node_whose_pid_was_never_recorded) {
+  if (!require_or_skip(binaries_present(), "rayd/rayctl binaries not found in " + bin_dir()))
+    return;
+  cluster c{"provider3"};
+  auto base = c.root() + "/autoscaler";
+  session_guard guard{base};
+  stray_guard strays;
+  ::setenv("RAYD_TMPDIR", c.rayd_tmpdir().c_str(), 1);
+  auto& head = c.start_head({}, 0);
+  processes_provider_options opts;
+  opts.cluster_name = "it3";
+  opts.head_address = head.cluster_address();
+  opts.token_file = head.token_file();
+  opts.base_dir = base;
+  opts.rayd_binary = rayd_bin();
+  opts.terminate_grace = std::chrono::milliseconds{2000};
+  std::string id;
+  pid_t pid = 0;
+  {
+    processes_provider first{opts};
+    auto ids = first.create(worker_spec("req-crash"), 1);
+    BOOST_REQUIRE_MESSAGE(ids, why(ids));
+    id = (*ids)[0];
+    pid = *first.pid_of(id);
+    strays.add(pid);
+  }
+  // As if the provider died between spawning the node and recording its pid:
+  // the record exists (written before the spawn) with pid 0.
+  auto state_path = base + "/it3/instances.json";
+  auto state = json::parse(read_file(state_path));
+  for (auto& i : state["instances"]) {
+    i["pid"] = 0;
+    i["start_ticks"] = 0;
+  }
+  BOOST_REQUIRE(write_file(state_path, state.dump()));
+  processes_provider second{opts};
+  auto l = listed(second);
+  BOOST_REQUIRE_EQUAL(l.size(), 1u);
+  BOOST_CHECK_EQUAL(to_string(l[id].state), "running");
+  BOOST_CHECK_EQUAL(second.pid_of(id).value_or(0), pid);
+  // The same launch request again: the adopted node counts, none is added.
+  auto again = second.create(worker_spec("req-crash"), 1);
+  BOOST_REQUIRE_MESSAGE(again, why(again));
+  BOOST_CHECK(*again == std::vector<std::string>{id});
+  BOOST_CHECK_EQUAL(listed(second).size(), 1u);
+  BOOST_CHECK(!second.terminate({id}));
+  BOOST_CHECK(wait_until([pid] { return !pid_alive(pid); }, 10s));
+  BOOST_CHECK(listed(second).empty());
+}
+
 BOOST_AUTO_TEST_CASE(processes_refuses_a_missing_binary_or_token) {
   temp_dir dir{"rayd_prov"};
   processes_provider_options opts;
