@@ -136,6 +136,11 @@ struct as_state_t {
   std::vector<launchable_type> published;
   bool published_once = false;
   bool round_running = false;
+  /// Rounds in a row whose provider list failed: the next round waits
+  /// longer (back-off up to 10 s), so a broken provider is not hammered.
+  int list_failures = 0;
+  /// The time between rounds for this provider (see spawn_autoscaler).
+  caf::timespan interval{};
   static inline const char* name = "rayd.gcs.autoscaler";
 };
 
@@ -304,12 +309,15 @@ void run_round(as_actor_t self) {
   // thread: that is the point (their effect is observed in this round).
   self->request(st.provider, caf::infinite, atoms::provider_list::value)
     .then(
-      [in, ask_nodes](std::vector<autoscale::provider_instance>& list) {
+      [self, in, ask_nodes](std::vector<autoscale::provider_instance>& list) {
+        self->state.list_failures = 0;
         in->provider = std::move(list);
         ask_nodes();
       },
       [self, in, fail](caf::error& err) {
-        spdlog::warn("autoscaler: the provider's list failed: {}", describe(err));
+        if (self->state.list_failures++ == 0 || self->state.list_failures % 10 == 0)
+          spdlog::warn("autoscaler: the provider's list failed ({} in a row): {}",
+                       self->state.list_failures, describe(err));
         fail(err);
       });
 }
@@ -341,6 +349,12 @@ caf::expected<autoscaler_actor> spawn_autoscaler(caf::actor_system& sys,
     st.config = config;
     st.config_stamp = stamp;
     st.provider = worker;
+    // Every round lists the provider's instances: cheap for processes and
+    // fake (a file, /proc), one process spawn for command — which then
+    // runs its rounds at most once a second.
+    st.interval = config.provider.type == autoscale::provider_kind::command
+                    ? std::max<caf::timespan>(cfg.round_interval, std::chrono::seconds{1})
+                    : cfg.round_interval;
     st.core = core;
     self->link_to(worker);
     self->send(self, round_atom::value);
@@ -353,8 +367,13 @@ caf::expected<autoscaler_actor> spawn_autoscaler(caf::actor_system& sys,
         return true;
       },
       [self](round_atom) {
+        auto& st = self->state;
         run_round(self);
-        self->delayed_send(self, self->state.cfg.round_interval, round_atom::value);
+        auto wait = st.interval;
+        for (int k = 0; k < st.list_failures && wait < std::chrono::seconds{10}; ++k)
+          wait *= 2;
+        self->delayed_send(self, std::min<caf::timespan>(wait, std::chrono::seconds{10}),
+                           round_atom::value);
       },
     };
   });
