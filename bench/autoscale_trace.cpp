@@ -217,6 +217,40 @@ double oracle_node_seconds(const std::vector<trace_item>& trace, double worker_c
   return total;
 }
 
+/// Where a queued demand starts, the way rayd places it (the simulated
+/// driver sits on a head that offers no CPU, so every task is spilled):
+///   spread  tasks: the node with the most free CPU (actors/node/
+///           lease_policy.cpp, decide_lease's spillback); actors: the node
+///           with the fewest actors (actors/gcs/actor_placement.cpp);
+///   pack    both: the node with the least free CPU that still fits;
+///   first_fit  the first node in launch order that fits (this benchmark's
+///           first model, kept for comparison; rayd never did this).
+/// Ties go to the lower node id (= launch order), as in rayd.
+std::vector<sim_node>::iterator place_on(std::vector<sim_node>& nodes, const trace_item& x,
+                                         const std::string& placement) {
+  auto best = nodes.end();
+  for (auto n = nodes.begin(); n != nodes.end(); ++n) {
+    if (!n->alive || n->available < x.cpus - 1e-9)
+      continue;
+    if (best == nodes.end()) {
+      best = n;
+      if (placement == "first_fit")
+        break;
+      continue;
+    }
+    bool better = false;
+    if (placement == "pack")
+      better = n->available < best->available - 1e-9;
+    else if (x.kind == "actor")
+      better = n->actors < best->actors;
+    else
+      better = n->available > best->available + 1e-9;
+    if (better) // nodes are in id order, so a tie keeps the lower id
+      best = n;
+  }
+  return best;
+}
+
 } // namespace
 
 json run_autoscale_trace(const autoscale_trace_options& o) {
@@ -322,12 +356,10 @@ json simulate_trace(const std::vector<trace_item>& trace, const autoscale_trace_
       queue.push_back(next_arrival++);
       last_arrival = r;
     }
-    // 4. the scheduler: first fit on ALIVE nodes
+    // 4. the scheduler: rayd's placement rules on ALIVE nodes (place_on)
     for (auto it = queue.begin(); it != queue.end();) {
       auto i = *it;
-      auto n = std::find_if(nodes.begin(), nodes.end(), [&trace, i](const sim_node& x) {
-        return x.alive && x.available >= trace[i].cpus - 1e-9;
-      });
+      auto n = place_on(nodes, trace[i], o.placement);
       if (n == nodes.end()) {
         ++it;
         continue;
@@ -534,6 +566,7 @@ json simulate_trace(const std::vector<trace_item>& trace, const autoscale_trace_
                                "arriving in between (same round included)"}};
   metrics["simulated_s"] = round3(static_cast<double>(last_round_with_nodes + 1) * R);
   metrics["config"] = {{"round_s", R},
+                       {"placement", o.placement},
                        {"launch_delay_rounds", o.launch_delay_rounds},
                        {"worker_cpus", o.worker_cpus},
                        {"max_workers", o.max_workers},

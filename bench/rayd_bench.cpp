@@ -164,6 +164,11 @@ int main(int argc, char** argv) {
   trace->add_option("--upscaling-speed", at.upscaling_speed, "upscaling_speed")
     ->capture_default_str()
     ->check(CLI::PositiveNumber);
+  trace->add_option("--placement", at.placement,
+                    "How work is placed on nodes: spread (rayd's rules), pack (fullest node "
+                    "that fits), first_fit (launch order)")
+    ->capture_default_str()
+    ->check(CLI::IsMember({"spread", "pack", "first_fit"}));
 
   micro_options mo;
   auto* micro = app.add_subcommand(
