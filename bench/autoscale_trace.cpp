@@ -404,7 +404,13 @@ json simulate_trace(const std::vector<trace_item>& trace, const autoscale_trace_
       queue.push_back(next_arrival++);
       last_arrival = r;
     }
-    // 4. the scheduler: rayd's placement rules on ALIVE nodes (place_on)
+    // 4. the scheduler: rayd's placement rules on ALIVE nodes (place_on);
+    // with actors_first, actors waiting go before tasks that arrived with
+    // or before them (the GCS places actors, the head's lease queue tasks,
+    // and which of the two sees a new node first within a round is a race)
+    if (o.actors_first)
+      std::stable_partition(queue.begin(), queue.end(),
+                            [&trace](size_t i) { return trace[i].kind == "actor"; });
     for (auto it = queue.begin(); it != queue.end();) {
       auto i = *it;
       auto n = place_on(nodes, trace[i], o.placement);
@@ -628,6 +634,7 @@ json simulate_trace(const std::vector<trace_item>& trace, const autoscale_trace_
   metrics["simulated_s"] = round3(static_cast<double>(last_round_with_nodes + 1) * R);
   metrics["config"] = {{"round_s", R},
                        {"placement", o.placement},
+                       {"actors_first", o.actors_first},
                        {"launch_delay_rounds", o.launch_delay_rounds},
                        {"worker_cpus", o.worker_cpus},
                        {"max_workers", o.max_workers},

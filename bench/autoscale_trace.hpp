@@ -78,6 +78,12 @@ struct autoscale_trace_options {
   /// fullest node that fits) or "first_fit" (launch order). See place_on in
   /// autoscale_trace.cpp.
   std::string placement = "spread";
+  /// Place waiting actors before waiting tasks each round (default: one
+  /// FIFO by arrival, ties by trace id). In rayd the GCS places actors and
+  /// the head's lease queue places tasks, independently; which takes a slot
+  /// that frees or a node that comes up first is a race, so both orders are
+  /// models of it.
+  bool actors_first = false;
 };
 
 /// Simulates the policy on `trace` (its `trace` options are not read):

@@ -169,6 +169,9 @@ int main(int argc, char** argv) {
                     "that fits), first_fit (launch order)")
     ->capture_default_str()
     ->check(CLI::IsMember({"spread", "pack", "first_fit"}));
+  trace->add_flag("--actors-first", at.actors_first,
+                  "Place waiting actors before waiting tasks each round (default: one FIFO "
+                  "by arrival)");
 
   micro_options mo;
   auto* micro = app.add_subcommand(

@@ -133,9 +133,13 @@ BOOST_AUTO_TEST_CASE(idle_timeout_bound_by_hand) {
 BOOST_AUTO_TEST_CASE(bounds_hold_on_the_generated_day) {
   for (uint64_t seed : {1, 2}) {
     std::vector<trace_item> t = generate_trace({seed});
-    for (const char* placement : {"spread", "pack", "first_fit"}) {
+    for (const char* placement : {"spread", "pack", "first_fit", "spread+actors_first"}) {
       autoscale_trace_options o;
       o.placement = placement;
+      if (o.placement == "spread+actors_first") {
+        o.placement = "spread";
+        o.actors_first = true;
+      }
       auto m = simulate_trace(t, o)["metrics"];
       auto used = m["node_seconds"]["value"].get<double>();
       auto oracle = m["oracle_node_seconds"]["value"].get<double>();
@@ -143,7 +147,8 @@ BOOST_AUTO_TEST_CASE(bounds_hold_on_the_generated_day) {
       BOOST_TEST(oracle < with_timeout);
       BOOST_TEST(with_timeout <= used);
       BOOST_TEST(m["flaps"]["value"].get<int>() == 0);
-      BOOST_TEST(m["config"]["placement"].get<std::string>() == placement);
+      BOOST_TEST(m["config"]["placement"].get<std::string>() == o.placement);
+      BOOST_TEST(m["config"]["actors_first"].get<bool>() == o.actors_first);
     }
   }
 }
