@@ -186,6 +186,7 @@ struct sim_node {
   int tasks = 0;
   int actors = 0;
   int long_work = 0; // of its tasks and actors, the tail tasks and actors
+  bool ever_used = false; // ran any work before its termination
 };
 
 struct sim_work {
@@ -213,6 +214,87 @@ double oracle_node_seconds(const std::vector<trace_item>& trace, double worker_c
     total += (t - last) * std::ceil(load / worker_cpus - 1e-9);
     load += dl;
     last = t;
+  }
+  return total;
+}
+
+/// Where a queued demand starts, the way rayd places it (the simulated
+/// driver sits on a head that offers no CPU, so every task is spilled):
+///   spread  tasks: the node with the most free CPU (actors/node/
+///           lease_policy.cpp, decide_lease's spillback); actors: the node
+///           with the fewest actors (actors/gcs/actor_placement.cpp);
+///   pack    both: the node with the least free CPU that still fits;
+///   first_fit  the first node in launch order that fits (this benchmark's
+///           first model, kept for comparison; rayd never did this).
+/// Ties go to the lower node id (= launch order), as in rayd.
+std::vector<sim_node>::iterator place_on(std::vector<sim_node>& nodes, const trace_item& x,
+                                         const std::string& placement) {
+  auto best = nodes.end();
+  for (auto n = nodes.begin(); n != nodes.end(); ++n) {
+    if (!n->alive || n->available < x.cpus - 1e-9)
+      continue;
+    if (best == nodes.end()) {
+      best = n;
+      if (placement == "first_fit")
+        break;
+      continue;
+    }
+    bool better = false;
+    if (placement == "pack")
+      better = n->available < best->available - 1e-9;
+    else if (x.kind == "actor")
+      better = n->actors < best->actors;
+    else
+      better = n->available > best->available + 1e-9;
+    if (better) // nodes are in id order, so a tie keeps the lower id
+      best = n;
+  }
+  return best;
+}
+
+/// The bound above for a cluster that also keeps every node until it has
+/// been idle for `timeout_s` (the policy's idle timeout): a node busy at s
+/// still exists at any t < s + timeout_s, so at t at least
+/// max over s in (t - timeout_s, t] of ceil(load(s) / worker_cpus) nodes
+/// exist. Booting stays free and work still starts at arrival, so this too is
+/// a lower bound; it is what the idle timeout alone costs on top of the
+/// oracle, whatever the policy and the placement.
+double oracle_with_timeout_node_seconds(const std::vector<trace_item>& trace,
+                                        double worker_cpus, double timeout_s) {
+  std::map<double, double> delta;
+  for (const auto& x : trace) {
+    delta[x.arrive_s] += x.cpus;
+    delta[x.arrive_s + x.duration_s] -= x.cpus;
+  }
+  // n(t) as steps: from steps[k].first on, steps[k].second nodes.
+  std::vector<std::pair<double, double>> steps;
+  double load = 0;
+  for (const auto& [t, dl] : delta) {
+    load += dl;
+    steps.emplace_back(t, std::ceil(load / worker_cpus - 1e-9));
+  }
+  if (steps.empty())
+    return 0;
+  std::vector<double> points;
+  for (const auto& [t, n] : steps) {
+    points.push_back(t);
+    points.push_back(t + timeout_s);
+  }
+  std::sort(points.begin(), points.end());
+  points.erase(std::unique(points.begin(), points.end()), points.end());
+  // Between two points the window's max is constant: evaluate at the left
+  // one. The window (p - timeout, p] meets step k when step k starts at or
+  // before p and ends after p - timeout; both ends move forward with p.
+  double total = 0;
+  size_t lo = 0;
+  for (size_t i = 0; i + 1 < points.size(); ++i) {
+    double p = points[i];
+    while (lo + 1 < steps.size() && steps[lo + 1].first <= p - timeout_s)
+      ++lo;
+    double best = 0;
+    for (size_t k = lo; k < steps.size() && steps[k].first <= p; ++k)
+      best = std::max(best, steps[k].second);
+    total += (points[i + 1] - p) * best;
   }
   return total;
 }
@@ -281,7 +363,7 @@ json simulate_trace(const std::vector<trace_item>& trace, const autoscale_trace_
   size_t next_arrival = 0;
   int64_t node_counter = 0;
   int64_t launches = 0, terminations = 0, launch_rounds = 0, busy_terminations = 0;
-  int64_t terminations_while_queued = 0, flaps = 0;
+  int64_t terminations_while_queued = 0, flaps = 0, never_used = 0;
   int64_t last_termination = -1, last_arrival = -1;
   int64_t booting_rounds = 0, busy_rounds = 0, idle_rounds = 0, peak_nodes = 0;
   int64_t partly_used_rounds = 0; // busy with some of its CPUs free
@@ -322,17 +404,22 @@ json simulate_trace(const std::vector<trace_item>& trace, const autoscale_trace_
       queue.push_back(next_arrival++);
       last_arrival = r;
     }
-    // 4. the scheduler: first fit on ALIVE nodes
+    // 4. the scheduler: rayd's placement rules on ALIVE nodes (place_on);
+    // with actors_first, actors waiting go before tasks that arrived with
+    // or before them (the GCS places actors, the head's lease queue tasks,
+    // and which of the two sees a new node first within a round is a race)
+    if (o.actors_first)
+      std::stable_partition(queue.begin(), queue.end(),
+                            [&trace](size_t i) { return trace[i].kind == "actor"; });
     for (auto it = queue.begin(); it != queue.end();) {
       auto i = *it;
-      auto n = std::find_if(nodes.begin(), nodes.end(), [&trace, i](const sim_node& x) {
-        return x.alive && x.available >= trace[i].cpus - 1e-9;
-      });
+      auto n = place_on(nodes, trace[i], o.placement);
       if (n == nodes.end()) {
         ++it;
         continue;
       }
       n->available -= trace[i].cpus;
+      n->ever_used = true;
       (trace[i].kind == "actor" ? n->actors : n->tasks) += 1;
       n->long_work += trace[i].phase != "burst" ? 1 : 0;
       auto& w = work[i];
@@ -386,6 +473,7 @@ json simulate_trace(const std::vector<trace_item>& trace, const autoscale_trace_
         continue;
       if (n->tasks + n->actors > 0)
         ++busy_terminations;
+      never_used += n->ever_used ? 0 : 1;
       nodes.erase(n);
       ++terminations;
       last_termination = r;
@@ -508,6 +596,16 @@ json simulate_trace(const std::vector<trace_item>& trace, const autoscale_trace_
              "integral over time of ceil(CPUs of the demands running at t / CPUs per worker), "
              "nodes free to boot and to vanish (the weaker schedule-free bound, "
              "CPU-seconds / CPUs per worker, next to it)"}};
+  double oracle_timeout_s = oracle_with_timeout_node_seconds(trace, o.worker_cpus, o.idle_timeout_s);
+  metrics["oracle_with_idle_timeout_node_seconds"] = {
+    {"value", round3(oracle_timeout_s)},
+    {"unit", "node-s"},
+    {"ratio_of_node_seconds", oracle_timeout_s > 0 ? round3(node_s / oracle_timeout_s) : 0},
+    {"ratio_to_oracle", oracle_s > 0 ? round3(oracle_timeout_s / oracle_s) : 0},
+    {"what", "lower bound for any schedule that starts every demand at its arrival and keeps "
+             "a node until it has been idle for the idle timeout: the integral of the max of "
+             "ceil(load / CPUs per worker) over the last idle timeout (booting free); "
+             "ratio_to_oracle is what the idle timeout alone costs, whatever the policy"}};
   metrics["node_seconds_ratio"] = {
     {"value", round3(ratio)},
     {"what", "node_seconds / oracle_node_seconds"}};
@@ -528,12 +626,15 @@ json simulate_trace(const std::vector<trace_item>& trace, const autoscale_trace_
                          {"peak_workers", peak_nodes}};
   metrics["terminations"] = {{"value", terminations},
                              {"of_busy_nodes", busy_terminations},
+                             {"never_used", never_used},
                              {"while_demand_queued", terminations_while_queued}};
   metrics["flaps"] = {{"value", flaps},
                       {"what", "launch rounds that follow a termination with no demand "
                                "arriving in between (same round included)"}};
   metrics["simulated_s"] = round3(static_cast<double>(last_round_with_nodes + 1) * R);
   metrics["config"] = {{"round_s", R},
+                       {"placement", o.placement},
+                       {"actors_first", o.actors_first},
                        {"launch_delay_rounds", o.launch_delay_rounds},
                        {"worker_cpus", o.worker_cpus},
                        {"max_workers", o.max_workers},

@@ -13,7 +13,7 @@
 //
 // The simulator's round, every `round_s` simulated seconds:
 //   work ends -> launched nodes past the launch delay become ALIVE -> arrivals
-//   queue -> queued work is placed first fit on ALIVE nodes (the scheduler)
+//   queue -> queued work is placed on ALIVE nodes by rayd's rules (placement)
 //   -> a snapshot of what still waits goes to decide() -> its launches start
 //   pending nodes and its terminations remove idle nodes.
 //
@@ -73,6 +73,17 @@ struct autoscale_trace_options {
   int max_workers = 20;
   double idle_timeout_s = 10;
   double upscaling_speed = 1.0;
+  /// How queued work is placed on ALIVE nodes: "spread" (rayd's rules:
+  /// tasks to the most free CPU, actors to the fewest actors), "pack" (the
+  /// fullest node that fits) or "first_fit" (launch order). See place_on in
+  /// autoscale_trace.cpp.
+  std::string placement = "spread";
+  /// Place waiting actors before waiting tasks each round (default: one
+  /// FIFO by arrival, ties by trace id). In rayd the GCS places actors and
+  /// the head's lease queue places tasks, independently; which takes a slot
+  /// that frees or a node that comes up first is a race, so both orders are
+  /// models of it.
+  bool actors_first = false;
 };
 
 /// Simulates the policy on `trace` (its `trace` options are not read):

@@ -164,6 +164,14 @@ int main(int argc, char** argv) {
   trace->add_option("--upscaling-speed", at.upscaling_speed, "upscaling_speed")
     ->capture_default_str()
     ->check(CLI::PositiveNumber);
+  trace->add_option("--placement", at.placement,
+                    "How work is placed on nodes: spread (rayd's rules), pack (fullest node "
+                    "that fits), first_fit (launch order)")
+    ->capture_default_str()
+    ->check(CLI::IsMember({"spread", "pack", "first_fit"}));
+  trace->add_flag("--actors-first", at.actors_first,
+                  "Place waiting actors before waiting tasks each round (default: one FIFO "
+                  "by arrival)");
 
   micro_options mo;
   auto* micro = app.add_subcommand(
