@@ -378,7 +378,7 @@ std::vector<std::string> head_command(const cluster_config& cfg, const cluster_p
     resources = t->second.resources;
     labels = t->second.labels;
   }
-  labels[label_node_type] = cfg.autoscaling.head_node_type;
+  labels[launcher_type_label] = cfg.autoscaling.head_node_type;
   // As the processes provider does for workers: CPU and GPU default to 0, so
   // the head offers what the config says, not the host's cores.
   double cpus = 0;
@@ -437,6 +437,15 @@ bool rayd_supports_autoscaling(const std::string& rayd_binary) {
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   return out.find("--autoscaling-config") != std::string::npos;
+}
+
+bool head_runs_autoscaler(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary};
+  std::string arg;
+  while (std::getline(in, arg, '\0'))
+    if (arg == "--autoscaling-config" || arg.rfind("--autoscaling-config=", 0) == 0)
+      return true;
+  return false;
 }
 
 caf::expected<head_state> spawn_head(const cluster_config& cfg, const cluster_paths& p,
@@ -500,7 +509,7 @@ std::vector<type_progress> min_worker_progress(const autoscaling_config& cfg,
     for (auto& n : nodes) {
       if (n.is_head || !n.alive)
         continue;
-      auto l = n.labels.find(label_node_type);
+      auto l = n.labels.find(launcher_type_label);
       if (l != n.labels.end() && l->second == name)
         ++x.alive;
     }

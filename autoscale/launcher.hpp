@@ -54,9 +54,9 @@
 namespace rayd::autoscale {
 
 /// Node label every launched node carries: its node type's name (the head's is
-/// `head_node_type`). The autoscaler sets it on workers; the launcher on the
-/// head; `up` counts workers by it.
-constexpr const char* label_node_type = "rayd-node-type";
+/// `head_node_type`). The autoscaler sets it on workers (its own constant of
+/// the same text); the launcher on the head; `up` counts workers by it.
+constexpr const char* launcher_type_label = "rayd-node-type";
 
 // --- state paths ---------------------------------------------------------------
 
@@ -172,6 +172,11 @@ std::vector<std::string> head_command(const cluster_config& cfg, const cluster_p
 /// Whether `rayd_binary --help` lists --autoscaling-config (runs it once).
 bool rayd_supports_autoscaling(const std::string& rayd_binary);
 
+/// Whether the running process `pid` was started with --autoscaling-config
+/// (its /proc/<pid>/cmdline): a head started by an older rayd runs no
+/// autoscaler even when today's binary has the flag.
+bool head_runs_autoscaler(pid_t pid);
+
 /// Spawns the head detached (autoscale/detached_process.hpp) and records its
 /// pid in head.json. Errors: as spawn_detached, storage_error.
 caf::expected<head_state> spawn_head(const cluster_config& cfg, const cluster_paths& p,
@@ -205,7 +210,7 @@ struct type_progress {
 };
 
 /// For every type with min_workers > 0 (in name order), its ALIVE non-head
-/// nodes (by label_node_type) and launched instances (`launched` by type). Pure.
+/// nodes (by launcher_type_label) and launched instances (`launched` by type). Pure.
 std::vector<type_progress> min_worker_progress(const autoscaling_config& cfg,
                                                const std::vector<node_view>& nodes,
                                                const std::map<std::string, int32_t>& launched);

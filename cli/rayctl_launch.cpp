@@ -235,9 +235,14 @@ int rayctl_up(const launch_options& o) {
   }
   // -- wait for min_workers (the lock is released: `down` may interrupt) --------
   if (any_min_workers(cfg)) {
-    if (!rayd_supports_autoscaling(ho.rayd_binary))
-      return failed("up", "min_workers (" + type_summary(cfg) + ") cannot be launched: "
-                            + ho.rayd_binary + " runs no autoscaler (no --autoscaling-config)");
+    if (!head_runs_autoscaler(head->pid))
+      return failed("up", "min_workers (" + type_summary(cfg) + ") cannot be launched: the "
+                            "head (pid " + std::to_string(head->pid)
+                            + ") runs no autoscaler (it was started without "
+                              "--autoscaling-config"
+                            + (rayd_supports_autoscaling(ho.rayd_binary)
+                                 ? std::string{"; restart it: rayctl down, then rayctl up)"}
+                                 : ", which " + ho.rayd_binary + " does not have)"));
     std::cout << "waiting up to " << o.timeout_s << "s (--timeout) for min_workers: "
               << type_summary(cfg) << std::endl;
     wait_hooks hooks;

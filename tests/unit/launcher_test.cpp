@@ -4,6 +4,8 @@
 #define BOOST_TEST_MODULE launcher
 #include <boost/test/unit_test.hpp>
 
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -267,6 +269,27 @@ BOOST_AUTO_TEST_CASE(find_head_trusts_only_a_live_pid_with_its_start_time) {
   BOOST_TEST(!find_head(p));
 }
 
+BOOST_AUTO_TEST_CASE(head_runs_autoscaler_reads_the_command_line) {
+  BOOST_TEST(!head_runs_autoscaler(::getpid()));
+  // A stand-in with the flag on its command line, killed by its pid.
+  pid_t child = ::fork();
+  BOOST_REQUIRE(child >= 0);
+  if (child == 0) {
+    ::execl("/bin/sh", "sh", "-c", "sleep 30", "--autoscaling-config", "/x.yaml",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  bool seen = false;
+  for (int i = 0; i < 500 && !seen; ++i) {
+    seen = head_runs_autoscaler(child);
+    if (!seen)
+      std::this_thread::sleep_for(std::chrono::milliseconds{2});
+  }
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  BOOST_TEST(seen);
+}
+
 BOOST_AUTO_TEST_CASE(replace_file_swaps_the_whole_content) {
   scratch s;
   auto path = s.write("cluster.yaml", "old\n");
@@ -300,10 +323,10 @@ available_node_types:
 head_node_type: head
 )");
   std::vector<node_view> nodes{
-    {true, true, {{label_node_type, "head"}}},   // the head itself: not a worker
-    {false, true, {{label_node_type, "a"}}},
-    {false, false, {{label_node_type, "a"}}},    // dead
-    {false, true, {{label_node_type, "b"}}},
+    {true, true, {{launcher_type_label, "head"}}},   // the head itself: not a worker
+    {false, true, {{launcher_type_label, "a"}}},
+    {false, false, {{launcher_type_label, "a"}}},    // dead
+    {false, true, {{launcher_type_label, "b"}}},
     {false, true, {}},                           // joined by hand, no type
   };
   auto xs = min_worker_progress(cfg.autoscaling, nodes, {{"a", 2}});
@@ -336,7 +359,7 @@ BOOST_AUTO_TEST_CASE(wait_prints_each_change_once_and_ends_when_all_are_alive) {
     std::vector<node_view> ns;
     int alive = round >= 6 ? 2 : round >= 4 ? 1 : 0;
     for (int i = 0; i < alive; ++i)
-      ns.push_back({false, true, {{label_node_type, "worker"}}});
+      ns.push_back({false, true, {{launcher_type_label, "worker"}}});
     return ns;
   };
   h.launched = [] { return std::map<std::string, int32_t>{{"worker", 2}}; };
