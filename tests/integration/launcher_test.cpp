@@ -12,9 +12,17 @@
 #define BOOST_TEST_MODULE launcher
 #include <boost/test/unit_test.hpp>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 #include "autoscale/processes_provider.hpp"
@@ -97,6 +105,79 @@ std::optional<json> status_via(const cluster& c, const std::string& address) {
   if (j.is_discarded())
     return std::nullopt;
   return j;
+}
+
+
+// Runs argv with a pseudo-terminal as its stdin/stdout/stderr (so rayctl
+// asks), types `answer` once "[y/N]" appears, and returns everything it
+// printed and its exit code (-1 on timeout; then it is killed by pid).
+struct tty_result {
+  int exit_code = -1;
+  std::string out;
+};
+
+tty_result run_on_tty(const std::vector<std::string>& argv, const env_list& env,
+                      const std::string& answer, milliseconds timeout) {
+  tty_result res;
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e)
+    if (std::strncmp(*e, "RAYD_", 5) != 0)
+      env_strings.emplace_back(*e);
+  for (auto& [k, v] : env)
+    env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& e : env_strings)
+    envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  std::vector<char*> args;
+  for (auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  int master = -1;
+  int slave = -1;
+  if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0)
+    return res;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setsid();
+    ::ioctl(slave, TIOCSCTTY, 0);
+    ::dup2(slave, 0);
+    ::dup2(slave, 1);
+    ::dup2(slave, 2);
+    ::close(master);
+    if (slave > 2)
+      ::close(slave);
+    ::execve(args[0], args.data(), envp.data());
+    ::_exit(127);
+  }
+  ::close(slave);
+  bool answered = false;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    pollfd p{master, POLLIN, 0};
+    if (::poll(&p, 1, 50) > 0) {
+      char buf[4096];
+      auto n = ::read(master, buf, sizeof(buf));
+      if (n <= 0)
+        break; // EIO: every holder of the terminal is gone
+      res.out.append(buf, static_cast<size_t>(n));
+      if (!answered && res.out.find("[y/N]") != std::string::npos) {
+        answered = true;
+        auto line = answer + "\n";
+        (void) !::write(master, line.data(), line.size());
+      }
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      break;
+    }
+  }
+  ::close(master);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (std::chrono::steady_clock::now() < deadline)
+    res.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return res;
 }
 
 } // namespace
@@ -259,6 +340,33 @@ BOOST_AUTO_TEST_CASE(up_rerun_exec_apply_down) {
   auto d2 = rayctl(c, {"down", cfg}); // no --yes needed when nothing runs
   BOOST_TEST(d2.exit_code == 0, d2.describe());
   BOOST_TEST(d2.out.find("nothing to stop") != std::string::npos, d2.describe());
+}
+
+BOOST_AUTO_TEST_CASE(a_terminal_is_asked_and_no_means_nothing_changes) {
+  if (!require_or_skip(binaries_present(), "rayd/rayctl binaries not found in " + bin_dir()))
+    return;
+  cluster c{"launcher_tty"};
+  session_guard guard{c.rayd_tmpdir()};
+  auto head_dir = c.rayd_tmpdir() + "/clusters/ask/head";
+  auto cfg = write_config(c, "ask.yaml", config_text("ask", 0));
+  auto no = run_on_tty({rayctl_bin(), "up", cfg}, c.base_env(), "n", 30s);
+  BOOST_TEST(no.exit_code == 1, no.out);
+  BOOST_TEST(no.out.find("Start cluster 'ask' on this host") != std::string::npos, no.out);
+  BOOST_TEST(no.out.find("aborted") != std::string::npos, no.out);
+  BOOST_TEST(!file_exists(head_dir + "/node.json"));
+  auto yes = run_on_tty({rayctl_bin(), "up", cfg}, c.base_env(), "y", 60s);
+  BOOST_TEST(yes.exit_code == 0, yes.out);
+  auto nf = read_node_json(head_dir);
+  BOOST_REQUIRE_MESSAGE(nf, yes.out);
+  auto pid = (*nf)["pid"].get<pid_t>();
+  auto keep = run_on_tty({rayctl_bin(), "down", cfg}, c.base_env(), "no", 30s);
+  BOOST_TEST(keep.exit_code == 1, keep.out);
+  BOOST_TEST(pid_alive(pid));
+  auto down = run_on_tty({rayctl_bin(), "down", cfg}, c.base_env(), "y", 60s);
+  BOOST_TEST(down.exit_code == 0, down.out);
+  BOOST_TEST(down.out.find("stopped head (pid " + std::to_string(pid) + ")") != std::string::npos,
+             down.out);
+  BOOST_TEST(wait_until([pid] { return !pid_alive(pid); }, 10s));
 }
 
 BOOST_AUTO_TEST_CASE(up_waits_for_min_workers_and_down_stops_them) {
