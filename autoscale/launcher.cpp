@@ -193,7 +193,13 @@ launcher_lock::~launcher_lock() {
 
 namespace {
 
+// What the launcher needs beyond a valid config: its provider, and a cluster
+// name that is a directory of its own (the parser allows '.' and '..').
 caf::error check_provider(const cluster_config& cfg, const std::string& path) {
+  if (cfg.cluster_name == "." || cfg.cluster_name == "..")
+    return make_error(errc::invalid_argument,
+                      path + ": cluster_name: '" + cfg.cluster_name
+                        + "' cannot name the cluster's state directory");
   if (cfg.provider.type != provider_kind::processes)
     return make_error(errc::invalid_argument,
                       path + ": provider.type: the launcher supports the 'processes' "

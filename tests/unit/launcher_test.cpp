@@ -109,6 +109,11 @@ BOOST_AUTO_TEST_CASE(read_config_keeps_the_exact_text_and_the_parser_errors) {
   BOOST_TEST(describe(f.error()).find("supports the 'processes' provider for now") != std::string::npos);
   BOOST_TEST(describe(f.error()).find("'fake'") != std::string::npos);
   BOOST_TEST((code_of(f.error()) == errc::invalid_argument));
+  // A name that is no directory of its own.
+  auto dots = s.write("dots.yaml", std::string{"cluster_name: ..\n"} + (base_yaml + 19));
+  auto d = read_launcher_config(dots);
+  BOOST_REQUIRE(!d);
+  BOOST_TEST(describe(d.error()).find("cluster_name: '..' cannot name") != std::string::npos);
   // Unreadable: the parser's wording.
   auto missing = read_launcher_config(s.path + "/nope.yaml");
   BOOST_REQUIRE(!missing);
