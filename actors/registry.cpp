@@ -4,6 +4,7 @@
 #include <caf/io/middleman.hpp>
 
 #include "actors/actor_types.hpp"
+#include "actors/autoscale_types.hpp"
 #include "actors/gcs/actor_manager_actor.hpp"
 #include "actors/gcs/gate_actor.hpp"
 #include "actors/gcs/node_actor.hpp"
@@ -30,6 +31,11 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<node_load>("rayd::node_load");
   cfg.add_message_type<node_report>("rayd::node_report");
   cfg.add_message_type<peer_view>("rayd::peer_view");
+  cfg.add_message_type<pending_demand>("rayd::pending_demand");
+  cfg.add_message_type<std::vector<pending_demand>>("std::vector<rayd::pending_demand>");
+  cfg.add_message_type<demand_report>("rayd::demand_report");
+  cfg.add_message_type<launchable_type>("rayd::launchable_type");
+  cfg.add_message_type<std::vector<launchable_type>>("std::vector<rayd::launchable_type>");
   cfg.add_message_type<std::vector<peer_view>>("std::vector<rayd::peer_view>");
   cfg.add_message_type<task_event>("rayd::task_event");
   cfg.add_message_type<std::vector<task_event>>("std::vector<rayd::task_event>");

@@ -202,12 +202,16 @@ struct peer_view {
   resource_map total;
   resource_map available;
   label_map labels;
+  /// Not a node: a node type the autoscaler may still launch (node_id is
+  /// "type:<name>", `total` what one node of it offers). It only makes a
+  /// shape feasible — the request waits for the node instead of failing.
+  bool launchable = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, peer_view& x) {
   return f(caf::meta::type_name("rayd::peer_view"), x.node_id, x.address,
-           x.alive, x.total, x.available, x.labels);
+           x.alive, x.total, x.available, x.labels, x.launchable);
 }
 
 /// What a node manager presents to join (or re-join) the cluster.

@@ -265,9 +265,9 @@ namespace {
 
 /// The provider's instances by our instance id tag. Of several carrying one
 /// tag (should not happen), a live one wins over a terminated one.
-std::map<std::string, const provider_instance*>
-by_instance_id(const std::vector<provider_instance>& provider) {
-  std::map<std::string, const provider_instance*> out;
+std::map<std::string, const listed_instance*>
+by_instance_id(const std::vector<listed_instance>& provider) {
+  std::map<std::string, const listed_instance*> out;
   for (auto& p : provider) {
     if (p.instance_id.empty())
       continue;
@@ -307,7 +307,7 @@ reconcile_result reconcile(const instance_table& table, const reconcile_input& i
       i->second = &n;
   }
   for (auto* r : table.rows()) {
-    const provider_instance* p = nullptr;
+    const listed_instance* p = nullptr;
     if (auto i = listed_by_id.find(r->instance_id); i != listed_by_id.end())
       p = i->second;
     const observed_node* n = nullptr;
@@ -418,7 +418,7 @@ reconcile_result reconcile(const instance_table& table, const reconcile_input& i
 
 std::vector<const instance_row*>
 to_request(const instance_table& table,
-           const std::vector<provider_instance>& provider, std::size_t max) {
+           const std::vector<listed_instance>& provider, std::size_t max) {
   auto listed = by_instance_id(provider);
   std::vector<const instance_row*> out;
   for (auto* r : table.rows()) {

@@ -169,7 +169,7 @@ struct instance_update {
 };
 
 /// One instance as the provider's list() reports it.
-struct provider_instance {
+struct listed_instance {
   std::string provider_instance_id;
   /// The tags the launcher set ("" if the instance has none: not ours).
   std::string instance_id;
@@ -190,7 +190,7 @@ struct observed_node {
 struct reconcile_input {
   /// The provider's whole list() for this cluster: an instance it does not
   /// list is gone.
-  std::vector<provider_instance> provider;
+  std::vector<listed_instance> provider;
   std::vector<observed_node> nodes;
   int64_t now_ms = 0;
   /// REQUESTED this long and not listed → ALLOCATION_FAILED. Default 5 min.
@@ -292,6 +292,6 @@ reconcile_result reconcile(const instance_table& table, const reconcile_input& i
 /// launched before a head restart and is picked up by reconcile() instead).
 std::vector<const instance_row*>
 to_request(const instance_table& table,
-           const std::vector<provider_instance>& provider, std::size_t max);
+           const std::vector<listed_instance>& provider, std::size_t max);
 
 } // namespace rayd::autoscale

@@ -30,6 +30,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/gcs/cluster_meta.hpp"
+#include "actors/gcs/autoscaler_actor.hpp"
 #include "actors/gcs/gate_actor.hpp"
 #include "actors/node/node_manager.hpp"
 #include "cli/daemon.hpp"
@@ -96,6 +97,7 @@ struct head_services {
   std::string cluster_address;
   std::string api_address;
   std::unique_ptr<rpc::gateway> gateway;
+  autoscaler_actor autoscaler; // unset without --autoscaling-config
   head_services();
   head_services(head_services&&) noexcept;
   head_services& operator=(head_services&&) noexcept;

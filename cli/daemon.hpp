@@ -37,6 +37,8 @@ struct daemon_options {
   double job_stop_grace_s = 3;
   int64_t job_history_max_count = 1000;
   double job_history_max_age_s = 7 * 24 * 3600;
+  // Autoscaler (head): the cluster config file; empty = no autoscaler.
+  std::string autoscaling_config;
 };
 
 /// Runs a node until it is stopped. Returns the process exit code.

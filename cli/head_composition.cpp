@@ -10,6 +10,7 @@
 #include <caf/io/middleman.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/gcs/autoscaler_actor.hpp"
 #include "actors/gcs/blob_actor.hpp"
 #include "actors/gcs/job_manager_actor.hpp"
 #include "actors/gcs/log_table.hpp"
@@ -138,6 +139,21 @@ caf::expected<head_services> start_head(caf::actor_system& sys, const daemon_opt
   if (!cport)
     return give_up(listen_failure(cport.error(), r.bind, o.port, "--port"));
   out.cluster_address = host_port{r.node_ip, *cport}.to_string();
+  // -- autoscaler (it launches nodes that join the cluster port) --------------
+  if (!o.autoscaling_config.empty()) {
+    gcs::autoscaler_config scfg;
+    scfg.db = &db;
+    scfg.nodes = *nodes;
+    scfg.actors = *actors;
+    scfg.jobs = *jobs;
+    scfg.config_path = o.autoscaling_config;
+    scfg.head_address = out.cluster_address;
+    scfg.token_file = r.session_dir + "/auth_token";
+    auto scaler = gcs::spawn_autoscaler(sys, scfg);
+    if (!scaler)
+      return give_up(describe(scaler.error()));
+    out.autoscaler = *scaler;
+  }
   // -- API gateway ---------------------------------------------------------------
   rpc::gateway_config gcfg;
   gcfg.sys = &sys;
@@ -148,6 +164,7 @@ caf::expected<head_services> start_head(caf::actor_system& sys, const daemon_opt
   gcfg.blobs = blobs;
   gcfg.tasks = tasks;
   gcfg.actors = *actors;
+  gcfg.autoscaler = out.autoscaler;
   gcfg.token = meta.token;
   gcfg.socket = *api_sock;
   auto* latchp = &latch;

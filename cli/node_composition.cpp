@@ -177,6 +177,9 @@ caf::expected<node_services> start_node(caf::actor_system& sys, const daemon_opt
   bcfg.unhost = [task_srv](std::string id, std::function<void(bool)> done) {
     task_srv->unhost_actor(std::move(id), std::move(done));
   };
+  bcfg.drain = [task_srv](bool on, std::function<void(bool)> done) {
+    task_srv->drain(on, std::move(done));
+  };
   bcfg.on_api_address = [task_srv](std::string address) {
     task_srv->set_api_address(std::move(address));
   };

@@ -118,7 +118,7 @@ std::string short_id(const std::string& id) {
   return id.substr(0, 12);
 }
 
-void print_status(const cluster_view& v) {
+void print_status(const cluster_view& v, const nlohmann::json* as) {
   auto t = std::time(nullptr);
   std::tm tm{};
   localtime_r(&t, &tm);
@@ -126,7 +126,11 @@ void print_status(const cluster_view& v) {
   std::cout << "======== Cluster status: " << std::put_time(&tm, "%Y-%m-%d %H:%M:%S")
             << " ========\n";
   std::cout << "Cluster " << v.cluster_id << " (head epoch " << v.epoch << ")\n";
+  if (as != nullptr)
+    std::cout << "Autoscaler: " << as->value("provider", "") << " provider, cluster "
+              << as->value("cluster_name", "") << "\n";
   std::cout << "Node status\n" << rule << "\n";
+  print_node_summary(v, as);
   std::vector<const node_info*> alive, dead;
   for (auto& n : v.nodes)
     (n.get_state() == node_state::alive ? alive : dead).push_back(&n);
@@ -166,6 +170,10 @@ void print_status(const cluster_view& v) {
                     : std::string{})
               << "; " << n->load.leases << " leases, " << n->load.workers << " worker processes\n";
   std::cout << "\nDemands:\n";
+  if (as != nullptr) {
+    print_autoscaler_demands(*as);
+    return;
+  }
   auto demands = cluster_demands(v.nodes);
   if (demands.empty())
     std::cout << " (no resource demands)\n";
@@ -213,13 +221,20 @@ int rayctl_status(const rayctl_target& t, bool json) {
     if (!actors)
       return fail(actors.error());
     auto actor_counts = actor_counts_json(*actors);
+    auto scaler = c.autoscaler_status();
+    if (!scaler)
+      return fail(scaler.error());
+    nlohmann::json as; // null without an autoscaler
+    if (*scaler)
+      as = nlohmann::json::parse(**scaler, nullptr, false);
     if (json) {
       auto j = to_json(*v);
       j["tasks"] = counts_json(tasks->counts);
       j["actors"] = actor_counts;
+      j["autoscaler"] = as.is_discarded() ? nlohmann::json{} : as;
       std::cout << j.dump(2) << std::endl;
     } else {
-      print_status(*v);
+      print_status(*v, as.is_object() ? &as : nullptr);
       auto& n = tasks->counts;
       std::cout << "\nTasks (drivers connected now):\n " << n.running << " running, "
                 << n.pending << " pending, " << n.finished << " finished, " << n.failed

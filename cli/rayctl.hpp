@@ -11,6 +11,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "actors/actor_types.hpp"
+#include "actors/types.hpp"
 
 namespace rayd::rpc {
 class client;
@@ -30,6 +31,18 @@ caf::expected<std::unique_ptr<rpc::client>> connect(const rayctl_target& t);
 
 /// Prints "rayctl: <error>" on stderr; returns 1.
 int fail(const caf::error& err);
+
+/// `rayctl status`'s node summary in Ray's layout (Active / Idle / Pending /
+/// Recent failures) and the autoscaler's demands with their reasons
+/// (cli/rayctl_autoscale.cpp); `as` is the autoscaler's status JSON, null
+/// when the cluster has no autoscaler.
+void print_node_summary(const cluster_view& v, const nlohmann::json* as);
+void print_autoscaler_demands(const nlohmann::json& as);
+
+/// `rayctl request-resources (--num-cpus N | --bundles JSON | --clear)`:
+/// exit 2 for bad flags, 1 when the head refuses (no autoscaler).
+int rayctl_request_resources(const rayctl_target& t, double num_cpus,
+                             const std::string& bundles_json, bool clear);
 
 /// Each returns the process exit code: 0 ok, 1 failure (one line on stderr).
 int rayctl_status(const rayctl_target& t, bool json);

@@ -130,6 +130,19 @@ int main(int argc, char** argv) {
     sub->fallthrough();
   }
 
+  // -- rayctl request-resources (the autoscaler) -------------------------------
+  double req_cpus = -1;
+  std::string req_bundles;
+  bool req_clear = false;
+  auto* request = app.add_subcommand(
+    "request-resources",
+    "Ask the autoscaler to scale the cluster so it can hold these bundles at once "
+    "(Ray's request_resources); replaces the previous request");
+  request->add_option("--num-cpus", req_cpus, "That many 1-CPU bundles");
+  request->add_option("--bundles", req_bundles,
+                      "A JSON array of resource bundles, e.g. '[{\"CPU\": 2}, {\"GPU\": 1}]'");
+  request->add_flag("--clear", req_clear, "Withdraw the request");
+
   // -- the cluster launcher (docs/autoscaler.md, "The launcher") --------------
   rayd::cli::launch_options lo;
   std::vector<std::string> exec_command;
@@ -213,6 +226,8 @@ int main(int argc, char** argv) {
     return rayctl_get_head_address(lo.config);
   if (jdelete->parsed())
     return rayctl_job_delete(t, job_id, json);
+  if (request->parsed())
+    return rayctl_request_resources(t, req_cpus, req_bundles, req_clear);
   std::cerr << "rayctl: no command given (see rayctl --help)" << std::endl;
   return 2;
 }

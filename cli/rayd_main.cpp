@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "autoscale/cluster_config.hpp"
 #include "cli/daemon.hpp"
+#include "common/error.hpp"
 
 int main(int argc, char** argv) {
   using rayd::cli::daemon_options;
@@ -88,6 +90,10 @@ int main(int argc, char** argv) {
     ->default_val(7 * 24 * 3600)
     ->check(CLI::NonNegativeNumber);
 
+  app.add_option("--autoscaling-config", o.autoscaling_config,
+                 "Head: run the autoscaler with this cluster config (YAML, "
+                 "docs/autoscaler.md); re-read when the file changes");
+
   auto* stop = app.add_subcommand("stop", "Stop the rayd processes of one session on this host");
   stop->add_option("--session-dir", so.session_dir,
                    "The session to stop (default: $RAYD_TMPDIR/session_latest)");
@@ -110,6 +116,19 @@ int main(int argc, char** argv) {
     std::cerr << "rayd: give exactly one of --head or --address=HOST:PORT (see rayd --help)"
               << std::endl;
     return 2;
+  }
+  if (!o.autoscaling_config.empty()) {
+    if (!o.head) {
+      std::cerr << "rayd: --autoscaling-config runs the autoscaler on the head: give it "
+                   "with --head"
+                << std::endl;
+      return 2;
+    }
+    // Checked before anything starts: the message names the file, line and key.
+    if (auto c = rayd::autoscale::load_cluster_config(o.autoscaling_config); !c) {
+      std::cerr << "rayd: " << rayd::describe(c.error()) << std::endl;
+      return 2;
+    }
   }
   return rayd::cli::run_daemon(o);
 }

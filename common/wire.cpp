@@ -33,6 +33,7 @@ const char* to_string(msg x) {
     case msg::hello: return "HELLO";
     case msg::welcome: return "WELCOME";
     case msg::lease: return "LEASE";
+    case msg::backlog: return "BACKLOG";
     case msg::granted: return "GRANTED";
     case msg::spillback: return "SPILLBACK";
     case msg::queued: return "QUEUED";

@@ -45,6 +45,10 @@ enum class msg : uint8_t {
   spillback = 5,
   queued = 6,
   refused = 7,
+  /// driver → node on a QUEUED request's socket (backlog_msg): how many
+  /// tasks of the shape now wait; the node reports them as demand. A worker
+  /// that adopted the socket meanwhile ignores it.
+  backlog = 8,
   // leased socket: driver <-> worker
   task = 10,
   result = 11,
@@ -139,7 +143,17 @@ struct lease_request {
   code_ref code;
   /// The node that spilled this request here ("" for the first ask).
   std::string spilled_from;
-  MSGPACK_DEFINE(request_id, shape, label_selector, job_id, code, spilled_from)
+  /// Tasks of this shape the driver has waiting for a lease when it asks
+  /// (Ray's backlog): a queued request counts as that much demand, so the
+  /// autoscaler sizes a launch for all of them, not one lease at a time.
+  uint32_t backlog = 0;
+  MSGPACK_DEFINE(request_id, shape, label_selector, job_id, code, spilled_from, backlog)
+};
+
+struct backlog_msg {
+  uint64_t request_id = 0;
+  uint32_t count = 0;
+  MSGPACK_DEFINE(request_id, count)
 };
 
 struct granted {

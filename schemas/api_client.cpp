@@ -102,6 +102,26 @@ caf::expected<cluster_view> client::status() {
     [](auto resp) { return from_capnp(resp.getStatus()); }));
 }
 
+caf::expected<std::optional<std::string>> client::autoscaler_status() {
+  return impl_->wait(impl_->cluster.autoscalerStatusRequest().send().then(
+    [](auto resp) -> std::optional<std::string> {
+      if (!resp.getEnabled())
+        return std::nullopt;
+      return to_std(resp.getStatusJson());
+    }));
+}
+
+caf::expected<void> client::request_resources(const std::vector<resource_map>& bundles) {
+  auto req = impl_->cluster.requestResourcesRequest();
+  auto list = req.initBundles(static_cast<unsigned>(bundles.size()));
+  for (unsigned i = 0; i < bundles.size(); ++i)
+    fill_resources(list[i].initResources(static_cast<unsigned>(bundles[i].size())), bundles[i]);
+  auto r = impl_->wait(req.send().then([](auto) { return true; }));
+  if (!r)
+    return r.error();
+  return caf::unit;
+}
+
 caf::expected<bool> client::kv_put(const std::string& ns, const std::string& key,
                                    const std::string& value, bool overwrite) {
   auto req = impl_->kv.putRequest();

@@ -32,6 +32,11 @@ public:
   ~client();
 
   caf::expected<cluster_view> status();
+  /// The autoscaler's status JSON; nullopt when the cluster has none.
+  caf::expected<std::optional<std::string>> autoscaler_status();
+  /// Replaces the explicit resource request (empty clears it). Errors:
+  /// errc::unavailable without an autoscaler, errc::invalid_argument.
+  caf::expected<void> request_resources(const std::vector<resource_map>& bundles);
 
   caf::expected<bool> kv_put(const std::string& ns, const std::string& key,
                              const std::string& value, bool overwrite = true);

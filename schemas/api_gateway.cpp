@@ -43,6 +43,36 @@ public:
       });
   }
 
+  kj::Promise<void> autoscalerStatus(AutoscalerStatusContext ctx) override {
+    if (!cfg_.autoscaler) {
+      ctx.getResults().setEnabled(false);
+      return kj::READY_NOW;
+    }
+    return br_.ask<std::string>(cfg_.autoscaler, atoms::autoscale_status::value)
+      .then([ctx](caf::expected<std::string> json) mutable {
+        if (!json)
+          throw_error(json.error());
+        auto res = ctx.getResults();
+        res.setEnabled(true);
+        res.setStatusJson(*json);
+      });
+  }
+
+  kj::Promise<void> requestResources(RequestResourcesContext ctx) override {
+    if (!cfg_.autoscaler)
+      throw_error(make_error(errc::unavailable,
+                             "this cluster has no autoscaler (start the head with "
+                             "--autoscaling-config)"));
+    std::vector<resource_map> bundles;
+    for (auto b : ctx.getParams().getBundles())
+      bundles.push_back(read_resources(b.getResources()));
+    return br_.ask<bool>(cfg_.autoscaler, atoms::request_resources::value, std::move(bundles))
+      .then([](caf::expected<bool> ok) {
+        if (!ok)
+          throw_error(ok.error());
+      });
+  }
+
 private:
   const gateway_config& cfg_;
   bridge& br_;

@@ -20,6 +20,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/gcs/actor_manager_actor.hpp"
+#include "actors/gcs/autoscaler_actor.hpp"
 #include "actors/gcs/blob_actor.hpp"
 #include "actors/gcs/job_log_actor.hpp"
 #include "actors/gcs/job_manager_actor.hpp"
@@ -40,6 +41,7 @@ struct gateway_config {
   gcs_blob_actor blobs;             // REQUIRED
   gcs_task_actor tasks;             // REQUIRED
   actor_manager_actor actors;       // REQUIRED
+  autoscaler_actor autoscaler;      // unset: the cluster has no autoscaler
   std::string token;                // REQUIRED: the cluster token
   listener socket;                  // REQUIRED: a listening socket (owned)
   listener_limits limits;           // auth timeout, unauthenticated cap

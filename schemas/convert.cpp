@@ -4,8 +4,6 @@
 
 namespace rayd::rpc {
 
-namespace {
-
 void fill_resources(capnp::List<schema::Resource>::Builder out,
                     const resource_map& in) {
   unsigned i = 0;
@@ -22,6 +20,8 @@ resource_map read_resources(capnp::List<schema::Resource>::Reader in) {
     out[to_std(r.getName())] = r.getAmount();
   return out;
 }
+
+namespace {
 
 void fill_entries(capnp::List<schema::Entry>::Builder out, const string_map& in) {
   unsigned i = 0;

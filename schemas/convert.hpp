@@ -25,6 +25,9 @@ inline capnp::Data::Reader as_data(const std::string& s) {
   return capnp::Data::Reader{reinterpret_cast<const kj::byte*>(s.data()), s.size()};
 }
 
+void fill_resources(capnp::List<schema::Resource>::Builder out, const resource_map& in);
+resource_map read_resources(capnp::List<schema::Resource>::Reader in);
+
 void fill(schema::ClusterStatus::Builder out, const cluster_view& in);
 cluster_view from_capnp(schema::ClusterStatus::Reader in);
 

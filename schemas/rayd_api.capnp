@@ -27,6 +27,17 @@ struct Services {
 
 interface ClusterService {
   status @0 () -> (status :ClusterStatus);
+  autoscalerStatus @1 () -> (enabled :Bool, statusJson :Text);
+  # The autoscaler's last round as JSON (docs/autoscaler.md, "Status");
+  # enabled is false when the head runs without --autoscaling-config.
+  requestResources @2 (bundles :List(Bundle)) -> ();
+  # Explicit requests (Ray's request_resources): the cluster scales to hold
+  # all bundles at once, whatever runs; replaces the previous request; an
+  # empty list clears it. Fails without an autoscaler.
+}
+
+struct Bundle {
+  resources @0 :List(Resource);
 }
 
 struct Resource {

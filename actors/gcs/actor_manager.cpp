@@ -730,6 +730,18 @@ actor_manager_impl_actor::behavior_type am_behavior(am_actor_t self) {
         spdlog::info("job {} is gone: {} of its actor(s) DEAD", job_id, gone.size());
     },
     [self](atoms::node_event, node_info& n) { on_node(self, n); },
+    [self](atoms::demand) {
+      auto& st = self->state;
+      demand_report out;
+      for (auto& [id, _] : st.unplaced)
+        if (auto* row = st.table->find(id); row != nullptr && wants_node(row->state))
+          add_demand(out.demands,
+                     {row->spec.resources, row->spec.label_selector, 1, "actor"});
+      for (auto* row : st.table->rows())
+        if (row->state == actor_state::alive)
+          ++out.per_node[row->node_id];
+      return out;
+    },
     [self](atoms::tick) {
       on_tick(self);
       place(self);

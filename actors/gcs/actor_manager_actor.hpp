@@ -10,6 +10,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/actor_types.hpp"
+#include "actors/autoscale_types.hpp"
 
 namespace rayd {
 
@@ -42,6 +43,9 @@ using actor_manager_actor = caf::typed_actor<
   caf::reacts_to<atoms::actor_exited, std::string, std::string, int32_t, std::string>,
   /// From a node: job `job_id`'s driver is gone (its connections closed and
   /// stayed closed): its non-detached actors die.
-  caf::reacts_to<atoms::job_gone, std::string>>;
+  caf::reacts_to<atoms::job_gone, std::string>,
+  /// For the autoscaler: the shapes of actors waiting for a node (kind
+  /// "actor"), and the live actors on each node.
+  caf::replies_to<atoms::demand>::with<demand_report>>;
 
 } // namespace rayd

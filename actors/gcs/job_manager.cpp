@@ -48,6 +48,8 @@ struct jm_state_t {
   std::set<std::pair<uint64_t, std::string>> queue;
   /// Why each queued job waits (kept in memory; shown as its message).
   std::map<std::string, std::string> pending_reason;
+  /// Node types the autoscaler may still launch (feasibility only).
+  std::vector<launchable_type> launchable;
   std::vector<waiter> waiters;
   /// After a head restart: jobs placed on workers, until they report again.
   std::map<std::string, clock_type::time_point> awaiting_report;
@@ -285,6 +287,13 @@ std::vector<node_capacity> capacities(jm_actor_t self) {
   std::vector<node_capacity> out;
   for (auto& [_, c] : caps)
     out.push_back(std::move(c));
+  for (auto& t : st.launchable) {
+    node_capacity c;
+    c.node_id = "type:" + t.name;
+    c.total = t.resources;
+    c.launchable = true;
+    out.push_back(std::move(c));
+  }
   return out;
 }
 
@@ -669,6 +678,21 @@ job_manager_actor::behavior_type jm_behavior(jm_actor_t self) {
     },
     [self](atoms::job_report, job_report& r) { return on_report(self, r); },
     [self](atoms::node_event, node_info& n) { on_node(self, n); },
+    [self](atoms::demand) {
+      auto& st = self->state;
+      demand_report out;
+      for (auto& [_, id] : st.queue)
+        if (auto* row = st.table->find(id); row != nullptr && !wants_nothing(row->spec.resources))
+          add_demand(out.demands, {row->spec.resources, {}, 1, "job"});
+      for (auto* row : st.table->by_seq())
+        if (!is_terminal(row->state) && !row->node_id.empty())
+          ++out.per_node[row->node_id];
+      return out;
+    },
+    [self](atoms::set_launchable, std::vector<launchable_type>& types) {
+      self->state.launchable = std::move(types);
+      admit(self);
+    },
     [self](atoms::tick) {
       on_tick(self);
       self->delayed_send(self, self->state.cfg.tick_interval, atoms::tick::value);

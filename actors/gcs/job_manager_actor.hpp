@@ -15,6 +15,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/autoscale_types.hpp"
 #include "actors/job_types.hpp"
 #include "actors/types.hpp"
 
@@ -38,6 +39,12 @@ using job_manager_actor = caf::typed_actor<
   caf::replies_to<atoms::job_delete, std::string>::with<bool>,
   /// From a supervisor (through the gate) → whether the job should go on.
   caf::replies_to<atoms::job_report, job_report>::with<bool>,
+  /// For the autoscaler: the entrypoint shapes of queued jobs (kind "job")
+  /// and the placed, unfinished jobs on each node.
+  caf::replies_to<atoms::demand>::with<demand_report>,
+  /// From the autoscaler: node types it may still launch; a job whose
+  /// entrypoint fits one waits for it instead of failing as infeasible.
+  caf::reacts_to<atoms::set_launchable, std::vector<launchable_type>>,
   /// Node events (subscribed at the node actor).
   caf::reacts_to<atoms::node_event, node_info>,
   /// Internal: timeouts (pending, waits, re-attach) and retention.

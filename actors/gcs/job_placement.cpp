@@ -28,6 +28,10 @@ placement place_entrypoint(const resource_map& shape,
   for (auto& [name, _] : shape)
     most[name] = 0;
   for (auto& n : nodes) {
+    if (n.launchable) {
+      feasible = feasible || fits(shape, n.total);
+      continue;
+    }
     if (!n.alive)
       continue;
     for (auto& [name, amount] : most)

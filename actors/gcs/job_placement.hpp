@@ -23,6 +23,9 @@ struct node_capacity {
   resource_map total;
   /// Held by entrypoints already placed there.
   resource_map reserved;
+  /// Not a node: a node type the autoscaler may still launch. It only makes
+  /// a shape feasible (the job waits for the node instead of failing).
+  bool launchable = false;
 };
 
 struct placement {

@@ -31,6 +31,9 @@ struct node_state_t {
   /// Nodes of the previous incarnation that have not re-joined yet.
   std::set<std::string> awaiting_rejoin;
   std::vector<node_listener_actor> listeners;
+  /// Node types the autoscaler may still launch (docs/autoscaler.md):
+  /// handed to every node with the cluster view.
+  std::vector<launchable_type> launchable;
   static inline const char* name = "rayd.gcs.node";
 };
 
@@ -134,8 +137,13 @@ gcs_node_actor::behavior_type node_behavior(node_actor_t self) {
       for (auto& n : st.table->rows())
         if (n.get_state() == node_state::alive)
           out.push_back({n.node_id, n.address, true, n.resources_total,
-                         n.resources_available, n.labels});
+                         n.resources_available, n.labels, false});
+      for (auto& t : st.launchable)
+        out.push_back({"type:" + t.name, "", false, t.resources, {}, t.labels, true});
       return out;
+    },
+    [self](atoms::set_launchable, std::vector<launchable_type>& types) {
+      self->state.launchable = std::move(types);
     },
     [self](atoms::lookup, std::string& id) -> caf::result<node_manager_actor> {
       auto& st = self->state;

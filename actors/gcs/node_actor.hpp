@@ -8,6 +8,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/autoscale_types.hpp"
 #include "actors/node/node_manager_actor.hpp"
 #include "actors/types.hpp"
 
@@ -30,6 +31,10 @@ using gcs_node_actor = caf::typed_actor<
   caf::replies_to<atoms::report, node_report>::with<std::vector<peer_view>>,
   /// The handle a live node joined with. Errors: errc::not_found.
   caf::replies_to<atoms::lookup, std::string>::with<node_manager_actor>,
+  /// From the autoscaler: the node types it may still launch, handed to
+  /// the nodes with every report's reply so demand that fits one of them
+  /// waits instead of being refused as infeasible. Replaces the last list.
+  caf::reacts_to<atoms::set_launchable, std::vector<launchable_type>>,
   /// Subscribes to node events until the listener terminates.
   caf::reacts_to<atoms::subscribe, node_listener_actor>,
   /// Internal: nodes of an earlier head incarnation that did not re-join in

@@ -11,6 +11,7 @@
 #include <caf/timespan.hpp>
 
 #include "actors/gcs/actor_manager_actor.hpp"
+#include "actors/gcs/autoscaler_actor.hpp"
 #include "actors/gcs/blob_actor.hpp"
 #include "actors/gcs/gate_actor.hpp"
 #include "actors/gcs/job_log_actor.hpp"
@@ -114,5 +115,30 @@ caf::expected<job_manager_actor> spawn_job_manager(caf::actor_system& sys,
 /// it of, so spawn it first and hand it to spawn_job_manager.
 job_log_actor spawn_log_actor(caf::actor_system& sys,
                               std::shared_ptr<log_table> table);
+
+// The autoscaler (docs/autoscaler.md; defined in rayd_autoscale_head).
+
+struct autoscaler_config {
+  persistence::store* db = nullptr; // REQUIRED; outlives the actor
+  gcs_node_actor nodes;             // REQUIRED
+  actor_manager_actor actors;       // REQUIRED
+  job_manager_actor jobs;           // REQUIRED
+  /// The cluster config file (--autoscaling-config). REQUIRED. Re-read
+  /// when its content changes; a bad new version keeps the old one and is
+  /// reported in the status.
+  std::string config_path;
+  /// What `processes` nodes join: the head's cluster address and token file.
+  std::string head_address;
+  std::string token_file;
+  /// Time between rounds. Default 100 ms.
+  caf::timespan round_interval = std::chrono::milliseconds{100};
+};
+
+/// Reads and checks the config, builds its provider, loads the instance
+/// table and spawns the autoscaler (and its provider's thread).
+/// Errors: errc::invalid_argument (the config; the message names the file,
+/// line and key), errc::storage_error.
+caf::expected<autoscaler_actor> spawn_autoscaler(caf::actor_system& sys,
+                                                 autoscaler_config cfg);
 
 } // namespace rayd::gcs

@@ -16,6 +16,7 @@ struct bridge_state {
   uint64_t next = 1;
   std::map<uint64_t, caf::typed_response_promise<actor_hosted>> hosting;
   std::map<uint64_t, caf::typed_response_promise<bool>> unhosting;
+  std::map<uint64_t, caf::typed_response_promise<bool>> draining;
   /// Reports made while no gate was known, sent after the next join.
   std::vector<std::function<void(const gcs_gate_actor&)>> unsent;
   static inline const char* name = "rayd.actor_bridge";
@@ -78,6 +79,26 @@ actor_bridge_actor spawn_actor_bridge(caf::actor_system& sys, actor_bridge_confi
           return;
         i->second.deliver(known);
         self->state.unhosting.erase(i);
+      },
+      [self](atoms::drain, bool on) -> caf::result<bool> {
+        auto& st = self->state;
+        if (!st.cfg.drain)
+          return false;
+        auto id = st.next++;
+        auto rp = self->make_response_promise<bool>();
+        st.draining.emplace(id, rp);
+        actor_bridge_actor me = self;
+        st.cfg.drain(on, [me, id](bool ok) {
+          caf::anon_send(me, bridge_atoms::drain_done::value, id, ok);
+        });
+        return rp;
+      },
+      [self](bridge_atoms::drain_done, uint64_t id, bool ok) {
+        auto i = self->state.draining.find(id);
+        if (i == self->state.draining.end())
+          return;
+        i->second.deliver(ok);
+        self->state.draining.erase(i);
       },
       [self](atoms::head_changed, gcs_gate_actor& gate, std::string& api_address) {
         auto& st = self->state;

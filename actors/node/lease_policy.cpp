@@ -14,6 +14,12 @@ lease_decision decide_lease(const resource_map& shape, const label_map& selector
   const peer_capacity* best = nullptr;
   double best_cpu = -1;
   for (auto& p : peers) {
+    if (p.launchable) {
+      // A node the autoscaler can launch: the request may wait for it.
+      if (labels_match(selector, p.labels) && fits(shape, p.total))
+        feasible = true;
+      continue;
+    }
     if (p.node_id == self.node_id || !p.alive || !labels_match(selector, p.labels))
       continue;
     if (!fits(shape, p.total))

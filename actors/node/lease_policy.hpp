@@ -6,6 +6,8 @@
 //   fits here now ─────────────────────────────► grant
 //   fits on another alive node now (not spilled before) ─► spill there (most free CPU)
 //   fits on some alive node when idle (here or elsewhere) ► queue (FIFO here)
+//   fits a node type the autoscaler may launch ──► queue (the node's report
+//                                                  shows it as demand)
 //   fits nowhere, ever ──────────────────────────► infeasible
 
 #include <map>

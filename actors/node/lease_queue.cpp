@@ -8,10 +8,22 @@ namespace rayd::node {
 
 resource_map lease_queue::available() const {
   auto out = total_;
+  if (draining_) {
+    for (auto& [_, v] : out)
+      v = 0;
+    return out;
+  }
   for (auto& [_, l] : leases_)
     for (auto& [k, v] : l.shape)
       out[k] -= v;
   return out;
+}
+
+bool lease_queue::begin_drain() {
+  if (!leases_.empty() || !queue_.empty())
+    return false;
+  draining_ = true;
+  return true;
 }
 
 uint64_t lease_queue::reserve(resource_map shape, std::string job_id, uint64_t worker_id,
@@ -71,15 +83,26 @@ void lease_queue::forget_connection(uint64_t conn_id) {
                queue_.end());
 }
 
+bool lease_queue::set_backlog(uint64_t conn_id, uint32_t count) {
+  for (auto& q : queue_)
+    if (q.conn_id == conn_id) {
+      q.req.backlog = count;
+      return true;
+    }
+  return false;
+}
+
 std::vector<resource_demand> lease_queue::demands() const {
   std::vector<resource_demand> ds;
   for (auto& q : queue_) {
+    // A waiting request stands for its driver's whole backlog of the shape.
+    uint64_t n = std::max<uint64_t>(1, q.req.backlog);
     auto it = std::find_if(ds.begin(), ds.end(),
                            [&q](auto& d) { return d.shape == q.req.shape; });
     if (it == ds.end())
-      ds.push_back({q.req.shape, 1});
+      ds.push_back({q.req.shape, n});
     else
-      ++it->count;
+      it->count += n;
   }
   return ds;
 }
@@ -94,8 +117,12 @@ lease_queue::run(const peer_capacity& self, const std::vector<peer_capacity>& pe
   here.available = available();
   std::deque<waiting> keep;
   for (auto& q : queue_) {
-    auto d = decide_lease(q.req.shape, q.req.label_selector, here, peers,
-                          !q.req.spilled_from.empty());
+    // A request spilled here is not spilled on at arrival (the sender's
+    // view said it fits here); once this node's own view is newer than the
+    // request and shows room elsewhere (nodes the autoscaler launched
+    // meanwhile), it moves on instead of waiting for this node.
+    bool stays = !q.req.spilled_from.empty() && view_at <= q.arrived;
+    auto d = decide_lease(q.req.shape, q.req.label_selector, here, peers, stays);
     if (d.kind == lease_decision::grant) {
       for (auto& [k, v] : q.req.shape)
         here.available[k] -= v;

@@ -76,8 +76,20 @@ public:
 
   // -- granted leases ---------------------------------------------------------
 
-  /// The node's resources minus every reserved lease's shape.
+  /// The node's resources minus every reserved lease's shape; every amount
+  /// 0 while draining (nothing new is granted or hosted here).
   resource_map available() const;
+
+  /// Draining (docs/autoscaler.md): the autoscaler is about to terminate
+  /// this node. Begins only when no lease is held and no request waits
+  /// (returns false otherwise: work arrived, the drain is refused).
+  bool begin_drain();
+  void end_drain() {
+    draining_ = false;
+  }
+  bool draining() const {
+    return draining_;
+  }
 
   /// Reserves `shape` for a lease served by `worker_id` (`actor`: for an
   /// actor it hosts); returns its id.
@@ -110,6 +122,10 @@ public:
 
   void enqueue(uint64_t conn_id, wire::lease_request req, clock_type::time_point now);
 
+  /// The driver's new backlog for the request waiting on `conn_id`; false
+  /// when none waits there.
+  bool set_backlog(uint64_t conn_id, uint32_t count);
+
   /// Drops the request of a connection that closed.
   void forget_connection(uint64_t conn_id);
 
@@ -120,7 +136,8 @@ public:
     return queue_.size();
   }
 
-  /// Waiting shapes and how many of each (the node's pending demand).
+  /// Waiting shapes and how many of each (the node's pending demand): a
+  /// request counts as its driver's backlog (at least 1).
   std::vector<resource_demand> demands() const;
 
   /// Decides every waiting request again, oldest first, against `self`
@@ -142,6 +159,7 @@ public:
 
 private:
   resource_map total_;
+  bool draining_ = false;
   std::map<uint64_t, lease_record> leases_;
   std::deque<waiting> queue_;
   uint64_t next_lease_id_ = 1;

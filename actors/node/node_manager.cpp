@@ -247,6 +247,11 @@ node_manager_actor spawn_node_manager(caf::actor_system& sys,
         return self->delegate(self->state.cfg.actor_bridge, atoms::actor_unhost::value,
                               std::move(id));
       },
+      [self](atoms::drain, bool on) -> caf::result<bool> {
+        if (!self->state.cfg.actor_bridge)
+          return false;
+        return self->delegate(self->state.cfg.actor_bridge, atoms::drain::value, on);
+      },
       [self](atoms::leave) -> caf::result<bool> {
         auto& st = self->state;
         if (!st.joined || !st.gate)

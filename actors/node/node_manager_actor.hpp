@@ -8,6 +8,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/actor_types.hpp"
+#include "actors/autoscale_types.hpp"
 #include "actors/job_types.hpp"
 #include "actors/types.hpp"
 
@@ -36,6 +37,10 @@ using node_manager_actor = caf::typed_actor<
   /// resources are released; its process stays for its other actors);
   /// false if this node does not host it.
   caf::replies_to<atoms::actor_unhost, std::string>::with<bool>,
+  /// From the head's autoscaler: drain this node before it is terminated
+  /// (true: granted only when it is idle; false: take work again). Replies
+  /// whether the node is now draining (true) / took the undrain (true).
+  caf::replies_to<atoms::drain, bool>::with<bool>,
   /// Internal: report resources, demands and the object store to the GCS.
   caf::reacts_to<atoms::report>,
   /// Internal: (re)connect to the head and join. Sent by the actor itself.

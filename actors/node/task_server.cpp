@@ -329,6 +329,16 @@ struct task_server::impl {
           break;
         return on_attach(c, a->pid);
       }
+      case wire::msg::backlog: {
+        if (c.role != "driver")
+          break;
+        auto b = wire::decode<wire::backlog_msg>(f.payload);
+        if (!b)
+          break;
+        if (c.queued && leases.set_backlog(c.id, b->count))
+          refresh_snapshot();
+        return true; // late (the request left the queue): nothing to do
+      }
       case wire::msg::lease: {
         if (c.role != "driver" || c.queued)
           break;
@@ -893,6 +903,21 @@ void task_server::set_actor_hooks(
   d->loop.post([d, exited = std::move(exited), job_gone = std::move(job_gone)] {
     d->on_actor_exited = exited;
     d->on_job_gone = job_gone;
+  });
+}
+
+void task_server::drain(bool on, std::function<void(bool)> done) {
+  auto* d = impl_.get();
+  d->loop.post([d, on, done = std::move(done)] {
+    bool ok = true;
+    if (!on) {
+      d->leases.end_drain();
+      d->run_queue();
+    } else if (!d->actors.empty() || !d->leases.begin_drain()) {
+      ok = false;
+    }
+    d->refresh_snapshot();
+    done(ok);
   });
 }
 

@@ -128,6 +128,13 @@ public:
     std::function<void(std::string actor_id, int32_t pid, std::string cause)> exited,
     std::function<void(std::string job_id)> job_gone);
 
+  /// Drains this node before the autoscaler terminates it (`on`): granted
+  /// only when it holds no lease, no actor and no waiting request, after
+  /// which it takes no new work (done(true)); done(false) otherwise (work
+  /// arrived: the drain is refused). `on` false takes work again
+  /// (done(true)). `done` runs on the loop thread; must not block.
+  void drain(bool on, std::function<void(bool)> done);
+
   /// The head's API address, given to worker processes started from now on
   /// (RAYD_ADDRESS, so that their tasks can call actors).
   void set_api_address(std::string address);

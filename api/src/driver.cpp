@@ -35,6 +35,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <limits>
@@ -655,6 +657,8 @@ private:
     req.job_id = job_id_;
     req.code = code_;
     req.spilled_from = spilled_from;
+    req.backlog = static_cast<uint32_t>(std::min<std::size_t>(pool.ready.size(), UINT32_MAX));
+    r.backlog_sent = req.backlog;
     r.fd = node_link::open_request(address, token_, job_id_, req, why);
     if (r.fd < 0)
       return false;
@@ -768,7 +772,9 @@ private:
       return false;
     switch (f.type) {
       case wire::msg::welcome:
+        return true;
       case wire::msg::queued: // keep waiting; the node counts us as demand
+        r.queued = true;
         return true;
       case wire::msg::granted: {
         auto g = wire::decode<wire::granted>(f.payload);
@@ -974,6 +980,7 @@ private:
     for (auto& [_, pool] : leases_.pools()) // a lease request broke: ask again
       if (!pool.ready.empty() && lease_pool::may_ask(pool, now))
         dispatch(pool);
+    report_backlogs();
     for (auto id : leases_.unneeded_requests())
       if (auto r = leases_.remove_request(id))
         ::close(r->fd);
@@ -981,6 +988,28 @@ private:
       for (auto& loc : objects_.take_frees())
         free_later_.push_back(loc);
     caller_.housekeeping(now);
+  }
+
+  /// Tells the node holding a pool's queued lease request how many of the
+  /// pool's tasks wait now (the autoscaler sizes launches by it). Best
+  /// effort: a full socket skips this round. REQUIRES: mtx_ held.
+  void report_backlogs() {
+    for (auto& [_, pool] : leases_.pools()) {
+      if (pool.requesting == 0)
+        continue;
+      auto* r = leases_.find_request(pool.requesting);
+      if (r == nullptr || !r->queued || r->fd < 0)
+        continue;
+      auto n = static_cast<uint32_t>(std::min<std::size_t>(pool.ready.size(), UINT32_MAX));
+      if (n == r->backlog_sent)
+        continue;
+      // A few bytes on a socket that carried only HELLO and LEASE: never a
+      // partial write.
+      auto frame = wire::encode(wire::msg::backlog, wire::backlog_msg{r->id, n});
+      if (::send(r->fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT)
+          == static_cast<ssize_t>(frame.size()))
+        r->backlog_sent = n;
+    }
   }
 
   /// Drives when work is outstanding and no caller has driven for a

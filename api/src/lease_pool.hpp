@@ -78,6 +78,9 @@ public:
     std::string address;
     std::string spilled_from;
     wire::frame_reader reader;
+    /// The node queued it: BACKLOG updates go there (docs/autoscaler.md).
+    bool queued = false;
+    uint32_t backlog_sent = 0;
   };
 
   struct pool {

@@ -245,6 +245,8 @@ void serve(std::shared_ptr<lease> l) {
       }
       f = std::move(*got);
     } // the reader role passes to the next thread here
+    if (f.type == wire::msg::backlog)
+      continue; // meant for the node while the request waited: stale here
     auto reply = reply_to(*l, f);
     std::lock_guard<std::mutex> guard{l->write_mu};
     if (reply.empty()) {

@@ -181,6 +181,7 @@ struct fixture {
           s->unhosted.push_back(id);
           return true;
         },
+        [](atoms::drain, bool) { return false; },
         [](atoms::report) {},
       };
     });

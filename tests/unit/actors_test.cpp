@@ -55,6 +55,7 @@ struct fixture {
         [](atoms::job_stop, std::string&, int64_t) { return false; },
         [](atoms::actor_host, actor_launch&) { return actor_hosted{}; },
         [](atoms::actor_unhost, std::string&) { return false; },
+        [](atoms::drain, bool) { return false; },
         [](atoms::report) {},
       };
     });

@@ -23,7 +23,7 @@ using autoscale::instance_row;
 using autoscale::instance_state;
 using autoscale::instance_table;
 using autoscale::instance_update;
-using autoscale::provider_instance;
+using autoscale::listed_instance;
 using autoscale::reconcile;
 using autoscale::reconcile_input;
 using autoscale::to_request;
@@ -153,7 +153,7 @@ std::unique_ptr<persistence::store> open_db(const temp_dir& dir) {
   return std::move(*db);
 }
 
-provider_instance listed(const std::string& id, bool terminated = false) {
+listed_instance listed(const std::string& id, bool terminated = false) {
   return {"p-" + id, id, "lr-" + id, terminated};
 }
 
@@ -537,7 +537,7 @@ BOOST_AUTO_TEST_CASE(the_next_round_continues_from_what_the_last_one_applied) {
 
 BOOST_AUTO_TEST_CASE(a_head_restart_never_launches_an_instance_twice) {
   temp_dir dir;
-  std::vector<provider_instance> provider; // what the provider has, across the "crash"
+  std::vector<listed_instance> provider; // what the provider has, across the "crash"
   {
     auto db = open_db(dir);
     instance_table t{*db};
@@ -598,7 +598,7 @@ BOOST_AUTO_TEST_CASE(a_queued_row_the_provider_already_lists_is_not_requested_ag
   instance_table t{*db};
   for (auto id : {"q-live", "q-dead", "q-new"})
     BOOST_REQUIRE(t.queue(id, "worker", "demand", 0));
-  std::vector<provider_instance> provider{{"p-live", "q-live", "lr-9", false},
+  std::vector<listed_instance> provider{{"p-live", "q-live", "lr-9", false},
                                           {"p-dead", "q-dead", "", true}};
   auto launch = to_request(t, provider, 10);
   BOOST_REQUIRE_EQUAL(launch.size(), 1u);
