@@ -318,6 +318,19 @@ std::string to_string(const config_difference& d) {
   return s;
 }
 
+caf::expected<autoscaler_progress> parse_autoscaler_progress(const std::string& status_json) {
+  auto j = json::parse(status_json, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("round") || !j["round"].is_object()
+      || !j["round"].contains("count") || !j["round"]["count"].is_number_integer())
+    return make_error(errc::invalid_argument, "not an autoscaler status (no round.count)");
+  autoscaler_progress out;
+  out.rounds = j["round"]["count"].get<int64_t>();
+  if (j.contains("errors") && j["errors"].is_object() && j["errors"].contains("config")
+      && j["errors"]["config"].is_string())
+    out.config_error = j["errors"]["config"].get<std::string>();
+  return out;
+}
+
 caf::error replace_file(const std::string& path, const std::string& text) {
   auto tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

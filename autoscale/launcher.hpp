@@ -129,6 +129,19 @@ std::vector<config_difference> diff_configs(const cluster_config& before,
 /// "available_node_types.w.min_workers: 0 -> 1", "... added: {CPU: 1}", ...
 std::string to_string(const config_difference& d);
 
+/// What `up` reads from the head's autoscaler status (the JSON of the API's
+/// autoscaler_status) to tell that a replaced config was re-read: the
+/// autoscaler re-reads a changed file at the start of every round, so two
+/// completed rounds after the replace mean it has been read, and
+/// `config_error` then says whether it was taken ("") or refused (why).
+struct autoscaler_progress {
+  int64_t rounds = 0;
+  std::string config_error;
+};
+
+/// Errors: invalid_argument when `status_json` is not such a status. Pure.
+caf::expected<autoscaler_progress> parse_autoscaler_progress(const std::string& status_json);
+
 /// Writes `text` to `path` atomically: a temp file in the same directory,
 /// flushed and fsync'd, renamed over `path`. Errors: storage_error.
 caf::error replace_file(const std::string& path, const std::string& text);

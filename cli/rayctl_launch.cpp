@@ -8,9 +8,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "autoscale/detached_process.hpp"
 #include "autoscale/launcher.hpp"
@@ -134,7 +136,8 @@ class node_fetcher {
 
 /// Applies CONFIG to a cluster whose head runs: nothing when unchanged, else
 /// prints the differences, asks, and replaces the state copy the head reads.
-int apply_config(const launch_options& o, const launcher_config& lc, const cluster_paths& p) {
+int apply_config(const launch_options& o, const launcher_config& lc, const cluster_paths& p,
+                 const node_file& head, clock_type::time_point deadline) {
   auto old_text = read_text(p.config);
   if (old_text == lc.text) {
     std::cout << "config unchanged" << std::endl;
@@ -158,13 +161,48 @@ int apply_config(const launch_options& o, const launcher_config& lc, const clust
                                   + lc.config.cluster_name + "'?",
                           o.yes))
     return code;
+  // The autoscaler's round count before the replace: two more completed
+  // rounds mean the head has read the new file (it checks every round).
+  auto client = connect(rayctl_target{head.api_address, "", p.token_file});
+  std::optional<int64_t> rounds_before;
+  if (client)
+    if (auto st = (*client)->autoscaler_status(); st && *st)
+      if (auto x = parse_autoscaler_progress(**st))
+        rounds_before = x->rounds;
   if (auto err = replace_file(p.config, lc.text))
     return failed("up", describe(err));
-  std::cout << "applied: replaced " << p.config
-            << "; the head re-reads it within an autoscaler round (its rayd.log reports "
-               "the reload)"
-            << std::endl;
-  return 0;
+  std::cout << "applied: replaced " << p.config << std::endl;
+  if (!rounds_before) {
+    std::cout << "note: the head's autoscaler status could not be read; it re-reads the file "
+                 "each round (its rayd.log reports the reload)"
+              << std::endl;
+    return 0;
+  }
+  auto until = std::min(deadline, clock_type::now() + std::chrono::seconds{15});
+  for (;;) {
+    auto st = (*client)->autoscaler_status();
+    std::optional<autoscaler_progress> x;
+    if (st && *st)
+      if (auto parsed = parse_autoscaler_progress(**st))
+        x = *parsed;
+    if (x && x->rounds >= *rounds_before + 2) {
+      if (!x->config_error.empty()) {
+        // The copy goes back to what the head runs with, so a re-run shows
+        // (and retries) the same change instead of "config unchanged".
+        static_cast<void>(replace_file(p.config, old_text));
+        return failed("up", "the head read the new config but keeps the old one in force: "
+                              + x->config_error);
+      }
+      std::cout << "the head reloaded the config" << std::endl;
+      return 0;
+    }
+    if (clock_type::now() >= until) {
+      std::cout << "note: the head has not confirmed the reload yet (autoscaler round "
+                << (x ? x->rounds : -1) << "); its rayd.log reports it" << std::endl;
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
 }
 
 } // namespace
@@ -208,7 +246,7 @@ int rayctl_up(const launch_options& o) {
     if (head) {
       std::cout << "head already running (pid " << head->pid << ") at "
                 << head->node->api_address << std::endl;
-      if (auto code = apply_config(o, *lc, p))
+      if (auto code = apply_config(o, *lc, p, *head->node, deadline))
         return code;
     } else {
       if (auto err = replace_file(p.config, lc->text))

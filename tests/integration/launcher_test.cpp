@@ -269,6 +269,9 @@ BOOST_AUTO_TEST_CASE(up_rerun_exec_apply_down) {
   BOOST_REQUIRE_MESSAGE(apply.exit_code == 0, apply.describe());
   BOOST_TEST(apply.out.find("max_workers: 2 -> 3") != std::string::npos, apply.describe());
   BOOST_TEST(apply.out.find("applied") != std::string::npos, apply.describe());
+  if (rayd_has_autoscaler()) // the head's autoscaler confirms it read the file
+    BOOST_TEST(apply.out.find("the head reloaded the config") != std::string::npos,
+               apply.describe());
   BOOST_TEST(read_file(state_config) == changed_text);
   BOOST_TEST(inode_of(state_config) != inode_before); // renamed over, not rewritten
   BOOST_TEST((*read_node_json(head_dir))["pid"].get<pid_t>() == head_pid);

@@ -4,6 +4,7 @@
 #define BOOST_TEST_MODULE launcher
 #include <boost/test/unit_test.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -276,14 +277,24 @@ BOOST_AUTO_TEST_CASE(find_head_trusts_only_a_live_pid_with_its_start_time) {
 
 BOOST_AUTO_TEST_CASE(head_runs_autoscaler_reads_the_command_line) {
   BOOST_TEST(!head_runs_autoscaler(::getpid()));
-  // A stand-in with the flag on its command line, killed by its pid.
+  // A stand-in with the flag on its command line, killed by its pid: a shell
+  // blocked in its builtin `read` on a pipe only this test holds (no
+  // grandchild that could outlive it, nothing on the test's own output).
+  int feed[2];
+  BOOST_REQUIRE(::pipe(feed) == 0);
   pid_t child = ::fork();
   BOOST_REQUIRE(child >= 0);
   if (child == 0) {
-    ::execl("/bin/sh", "sh", "-c", "sleep 30", "--autoscaling-config", "/x.yaml",
+    ::dup2(feed[0], 0);
+    int null_fd = ::open("/dev/null", O_WRONLY);
+    ::dup2(null_fd, 1);
+    ::dup2(null_fd, 2);
+    ::close(feed[1]);
+    ::execl("/bin/sh", "sh", "-c", "read line", "--autoscaling-config", "/x.yaml",
             static_cast<char*>(nullptr));
     ::_exit(127);
   }
+  ::close(feed[0]);
   bool seen = false;
   for (int i = 0; i < 500 && !seen; ++i) {
     seen = head_runs_autoscaler(child);
@@ -292,6 +303,7 @@ BOOST_AUTO_TEST_CASE(head_runs_autoscaler_reads_the_command_line) {
   }
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);
+  ::close(feed[1]);
   BOOST_TEST(seen);
 }
 
@@ -432,6 +444,21 @@ BOOST_AUTO_TEST_CASE(lock_makes_a_second_launcher_wait) {
   { auto release = std::move(*first); }
   second.join();
   BOOST_TEST(got.load());
+}
+
+BOOST_AUTO_TEST_CASE(autoscaler_progress_reads_rounds_and_the_config_error) {
+  auto x = parse_autoscaler_progress(
+    R"({"cluster_name": "demo", "round": {"count": 42, "time_ms": 1}, "errors": {"config": "", "provider": "x"}})");
+  BOOST_REQUIRE(x);
+  BOOST_TEST(x->rounds == 42);
+  BOOST_TEST(x->config_error.empty());
+  auto y = parse_autoscaler_progress(
+    R"({"round": {"count": 7}, "errors": {"config": "c.yaml:3: provider.type: cannot change"}})");
+  BOOST_REQUIRE(y);
+  BOOST_TEST(y->config_error == "c.yaml:3: provider.type: cannot change");
+  BOOST_TEST(!parse_autoscaler_progress("not json"));
+  BOOST_TEST(!parse_autoscaler_progress(R"({"round": {}})"));
+  BOOST_TEST(!parse_autoscaler_progress(R"([1, 2])"));
 }
 
 BOOST_AUTO_TEST_CASE(head_environment_points_rayctl_at_the_head) {
