@@ -249,6 +249,11 @@ int rayctl_up(const launch_options& o) {
       if (auto code = apply_config(o, *lc, p, *head->node, deadline))
         return code;
     } else {
+      if (auto old = read_node_file(p.head_dir); old && old->pid > 0)
+        std::cout << "the head recorded in " << p.head_dir << " (pid " << old->pid
+                  << ") no longer runs; starting a new one over its storage (the cluster "
+                     "resumes: same id, its workers rejoin)"
+                  << std::endl;
       if (auto err = replace_file(p.config, lc->text))
         return failed("up", describe(err));
       ho.autoscaling = rayd_supports_autoscaling(ho.rayd_binary);

@@ -413,6 +413,34 @@ BOOST_AUTO_TEST_CASE(up_waits_for_min_workers_and_down_stops_them) {
   // A re-run with min_workers met returns at once, launching nothing.
   auto again = rayctl(c, {"up", cfg, "--yes"});
   BOOST_TEST(again.exit_code == 0, again.describe());
+  // The head dies (kill -9): up starts a new one over its storage, and the
+  // autoscaler, resuming from its instance table, launches no second worker.
+  auto old_head = (*read_node_json(head_dir))["pid"].get<pid_t>();
+  ::kill(old_head, SIGKILL);
+  BOOST_REQUIRE(wait_until([old_head] { return !pid_alive(old_head); }, 10s));
+  auto restart = rayctl(c, {"up", cfg, "--yes", "--timeout", "90"}, 120s);
+  BOOST_REQUIRE_MESSAGE(restart.exit_code == 0, restart.describe());
+  BOOST_TEST(restart.out.find("no longer runs; starting a new one") != std::string::npos,
+             restart.describe());
+  auto new_head = (*read_node_json(head_dir))["pid"].get<pid_t>();
+  BOOST_TEST(new_head != old_head);
+  // Three completed autoscaler rounds of the new head: a duplicate launch
+  // would have happened by then.
+  auto api2 = last_line(rayctl(c, {"get-head-address", cfg}).out);
+  auto rounds = [&c, &api2]() -> int64_t {
+    auto s = status_via(c, api2);
+    if (!s || !(*s)["autoscaler"].is_object())
+      return -1;
+    return (*s)["autoscaler"]["round"].value("count", int64_t{-1});
+  };
+  auto first_round = rounds();
+  BOOST_TEST(first_round >= 0);
+  BOOST_TEST(wait_until([&rounds, first_round] { return rounds() >= first_round + 3; }, 30s));
+  auto after_restart = provider.list();
+  BOOST_REQUIRE(after_restart);
+  BOOST_TEST(after_restart->size() == 1u);
+  auto same_pid = provider.pid_of(xs->front().instance_id);
+  BOOST_TEST((same_pid && *same_pid == *worker_pid));
   auto d = rayctl(c, {"down", cfg, "--yes"});
   BOOST_TEST(d.exit_code == 0, d.describe());
   BOOST_TEST(d.out.find("stopped worker " + xs->front().instance_id) != std::string::npos,
