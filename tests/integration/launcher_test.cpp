@@ -372,6 +372,28 @@ BOOST_AUTO_TEST_CASE(a_terminal_is_asked_and_no_means_nothing_changes) {
   BOOST_TEST(wait_until([pid] { return !pid_alive(pid); }, 10s));
 }
 
+BOOST_AUTO_TEST_CASE(a_head_that_cannot_start_fails_up_with_its_stderr) {
+  if (!require_or_skip(binaries_present(), "rayd/rayctl binaries not found in " + bin_dir()))
+    return;
+  cluster c{"launcher_fail"};
+  session_guard guard{c.rayd_tmpdir()};
+  auto head_dir = c.rayd_tmpdir() + "/clusters/busy/head";
+  // Another head holds the storage the launcher's head would open.
+  c.start_head({"--storage", head_dir + "/gcs"}, 0);
+  auto cfg = write_config(c, "busy.yaml", config_text("busy", 0));
+  auto up = rayctl(c, {"up", cfg, "--yes", "--timeout", "60"});
+  BOOST_TEST(up.exit_code == 1, up.describe());
+  BOOST_TEST(up.err.find("exited during start-up") != std::string::npos, up.describe());
+  BOOST_TEST(up.err.find(head_dir + "/rayd.err (last lines)") != std::string::npos,
+             up.describe());
+  BOOST_TEST(up.err.find("is in use by another process") != std::string::npos, up.describe());
+  BOOST_TEST(up.elapsed_ms < 30000, up.describe()); // not the whole --timeout
+  BOOST_TEST(!file_exists(head_dir + "/node.json"));
+  auto d = rayctl(c, {"down", cfg});
+  BOOST_TEST(d.exit_code == 0, d.describe());
+  BOOST_TEST(d.out.find("nothing to stop") != std::string::npos, d.describe());
+}
+
 BOOST_AUTO_TEST_CASE(up_waits_for_min_workers_and_down_stops_them) {
   if (!require_or_skip(binaries_present(), "rayd/rayctl binaries not found in " + bin_dir()))
     return;
