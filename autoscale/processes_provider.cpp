@@ -1,7 +1,5 @@
 #include "autoscale/processes_provider.hpp"
 
-#include "autoscale/detached_process.hpp"
-
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -14,12 +12,11 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
+#include "autoscale/detached_process.hpp"
 #include "common/error.hpp"
 #include "common/session.hpp"
 #include "common/util.hpp"
