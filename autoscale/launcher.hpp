@@ -25,13 +25,15 @@
 // Lifecycle of a cluster as the launcher sees it:
 //
 //   (no head) --up: spawn head--> starting --node.json--> running
-//       ^                            |                       |
+//       ^                            |                       |  |
 //       |                            +--exits early--> (no head, up fails
 //       |                                               with its stderr)
-//       +---------down: head SIGTERM..SIGKILL, then every worker---+
+//       +------------ head dies (up starts a new one over its storage) --+
+//       +---------down: head SIGTERM..SIGKILL, then every worker---------+
 //
-// Thread rules: every function blocks (files, processes, polling); none keeps
-// state between calls. Callers serialize mutations with launcher_lock.
+// Thread rules: functions marked Pure do no I/O; the others block (files,
+// processes, polling). None keeps state between calls. Callers serialize
+// mutations of one cluster with launcher_lock.
 
 #include <chrono>
 #include <cstdint>
