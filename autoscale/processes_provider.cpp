@@ -13,12 +13,11 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
+#include "autoscale/detached_process.hpp"
 #include "common/error.hpp"
 #include "common/session.hpp"
 #include "common/util.hpp"
@@ -210,113 +209,8 @@ caf::error save_state(const std::string& path, const std::vector<record>& record
   return caf::none;
 }
 
-// --- spawning ----------------------------------------------------------------
-
-// Starts argv in a new session, detached: an intermediate child forks the
-// node and exits, so the node is re-parented to init (or the nearest
-// subreaper) and never becomes a zombie of the caller. Returns the node's pid
-// once exec has succeeded.
-caf::expected<pid_t> spawn_detached(const std::vector<std::string>& argv,
-                                    const std::string& dir) {
-  auto out_path = dir + "/rayd.out";
-  auto err_path = dir + "/rayd.err";
-  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  int report[2] = {-1, -1};
-  auto cleanup = [&null_fd, &out_fd, &err_fd, &report] {
-    for (int fd : {null_fd, out_fd, err_fd, report[0], report[1]})
-      if (fd >= 0)
-        ::close(fd);
-  };
-  if (null_fd < 0 || out_fd < 0 || err_fd < 0) {
-    auto err = make_error(errc::storage_error, errno_text("processes provider: open " + out_path));
-    cleanup();
-    return err;
-  }
-  if (::pipe2(report, O_CLOEXEC) != 0) {
-    auto err = make_error(errc::internal, errno_text("processes provider: pipe"));
-    cleanup();
-    return err;
-  }
-  std::vector<char*> cargv;
-  for (auto& a : argv)
-    cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  long max_fd = ::sysconf(_SC_OPEN_MAX);
-  if (max_fd < 0 || max_fd > 65536)
-    max_fd = 65536;
-  pid_t mid = ::fork();
-  if (mid < 0) {
-    auto err = make_error(errc::internal, errno_text("processes provider: fork"));
-    cleanup();
-    return err;
-  }
-  if (mid == 0) {
-    // Intermediate child: only async-signal-safe calls from here on.
-    ::setsid();
-    pid_t node = ::fork();
-    if (node == 0) {
-      ::dup2(null_fd, 0);
-      ::dup2(out_fd, 1);
-      ::dup2(err_fd, 2);
-      ::dup2(report[1], 3);
-      ::fcntl(3, F_SETFD, FD_CLOEXEC);
-      // No descriptor of the caller (sockets, stores) leaks into the node.
-      if (::syscall(SYS_close_range, 4u, ~0u, 0u) != 0)
-        for (long fd = 4; fd < max_fd; ++fd)
-          ::close(static_cast<int>(fd));
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD, SIGQUIT})
-        ::signal(sig, SIG_DFL);
-      if (::chdir(dir.c_str()) != 0) {
-        // Stay where we are; the session dir flag is absolute anyway.
-      }
-      ::execv(cargv[0], cargv.data());
-      int e = errno;
-      (void) !::write(3, &e, sizeof(e));
-      ::_exit(127);
-    }
-    int32_t p = node;
-    (void) !::write(report[1], &p, sizeof(p));
-    ::_exit(node > 0 ? 0 : 1);
-  }
-  ::close(report[1]);
-  report[1] = -1;
-  int status = 0;
-  while (::waitpid(mid, &status, 0) < 0 && errno == EINTR) {
-  }
-  int32_t node_pid = -1;
-  auto n = ::read(report[0], &node_pid, sizeof(node_pid));
-  if (n != sizeof(node_pid) || node_pid <= 0) {
-    cleanup();
-    return make_error(errc::internal, "processes provider: could not fork the node process");
-  }
-  int exec_errno = 0;
-  ssize_t m;
-  while ((m = ::read(report[0], &exec_errno, sizeof(exec_errno))) < 0 && errno == EINTR) {
-  }
-  cleanup();
-  if (m == sizeof(exec_errno))
-    return make_error(errc::invalid_argument, "processes provider: cannot run " + argv[0] + ": "
-                                                + std::strerror(exec_errno));
-  return static_cast<pid_t>(node_pid);
-}
-
 std::string number_text(double x) {
   return json(x).dump();
-}
-
-std::string default_rayd_binary() {
-  char buf[4096];
-  auto n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0)
-    return "rayd";
-  std::string self{buf, static_cast<std::size_t>(n)};
-  auto slash = self.rfind('/');
-  return (slash == std::string::npos ? std::string{"."} : self.substr(0, slash)) + "/rayd";
 }
 
 bool valid_cluster_name(const std::string& name) {
@@ -335,7 +229,7 @@ processes_provider::processes_provider(processes_provider_options options)
   if (options_.base_dir.empty())
     options_.base_dir = rayd_tmpdir() + "/autoscaler";
   if (options_.rayd_binary.empty())
-    options_.rayd_binary = default_rayd_binary();
+    options_.rayd_binary = binary_next_to_self("rayd");
 }
 
 std::string processes_provider::cluster_dir() const {
@@ -436,7 +330,7 @@ caf::expected<std::vector<std::string>> processes_provider::create(const instanc
     if (auto err = save_state(state_path, *records))
       return err;
     records->pop_back();
-    auto pid = spawn_detached(argv, r.session_dir);
+    auto pid = spawn_detached(argv, r.session_dir, "processes provider");
     if (!pid) {
       (void) save_state(state_path, *records);
       return pid.error();

@@ -95,4 +95,29 @@ int rayctl_job_stop(const rayctl_target& t, const std::string& id, bool no_wait,
 int rayctl_job_list(const rayctl_target& t, bool json);
 int rayctl_job_delete(const rayctl_target& t, const std::string& id, bool json);
 
+// -- the cluster launcher (rayctl_launch.cpp, docs/autoscaler.md) ------------
+
+/// `rayctl up CONFIG` / `rayctl down CONFIG`.
+struct launch_options {
+  std::string config;
+  bool yes = false;        // --yes: no confirmation prompt
+  double timeout_s = 120;  // up --timeout: for the head and min_workers together
+};
+
+/// Starts the head (or applies a changed config to the running one) and waits
+/// for every type's min_workers. Exit 0 up, 1 failure or timeout, 2 bad
+/// config or no confirmation.
+int rayctl_up(const launch_options& o);
+/// Stops the head, then every worker the processes provider lists for the
+/// cluster. Exit 0 also when nothing runs.
+int rayctl_down(const launch_options& o);
+/// Runs COMMAND on the head (this host): cwd its session dir, RAYD_ADDRESS
+/// and RAYD_TOKEN_FILE set, RAYD_TOKEN unset, rayctl's own directory first in
+/// PATH. Replaces rayctl: the exit code is the command's.
+int rayctl_exec(const std::string& config, const std::vector<std::string>& command);
+/// An interactive $SHELL (else /bin/bash) with exec's environment.
+int rayctl_attach(const std::string& config);
+/// Prints the head's API address (exit 1 when no head runs).
+int rayctl_get_head_address(const std::string& config);
+
 } // namespace rayd::cli

@@ -143,6 +143,38 @@ int main(int argc, char** argv) {
                       "A JSON array of resource bundles, e.g. '[{\"CPU\": 2}, {\"GPU\": 1}]'");
   request->add_flag("--clear", req_clear, "Withdraw the request");
 
+  // -- the cluster launcher (docs/autoscaler.md, "The launcher") --------------
+  rayd::cli::launch_options lo;
+  std::vector<std::string> exec_command;
+  auto* up = app.add_subcommand(
+    "up", "Start the cluster of CONFIG on this host (head, then min_workers), or apply a "
+          "changed CONFIG to it; safe to re-run");
+  up->add_option("--timeout", lo.timeout_s,
+                 "Seconds to wait for the head and every type's min_workers")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  auto* down = app.add_subcommand(
+    "down", "Stop the cluster of CONFIG: its head, then every worker it launched");
+  for (auto* sub : {up, down}) {
+    sub->add_option("config", lo.config, "The cluster config (YAML)")->required();
+    sub->add_flag("-y,--yes", lo.yes, "Do not ask for confirmation");
+  }
+  auto* exec = app.add_subcommand(
+    "exec", "Run a command on the cluster's head: rayctl exec CONFIG -- COMMAND...\n"
+            "(cwd: the head's session dir; RAYD_ADDRESS and RAYD_TOKEN_FILE set; "
+            "exit code: the command's)");
+  exec->add_option("config", lo.config, "The cluster config (YAML)")->required();
+  exec->add_option("command", exec_command,
+                   "The command (after --): one word is a shell command line, several are "
+                   "a program and its arguments")
+    ->required();
+  auto* attach = app.add_subcommand(
+    "attach", "Open an interactive shell on the cluster's head (same environment as exec)");
+  attach->add_option("config", lo.config, "The cluster config (YAML)")->required();
+  auto* head_address = app.add_subcommand(
+    "get-head-address", "Print the API address of the cluster's head (exit 1 if none runs)");
+  head_address->add_option("config", lo.config, "The cluster config (YAML)")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -182,6 +214,16 @@ int main(int argc, char** argv) {
     return rayctl_actor_get(t, actor_name, actor_ns, json);
   if (akill->parsed())
     return rayctl_actor_kill(t, actor_name, actor_ns, no_restart, json);
+  if (up->parsed())
+    return rayctl_up(lo);
+  if (down->parsed())
+    return rayctl_down(lo);
+  if (exec->parsed())
+    return rayctl_exec(lo.config, exec_command);
+  if (attach->parsed())
+    return rayctl_attach(lo.config);
+  if (head_address->parsed())
+    return rayctl_get_head_address(lo.config);
   if (jdelete->parsed())
     return rayctl_job_delete(t, job_id, json);
   if (request->parsed())

@@ -129,6 +129,12 @@ std::vector<std::pair<std::string, node_file>> local_head_sessions() {
       continue;
     dirs.emplace_back(fs::last_write_time(e.path(), ec), e.path().string());
   }
+  // Heads started by the cluster launcher (`rayctl up`): clusters/<name>/head.
+  for (auto& e : fs::directory_iterator{base + "/clusters", ec}) {
+    auto head = e.path() / "head";
+    if (!e.is_symlink() && e.is_directory() && fs::is_directory(head, ec))
+      dirs.emplace_back(fs::last_write_time(head, ec), head.string());
+  }
   std::sort(dirs.begin(), dirs.end(), std::greater<>{});
   if (!latest.empty()) {
     auto i = std::find_if(dirs.begin(), dirs.end(),

@@ -6,9 +6,10 @@
 //
 //   $RAYD_TMPDIR (default /tmp/rayd)
 //   ├── session_latest -> session_<time>_<pid>
-//   └── session_<time>_<pid>/
-//       ├── node.json  auth_token (head, 0600)  rayd.log
-//       └── nodes/node_<time>_<pid>/   workers started on the head's host
+//   ├── session_<time>_<pid>/
+//   │   ├── node.json  auth_token (head, 0600)  rayd.log
+//   │   └── nodes/node_<time>_<pid>/   workers started on the head's host
+//   └── clusters/<name>/head/   a head started by `rayctl up` (docs/autoscaler.md)
 
 #include <cstdint>
 #include <optional>
@@ -49,7 +50,8 @@ caf::error ensure_dir(const std::string& dir);
 caf::error write_node_file(const std::string& session_dir, const node_file& nf);
 caf::expected<node_file> read_node_file(const std::string& session_dir);
 
-/// Directories directly under $RAYD_TMPDIR whose node.json describes a head
+/// Directories directly under $RAYD_TMPDIR, and the launcher's
+/// $RAYD_TMPDIR/clusters/<name>/head, whose node.json describes a head
 /// (newest first; `session_latest` target first).
 std::vector<std::pair<std::string, node_file>> local_head_sessions();
 
