@@ -203,6 +203,17 @@ round_actions autoscaler::round(const round_input& in) {
     return out;
   }
   provider_error_.clear();
+  if (in.gcs) {
+    gcs_error_ = describe(in.gcs);
+    return out;
+  }
+  gcs_error_.clear();
+  // Failed or terminated instances told to terminate, while still listed.
+  std::set<std::string> still_listed;
+  for (auto& p : *in.provider)
+    still_listed.insert(p.instance_id);
+  for (auto i = forgotten_.begin(); i != forgotten_.end();)
+    i = still_listed.count(*i) ? std::next(i) : forgotten_.erase(i);
   // -- observe -------------------------------------------------------------------
   reconcile_input rin;
   rin.now_ms = in.now_ms;
@@ -413,7 +424,8 @@ std::string autoscaler::status_json() const {
   j["round"] = {{"count", rounds_}, {"time_ms", round_time_ms_}, {"decide_ms", decide_ms_}};
   j["errors"] = {{"config", config_error_},
                  {"provider", provider_error_},
-                 {"store", store_error_}};
+                 {"store", store_error_},
+                 {"gcs", gcs_error_}};
   json types = json::object();
   for (auto& [name, t] : settings_.config.node_types)
     types[name] = {{"resources", shape_json(t.resources)},

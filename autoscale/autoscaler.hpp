@@ -74,6 +74,8 @@ struct round_input {
   std::map<std::string, uint32_t> placed;
   /// The provider's list() of this round.
   caf::expected<std::vector<provider_instance>> provider{caf::error{}};
+  /// Set when a GCS actor did not answer: the round decides nothing.
+  caf::error gcs;
 };
 
 struct create_call {
@@ -158,6 +160,7 @@ private:
   std::string config_error_;
   std::string provider_error_;
   std::string store_error_;
+  std::string gcs_error_;
   /// Per node id: when it was last busy (first seen counts as busy).
   std::map<std::string, int64_t> last_busy_;
   /// Per node id: until when a refused drain keeps it from another drain.

@@ -117,7 +117,7 @@ void print_node_summary(const cluster_view& v, const json* as) {
   for (auto& f : failures)
     std::cout << " " << f << "\n";
   if (as != nullptr)
-    for (auto key : {"config", "provider", "store"})
+    for (auto key : {"config", "provider", "store", "gcs"})
       if (auto e = (*as)["errors"].value(key, ""); !e.empty())
         std::cout << " autoscaler " << key << " error: " << e << "\n";
 }

@@ -262,9 +262,13 @@ void run_round(as_actor_t self) {
   reload_config(self);
   publish_launchable(self);
   auto in = std::make_shared<autoscale::round_input>();
+  // A failed step ends the round without a decision (the core reports it).
   auto fail = [self, in](caf::error err) {
     in->now_ms = now_ms();
-    in->provider = std::move(err);
+    if (in->provider)
+      in->gcs = std::move(err); // the list came; a GCS actor did not answer
+    else
+      in->provider = std::move(err);
     self->state.core->round(*in);
     self->state.round_running = false;
   };

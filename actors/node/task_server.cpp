@@ -427,6 +427,10 @@ struct task_server::impl {
       done(make_error(errc::invalid_argument, "the actor names no code to run"));
       return;
     }
+    if (leases.draining()) {
+      done(make_error(errc::unavailable, "the node is draining (the autoscaler terminates it)"));
+      return;
+    }
     if (!fits(l.resources, leases.available())) {
       done(make_error(errc::unavailable, "no room"));
       return;
