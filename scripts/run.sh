@@ -2,8 +2,10 @@
 # The run command: installs what is missing, builds, starts a local cluster
 # (a head and two worker nodes, on OS-picked ports, in a private $RAYD_TMPDIR),
 # uses it (the durable KV, two jobs, C++ tasks: pi and a word count, C++ actors: a
-# counter and a key-value service), prints
-# `rayctl status`, and stops it cleanly.
+# counter and a key-value service), prints `rayctl status`, and stops it cleanly.
+# Then the autoscaler: `rayctl up` starts a second cluster from a YAML file, a
+# C++ program's tasks make it launch workers, `rayctl status` shows them, and
+# `rayctl down` stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -12,7 +14,9 @@ scripts/build.sh
 bin="$PWD/build/cli"
 export RAYD_TMPDIR
 RAYD_TMPDIR="$(mktemp -d /tmp/rayd-run-XXXXXX)"
+demo_config="$RAYD_TMPDIR/autoscale-demo.yaml"
 cleanup() {
+  if [[ -f "$demo_config" ]]; then "$bin/rayctl" down "$demo_config" --yes || true; fi
   "$bin/rayd" stop --grace-period 5 || true
   rm -rf "$RAYD_TMPDIR"
 }
@@ -61,3 +65,15 @@ echo "== rayctl tasks (newest first)"
 
 echo "== rayctl status"
 "$bin/rayctl" status
+echo "== the autoscaler: a cluster from examples/autoscaler/processes.yaml (head: 0 CPUs,"
+echo "   2-CPU workers launched as rayd processes when work waits), idle timeout 5 s here"
+sed -e 's/^idle_timeout_minutes: .*/idle_timeout_seconds: 5/' \
+  -e 's/^cluster_name: .*/cluster_name: run-demo/' \
+  examples/autoscaler/processes.yaml >"$demo_config"
+"$bin/rayctl" up "$demo_config" --yes
+demo_address=$("$bin/rayctl" get-head-address "$demo_config" | tail -n 1)
+echo "== 40 pi tasks of 1 CPU on a head with none: the autoscaler launches workers"
+RAYD_ADDRESS="$demo_address" build/examples/pi/pi 40 2000000
+"$bin/rayctl" --address "$demo_address" status
+"$bin/rayctl" down "$demo_config" --yes
+rm -f "$demo_config"
