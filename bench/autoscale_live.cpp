@@ -106,6 +106,7 @@ struct row {
   std::string provider_id; // the processes provider's id ("p-...")
   std::string node_id;
   std::map<std::string, int64_t> entered;
+  std::string stop_reason; // of the last move to STOPPING
 };
 
 std::map<std::string, row> rows_of(const std::string& status) {
@@ -122,6 +123,8 @@ std::map<std::string, row> rows_of(const std::string& status) {
       auto to = h.value("to", "");
       if (!r.entered.count(to))
         r.entered[to] = h.value("time_ms", int64_t{0});
+      if (to == "STOPPING")
+        r.stop_reason = h.value("reason", "");
     }
     out[i.value("instance_id", "")] = std::move(r);
   }
@@ -394,6 +397,12 @@ std::string first_node_run(live_cluster& lc, const autoscale_live_options& o, bo
     if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
       return "the driver failed (" + (st < 0 ? std::string{"timeout"} : describe_wait_status(st))
              + "): " + tail_of(log);
+    // The driver prints how long its work took after rayd::init: the rest of
+    // its life is its start (init) and exit.
+    auto drv = json::parse(read_file(log).value_or(""), nullptr, false);
+    if (drv.is_object() && drv.contains("elapsed_ms"))
+      run_json["driver_init_and_exit_ms"]
+        = round1(done - t0 - drv["elapsed_ms"].get<double>());
   } else {
     if (auto r = lc.cli().request_resources({}); !r)
       return "clearing the request: " + describe(r.error());
@@ -402,6 +411,7 @@ std::string first_node_run(live_cluster& lc, const autoscale_live_options& o, bo
   if (!lc.wait_scaled_down(deadline))
     return "the node was not terminated within the timeout after the work ended";
   double down = static_cast<double>(wall_ms());
+  sleep_ms(o.settle_ms);
   auto after = lc.rows();
   int launched = 0;
   for (auto& [iid, r] : after)
@@ -548,6 +558,7 @@ json burst(const settings& st, const autoscale_live_options& o, std::string& err
       started_to_joined.push_back(jn - ps);
     e["instance_id"] = iid;
     e["provider_instance_id"] = r.provider_id;
+    e["stop_reason"] = r.stop_reason;
     if (r.entered.count("STOPPING") && r.entered.at("STOPPING") < done) {
       ++stopped_early;
       e["stopped_before_work_done"] = true;
@@ -621,6 +632,7 @@ json run_autoscale_live(const settings& s, const autoscale_live_options& o_in) {
              {"burst_worker_cpus", o.burst_worker_cpus},
              {"burst_task_ms", o.burst_task_ms},
              {"upscaling_speed", o.upscaling_speed},
+             {"settle_ms", o.settle_ms},
              {"round_interval_ms", 100},
              {"provider", "processes"}}}};
   auto fail = [&out](const std::string& what) {

@@ -49,6 +49,7 @@ struct autoscale_live_options {
   double burst_worker_cpus = 1; // CPUs of the burst's worker type
   int burst_task_ms = 8000;     // long enough for every node to be needed at once
   double upscaling_speed = 1.0; // of both configs (Ray's default)
+  double settle_ms = 1000;      // pause after a scale-down, before the next demand
   double timeout_s = 120;       // per wait
   bool simulated = true;        // also run autoscale-policy and autoscale-trace
   std::string driver;           // autoscale_driver (empty: the build's)

@@ -159,6 +159,10 @@ int main(int argc, char** argv) {
   live->add_option("--upscaling-speed", al.upscaling_speed, "upscaling_speed of the configs")
     ->capture_default_str()
     ->check(CLI::NonNegativeNumber);
+  live->add_option("--settle-ms", al.settle_ms,
+                   "Pause after a first-node run's scale-down before the next demand")
+    ->capture_default_str()
+    ->check(CLI::NonNegativeNumber);
   live->add_option("--timeout", al.timeout_s, "Seconds any one wait may take")
     ->capture_default_str()
     ->check(CLI::PositiveNumber);
