@@ -4,12 +4,18 @@
 
 #include <sys/wait.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
+#include <atomic>
+#include <csignal>
+#include <cstring>
 #include <cmath>
 #include <fstream>
 #include <map>
 #include <memory>
-#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -70,6 +76,98 @@ double boot_wall_ms() {
   return static_cast<double>(wall_ms()) - up * 1000;
 }
 
+// ------------------------------------------------------------- interrupts
+//
+// The nodes are not our children, so bench_util's interrupt clean-up (which
+// kills our children) would leave them running. Every node the provider's
+// state file names is recorded here (pid + session dir, fixed storage: the
+// handler may not allocate); on SIGINT/SIGTERM/SIGHUP the handler SIGKILLs
+// those whose /proc/<pid>/cmdline still names their session dir (a recycled
+// pid is never signalled), then runs the previous handler.
+
+constexpr std::size_t max_tracked = 512;
+struct tracked_node {
+  std::atomic<pid_t> pid{0};
+  std::array<char, 512> session{};
+};
+std::array<tracked_node, max_tracked> g_nodes;
+struct sigaction g_previous[3];
+constexpr int g_signals[3] = {SIGINT, SIGTERM, SIGHUP};
+
+/// True if the NUL-separated `cmdline` of `pid` has `session` as an
+/// argument (async-signal-safe: open, read, close, no allocation).
+bool names_session(pid_t pid, const char* session) {
+  char path[64] = "/proc/";
+  char digits[16];
+  int n = 0;
+  for (auto v = static_cast<unsigned>(pid); v > 0 && n < 15; v /= 10)
+    digits[n++] = static_cast<char>('0' + v % 10);
+  int at = 6;
+  while (n > 0)
+    path[at++] = digits[--n];
+  const char tail[] = "/cmdline";
+  for (char c : tail)
+    path[at++] = c;
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  char buf[4096];
+  auto len = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (len <= 0)
+    return false;
+  buf[len] = '\0';
+  for (ssize_t i = 0; i < len; i += static_cast<ssize_t>(std::strlen(buf + i)) + 1)
+    if (std::strcmp(buf + i, session) == 0)
+      return true;
+  return false;
+}
+
+extern "C" void on_interrupt(int sig) {
+  for (auto& t : g_nodes) {
+    pid_t pid = t.pid.load();
+    if (pid > 0 && names_session(pid, t.session.data()))
+      ::kill(pid, SIGKILL);
+  }
+  for (int i = 0; i < 3; ++i)
+    if (g_signals[i] == sig && g_previous[i].sa_handler != SIG_DFL
+        && g_previous[i].sa_handler != SIG_IGN) {
+      g_previous[i].sa_handler(sig);
+      return;
+    }
+  ::_exit(128 + sig);
+}
+
+void install_interrupt_handler() {
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  sigemptyset(&sa.sa_mask);
+  for (int i = 0; i < 3; ++i)
+    ::sigaction(g_signals[i], &sa, &g_previous[i]);
+}
+
+void track_node(pid_t pid, const std::string& session) {
+  if (pid <= 0 || session.size() >= 512)
+    return;
+  for (auto& t : g_nodes)
+    if (t.pid.load() == pid)
+      return;
+  for (auto& t : g_nodes) {
+    pid_t expected = 0;
+    // Claim the slot with -1 (ignored by the handler) while the dir is written.
+    if (t.pid.compare_exchange_strong(expected, -1)) {
+      std::memcpy(t.session.data(), session.c_str(), session.size() + 1);
+      t.pid.store(pid);
+      return;
+    }
+  }
+}
+
+void untrack_all() {
+  for (auto& t : g_nodes)
+    t.pid.store(0);
+}
+
 /// instance id → the wall-clock ms its rayd process started (from the
 /// processes provider's state file and the pid's recorded start ticks).
 std::map<std::string, double> process_starts(const std::string& state_file, double boot_ms) {
@@ -81,8 +179,10 @@ std::map<std::string, double> process_starts(const std::string& state_file, doub
   if (j.is_discarded() || !j.contains("instances"))
     return out;
   double hz = static_cast<double>(ticks_per_second());
-  for (auto& i : j["instances"])
+  for (auto& i : j["instances"]) {
     out[i.value("instance_id", "")] = boot_ms + i.value("start_ticks", uint64_t{0}) * 1000.0 / hz;
+    track_node(i.value("pid", 0), i.value("session_dir", ""));
+  }
   return out;
 }
 
@@ -210,6 +310,7 @@ public:
   }
 
   std::map<std::string, node_info> alive() {
+    starts(0); // records the nodes for an interrupt
     auto v = cli_->status();
     if (!v)
       return {};
@@ -235,8 +336,9 @@ public:
 
   /// How many instances the provider still lists (running or not).
   std::size_t listed() {
-    auto l = provider_ ? provider_->list() : caf::expected<std::vector<autoscale::provider_instance>>{
-                                                std::vector<autoscale::provider_instance>{}};
+    if (!provider_)
+      return 0;
+    auto l = provider_->list();
     return l ? l->size() : 0;
   }
 
@@ -276,6 +378,7 @@ public:
             note(workload + ": terminating leftover nodes: " + describe(err));
       }
     }
+    untrack_all();
     std::size_t total = 0;
     auto lines = c_.log_issues(12, total);
     out["cleanup"] = {{"processes", rep.stopped},
@@ -319,7 +422,7 @@ std::string tail_of(const std::string& path) {
 
 /// The breakdown of one launch, each in ms after the demand's submission.
 json breakdown(const row& r, double t0, double proc_start, double joined, double seen) {
-  auto at = [&](const char* state) -> json {
+  auto at = [&r, t0](const char* state) -> json {
     auto it = r.entered.find(state);
     return it == r.entered.end() ? json(nullptr) : json(round1(it->second - t0));
   };
@@ -346,16 +449,30 @@ struct first_node_samples {
   json runs = json::array();
 };
 
-/// One first-node sample; "" or the error.
+std::string first_node_sample(live_cluster& lc, const autoscale_live_options& o, bool tasks,
+                              int run, first_node_samples& out, pid_t& driver);
+
+/// One first-node sample; "" or the error. A driver still running after an
+/// error is killed (by its pid).
 std::string first_node_run(live_cluster& lc, const autoscale_live_options& o, bool tasks,
                            int run, first_node_samples& out) {
+  pid_t driver = -1;
+  auto err = first_node_sample(lc, o, tasks, run, out, driver);
+  if (driver > 0 && child_running(driver)) {
+    signal_child(driver, SIGKILL);
+    reap(driver);
+  }
+  return err;
+}
+
+std::string first_node_sample(live_cluster& lc, const autoscale_live_options& o, bool tasks,
+                              int run, first_node_samples& out, pid_t& driver) {
   auto deadline = in_seconds(o.timeout_s);
   auto before = lc.rows();
   if (!lc.alive().empty())
     return "a worker is still ALIVE before the run";
   double boot = boot_wall_ms();
   auto log = lc.c().tmpdir() + "/driver_first_" + std::to_string(run) + ".log";
-  pid_t driver = -1;
   double t0 = static_cast<double>(wall_ms());
   if (tasks) {
     driver = spawn({o.driver, "--case", "tasks", "count=2", "ms=200", "cpus=1"}, log,
@@ -617,8 +734,10 @@ json run_autoscale_live(const settings& s, const autoscale_live_options& o_in) {
     o.driver = RAYD_AUTOSCALE_DRIVER;
   if (o.driver.empty() || !file_exists(o.driver))
     return {{"workload", workload},
-            {"error", "no autoscale_driver (build the target autoscale_driver, or pass "
-                      "--driver)"}};
+            {"error", o.driver.empty() ? std::string{"no autoscale_driver (build the target "
+                                                     "autoscale_driver, or pass --driver)"}
+                                       : "no autoscale_driver at " + o.driver}};
+  install_interrupt_handler();
   double background = background_busy_pct(workload);
   json out{{"workload", workload},
            {"machine", machine_info()},

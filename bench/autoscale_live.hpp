@@ -30,7 +30,10 @@
 // Clean-up: the worker nodes are not children of the head (the provider
 // detaches them); after stopping the head the benchmark terminates whatever
 // the provider's state file still lists, through autoscale::processes_provider
-// (by recorded pid, checked against its start time and command line).
+// (by recorded pid, checked against its start time and command line). On an
+// interrupt (SIGINT, SIGTERM, SIGHUP) every node the state file named is
+// SIGKILLed if its /proc/<pid>/cmdline still names its session dir, before
+// bench_util's clean-up kills our own children and removes the temp dirs.
 
 #include <string>
 
