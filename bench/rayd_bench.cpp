@@ -7,6 +7,9 @@
 //   rayd-bench kv [--clients 16] [--seconds 5]
 //   rayd-bench failure-detect [--runs 5]
 //   rayd-bench jobs [--runs 30] [--queued 1000] [--compare-slurm]
+//   rayd-bench autoscale [--runs 5] [--burst-nodes 20] [--no-simulated]
+//                             (issue 10's live figures with real processes, plus
+//                              autoscale-policy and autoscale-trace)
 //   rayd-bench autoscale-trace [--seed 1] [--write-trace FILE] [--replay FILE]
 //                             (the policy replayed on a demand trace, simulated)
 //   rayd-bench micro [--seconds 2] [--clients 4] [--compare-dask]
@@ -24,6 +27,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench/autoscale_live.hpp"
 #include "bench/autoscale_policy.hpp"
 #include "bench/autoscale_trace.hpp"
 #include "bench/bench_util.hpp"
@@ -123,6 +127,48 @@ int main(int argc, char** argv) {
     ->capture_default_str();
   jobs->add_option("--python", jb.python, "Python for the Slurm script");
   jobs->add_option("--slurm-script", jb.slurm_script, "Path of slurm_jobs.py");
+
+  autoscale_live_options al;
+  bool no_simulated = false;
+  auto* live = app.add_subcommand(
+    "autoscale", "The autoscaler with real rayd processes: demand -> first new node ALIVE "
+                 "(target <= 1 s), 20 nodes from one burst (no overshoot) and their "
+                 "scale-down; plus autoscale-policy and autoscale-trace's figures");
+  live->add_option("--runs", al.runs, "First-node samples per kind of demand")
+    ->capture_default_str()
+    ->check(CLI::Range(1, 100));
+  live->add_option("--poll-ms", al.poll_ms, "Status poll interval")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  live->add_option("--idle-timeout", al.idle_timeout_s, "idle_timeout_seconds of the configs")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  live->add_option("--worker-cpus", al.worker_cpus, "CPUs of the first-node worker type")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  live->add_option("--burst-nodes", al.burst_nodes, "Nodes the burst needs (its max_workers)")
+    ->capture_default_str()
+    ->check(CLI::Range(1, 200));
+  live->add_option("--burst-worker-cpus", al.burst_worker_cpus, "CPUs of the burst's worker type")
+    ->capture_default_str()
+    ->check(CLI::Range(1, 16));
+  live->add_option("--burst-task-ms", al.burst_task_ms,
+                   "Duration of each burst task (long enough to need every node at once)")
+    ->capture_default_str()
+    ->check(CLI::Range(100, 600000));
+  live->add_option("--upscaling-speed", al.upscaling_speed, "upscaling_speed of the configs")
+    ->capture_default_str()
+    ->check(CLI::NonNegativeNumber);
+  live->add_option("--settle-ms", al.settle_ms,
+                   "Pause after a first-node run's scale-down before the next demand")
+    ->capture_default_str()
+    ->check(CLI::NonNegativeNumber);
+  live->add_option("--timeout", al.timeout_s, "Seconds any one wait may take")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  live->add_option("--driver", al.driver, "Path of autoscale_driver (default: the build's)");
+  live->add_flag("--no-simulated", no_simulated,
+                 "Skip the simulated figures (autoscale-policy, autoscale-trace)");
 
   autoscale_policy_options ap;
   auto* policy = app.add_subcommand(
@@ -274,6 +320,13 @@ int main(int argc, char** argv) {
     }
     if (*jobs) {
       auto j = run_jobs(s, jb);
+      print(j);
+      return failed(j) ? 1 : 0;
+    }
+    if (*live) {
+      al.simulated = !no_simulated;
+      raise_nofile_limit();
+      auto j = run_autoscale_live(s, al);
       print(j);
       return failed(j) ? 1 : 0;
     }

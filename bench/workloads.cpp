@@ -132,9 +132,9 @@ json hot_threads(const std::map<int, std::pair<std::string, uint64_t>>& before,
   return out;
 }
 
-/// Machine-wide busy CPU (% of all cores) over `ms` before a workload starts:
-/// other work on the host (a build, say) skews every figure; say so.
-double background_busy_pct(const std::string& workload, double ms = 500) {
+} // namespace
+
+double background_busy_pct(const std::string& workload, double ms) {
   auto a = machine_cpu_ticks();
   sleep_ms(ms);
   auto b = machine_cpu_ticks();
@@ -146,6 +146,8 @@ double background_busy_pct(const std::string& workload, double ms = 500) {
          + " % busy before the run; figures will be skewed");
   return round_to(pct, 1);
 }
+
+namespace {
 
 std::string trim(std::string s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))

@@ -76,6 +76,10 @@ nlohmann::json run_join(const settings& s, const join_options& o);
 nlohmann::json run_kv(const settings& s, const kv_options& o);
 nlohmann::json run_failure_detect(const settings& s, const failure_options& o);
 
+/// Machine-wide busy CPU (% of all cores) over `ms` before a workload starts:
+/// other work on the host (a build, say) skews every figure; say so.
+double background_busy_pct(const std::string& workload, double ms = 500);
+
 /// nproc, kernel, CPU model.
 nlohmann::json machine_info();
 
