@@ -43,10 +43,6 @@
 
 namespace rayd::autoscale {
 
-/// Node labels of every node the autoscaler launches.
-constexpr const char* label_node_type = "rayd-node-type";
-constexpr const char* label_instance_id = "rayd-instance-id";
-
 struct autoscaler_settings {
   std::string cluster_name = "default";
   std::string provider_type; // for the status ("processes", ...)

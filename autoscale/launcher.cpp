@@ -397,7 +397,7 @@ std::vector<std::string> head_command(const cluster_config& cfg, const cluster_p
     resources = t->second.resources;
     labels = t->second.labels;
   }
-  labels[launcher_type_label] = cfg.autoscaling.head_node_type;
+  labels[label_node_type] = cfg.autoscaling.head_node_type;
   // As the processes provider does for workers: CPU and GPU default to 0, so
   // the head offers what the config says, not the host's cores.
   double cpus = 0;
@@ -528,7 +528,7 @@ std::vector<type_progress> min_worker_progress(const autoscaling_config& cfg,
     for (auto& n : nodes) {
       if (n.is_head || !n.alive)
         continue;
-      auto l = n.labels.find(launcher_type_label);
+      auto l = n.labels.find(label_node_type);
       if (l != n.labels.end() && l->second == name)
         ++x.alive;
     }

@@ -49,16 +49,13 @@
 #include <caf/expected.hpp>
 
 #include "autoscale/cluster_config.hpp"
+#include "autoscale/node_provider.hpp"
 #include "common/node_stop.hpp"
 #include "common/resources.hpp"
 #include "common/session.hpp"
 
 namespace rayd::autoscale {
 
-/// Node label every launched node carries: its node type's name (the head's is
-/// `head_node_type`). The autoscaler sets it on workers (its own constant of
-/// the same text); the launcher on the head; `up` counts workers by it.
-constexpr const char* launcher_type_label = "rayd-node-type";
 
 // --- state paths ---------------------------------------------------------------
 
@@ -225,7 +222,7 @@ struct type_progress {
 };
 
 /// For every type with min_workers > 0 (in name order), its ALIVE non-head
-/// nodes (by launcher_type_label) and launched instances (`launched` by type). Pure.
+/// nodes (by label_node_type) and launched instances (`launched` by type). Pure.
 std::vector<type_progress> min_worker_progress(const autoscaling_config& cfg,
                                                const std::vector<node_view>& nodes,
                                                const std::map<std::string, int32_t>& launched);

@@ -52,6 +52,12 @@ constexpr const char* tag_cluster = "rayd-cluster-name";
 constexpr const char* tag_launch_request = "rayd-launch-request";
 constexpr const char* tag_node_type = "rayd-node-type";
 
+/// Node labels of every node the autoscaler launches (and, for the type, of a
+/// head the launcher starts): how a GCS node is matched to its node type and
+/// to its instance-table row. The instance id is also a provider tag.
+constexpr const char* label_node_type = "rayd-node-type";
+constexpr const char* label_instance_id = "rayd-instance-id";
+
 /// What to launch: one node of `node_type`, `count` times.
 struct instance_spec {
   std::string node_type;

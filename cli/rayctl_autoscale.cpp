@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "autoscale/node_provider.hpp"
 #include "cli/rayctl.hpp"
 #include "common/error.hpp"
 #include "common/resources.hpp"
@@ -23,7 +24,7 @@ namespace {
 using json = nlohmann::json;
 
 std::string type_of(const node_info& n) {
-  if (auto i = n.labels.find("rayd-node-type"); i != n.labels.end())
+  if (auto i = n.labels.find(autoscale::label_node_type); i != n.labels.end())
     return i->second;
   return n.is_head ? "head" : "worker";
 }

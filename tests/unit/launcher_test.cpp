@@ -340,10 +340,10 @@ available_node_types:
 head_node_type: head
 )");
   std::vector<node_view> nodes{
-    {true, true, {{launcher_type_label, "head"}}},   // the head itself: not a worker
-    {false, true, {{launcher_type_label, "a"}}},
-    {false, false, {{launcher_type_label, "a"}}},    // dead
-    {false, true, {{launcher_type_label, "b"}}},
+    {true, true, {{label_node_type, "head"}}},   // the head itself: not a worker
+    {false, true, {{label_node_type, "a"}}},
+    {false, false, {{label_node_type, "a"}}},    // dead
+    {false, true, {{label_node_type, "b"}}},
     {false, true, {}},                           // joined by hand, no type
   };
   auto xs = min_worker_progress(cfg.autoscaling, nodes, {{"a", 2}});
@@ -376,7 +376,7 @@ BOOST_AUTO_TEST_CASE(wait_prints_each_change_once_and_ends_when_all_are_alive) {
     std::vector<node_view> ns;
     int alive = round >= 6 ? 2 : round >= 4 ? 1 : 0;
     for (int i = 0; i < alive; ++i)
-      ns.push_back({false, true, {{launcher_type_label, "worker"}}});
+      ns.push_back({false, true, {{label_node_type, "worker"}}});
     return ns;
   };
   h.launched = [] { return std::map<std::string, int32_t>{{"worker", 2}}; };
