@@ -130,6 +130,14 @@ void autoscaler::commit() {
 snapshot autoscaler::make_snapshot(const round_input& in) {
   snapshot snap;
   snap.now = duration{in.now_ms};
+  // Demand seen lately (see demand_memory_ms), tasks' shapes included.
+  for (auto& d : cluster_demands(in.nodes))
+    recent_demand_[{d.shape, {}}] = in.now_ms;
+  for (auto& d : in.demands)
+    recent_demand_[{d.shape, d.selector}] = in.now_ms;
+  for (auto i = recent_demand_.begin(); i != recent_demand_.end();)
+    i = in.now_ms - i->second > settings_.demand_memory_ms ? recent_demand_.erase(i)
+                                                            : std::next(i);
   // Rows by the node they became, to mark nodes being drained.
   std::map<std::string, const instance_row*> row_of_node;
   for (auto* r : table_.rows())
@@ -153,7 +161,11 @@ snapshot autoscaler::make_snapshot(const round_input& in) {
     v.has_running_work = n.load.leases > 0 || !n.load.demands.empty();
     v.has_actors = placed > 0;
     v.holds_needed_objects = n.load.object_count > 0;
-    bool busy = v.has_running_work || v.has_actors || !(n.resources_available == n.resources_total);
+    bool busy = v.has_running_work || v.has_actors
+                || !(n.resources_available == n.resources_total);
+    for (auto& [key, _] : recent_demand_)
+      busy = busy || (!v.is_head && fits(key.first, n.resources_total)
+                      && labels_match(key.second, n.labels));
     auto [it, fresh] = last_busy_.emplace(n.node_id, in.now_ms);
     if (busy)
       it->second = in.now_ms;

@@ -52,6 +52,10 @@ struct autoscaler_settings {
   int64_t allocation_timeout_ms = 5 * 60 * 1000;
   int64_t start_timeout_ms = 10 * 60 * 1000;
   int64_t stop_timeout_ms = 5 * 60 * 1000;
+  /// Pending demand keeps every node it fits busy for this long after it was
+  /// last seen: a driver between two lease requests shows no demand for a
+  /// moment, and an idle node it is about to use must not be terminated.
+  int64_t demand_memory_ms = 2000;
   /// A node whose drain was refused is not drained again for this long.
   int64_t drain_refused_ms = 10 * 1000;
   /// TERMINATED and ALLOCATION_FAILED rows are forgotten this long after
@@ -157,6 +161,8 @@ private:
   std::string provider_error_;
   std::string store_error_;
   std::string gcs_error_;
+  /// Demand shapes (with their selector) and when each was last pending.
+  std::map<std::pair<resource_map, label_map>, int64_t> recent_demand_;
   /// Per node id: when it was last busy (first seen counts as busy).
   std::map<std::string, int64_t> last_busy_;
   /// Per node id: until when a refused drain keeps it from another drain.

@@ -47,7 +47,9 @@ bool same(const node_report& a, const node_report& b) {
   return a.available == b.available && a.load == b.load;
 }
 
-/// Sends the snapshot when it changed, else once a second.
+/// Sends the snapshot when it changed or while lease requests wait here
+/// (the reply refreshes the view they are placed by: a node that left or
+/// joined is seen within one interval), else once a second.
 void report(nm_actor_t self) {
   auto& st = self->state;
   if (!st.cfg.snapshot || !st.joined || !st.gate || st.report_in_flight)
@@ -55,7 +57,7 @@ void report(nm_actor_t self) {
   auto r = st.cfg.snapshot();
   r.node_id = st.cfg.self.node_id;
   auto now = clock_type::now();
-  if (st.last_report && same(*st.last_report, r)
+  if (st.last_report && same(*st.last_report, r) && r.load.demands.empty()
       && now - st.last_report_time < std::chrono::seconds{1})
     return;
   st.report_in_flight = true;

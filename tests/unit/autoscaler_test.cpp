@@ -249,3 +249,29 @@ BOOST_AUTO_TEST_CASE(bad_requests_are_refused_and_launchable_types_exclude_the_h
   BOOST_CHECK_EQUAL(types[0].name, "worker");
   BOOST_CHECK_EQUAL(types[0].resources.at("CPU"), 2.0);
 }
+
+BOOST_AUTO_TEST_CASE(an_idle_node_is_kept_while_demand_it_fits_was_seen_lately) {
+  // A driver between two lease requests shows no demand for a moment: the
+  // idle worker it is about to use must not go at its (1 s) timeout.
+  auto db = persistence::make_memory_store();
+  autoscaler a{*db, settings(3, 1000)};
+  BOOST_REQUIRE(!a.load());
+  world w;
+  auto acts = a.round(w.input(1000, {cpu_demand(1)}));
+  BOOST_REQUIRE_EQUAL(acts.creates.size(), 1u);
+  a.created(acts.creates[0].instance_id, {}, 1010);
+  w.create(acts.creates[0]);
+  w.join(acts.creates[0], "n1");
+  a.round(w.input(1100)); // listed: ALLOCATED
+  a.round(w.input(1200)); // its node is ALIVE: RAYD_RUNNING
+  BOOST_REQUIRE(row(a, acts.creates[0].instance_id)->state == st::rayd_running);
+  // Demand flickers: seen at 2000, gone from 2100 on.
+  a.round(w.input(2000, {cpu_demand(1)}));
+  for (int64_t t = 2100; t <= 3900; t += 200)
+    BOOST_CHECK_MESSAGE(a.round(w.input(t)).drains.empty(), "drained at " << t);
+  // 2 s after the demand was last seen, the 1 s idle timeout applies again.
+  bool drained = false;
+  for (int64_t t = 4100; t <= 6000 && !drained; t += 200)
+    drained = !a.round(w.input(t)).drains.empty();
+  BOOST_CHECK(drained);
+}
