@@ -447,17 +447,37 @@ private:
   }
 
   /// Packs each group into `bins_` (in order: running, pending, planned),
-  /// first fit; with `record_parts`, notes where the units went.
+  /// first fit; with `record_parts`, notes where the units went. Each
+  /// distinct selector searches its own tree over the bins whose labels it
+  /// matches, so a selector never walks the bins of other zones.
   void pack_into_bins(std::vector<group>& groups, bool record_parts) {
     if (bins_.empty())
       return;
-    std::vector<vec> rooms;
-    rooms.reserve(bins_.size());
-    for (auto& b : bins_)
-      rooms.push_back(b.room);
-    bound_tree tree{res_.names.size(), bound_tree::mode::max, rooms};
+    struct view {
+      std::vector<size_t> bins;    // leaf → index into bins_
+      std::vector<size_t> leaf_of; // index into bins_ → leaf (none: not here)
+      std::unique_ptr<bound_tree> tree;
+    };
+    std::map<label_map, view> views;
+    auto view_for = [this, &views](const label_map& selector) -> view& {
+      auto [it, fresh] = views.try_emplace(selector);
+      auto& v = it->second;
+      if (fresh) {
+        v.leaf_of.assign(bins_.size(), bound_tree::none);
+        std::vector<vec> rooms;
+        for (size_t bi = 0; bi < bins_.size(); ++bi)
+          if (labels_match(selector, *bins_[bi].labels)) {
+            v.leaf_of[bi] = v.bins.size();
+            v.bins.push_back(bi);
+            rooms.push_back(bins_[bi].room);
+          }
+        v.tree = std::make_unique<bound_tree>(res_.names.size(), bound_tree::mode::max, rooms);
+      }
+      return v;
+    };
     for (auto& g : groups) {
       int64_t on_running = 0, on_pending = 0;
+      auto& v = view_for(*g.selector);
       // A subtree is hopeless when even its roomiest bin lacks a resource.
       auto hopeless = [&need = g.need](const double* most) {
         for (size_t i = 0; i < need.size(); ++i)
@@ -465,18 +485,20 @@ private:
             return true;
         return false;
       };
-      auto accept = [this, &g](size_t bi) {
-        return bi < bins_.size() && labels_match(*g.selector, *bins_[bi].labels)
-               && how_many(g.need, bins_[bi].room, 1) == 1;
+      auto accept = [this, &g, &v](size_t leaf) {
+        return leaf < v.bins.size() && how_many(g.need, bins_[v.bins[leaf]].room, 1) == 1;
       };
       for (size_t from = 0; g.remaining > 0;) {
-        auto bi = tree.find(from, hopeless, accept);
-        if (bi == bound_tree::none)
+        auto leaf = v.tree->find(from, hopeless, accept);
+        if (leaf == bound_tree::none)
           break;
+        auto bi = v.bins[leaf];
         auto& b = bins_[bi];
         auto n = how_many(g.need, b.room, g.remaining);
         take(b.room, g.need, n);
-        tree.set(bi, b.room);
+        for (auto& [_, other] : views) // every tree that holds this bin
+          if (other.leaf_of[bi] != bound_tree::none)
+            other.tree->set(other.leaf_of[bi], b.room);
         g.remaining -= n;
         b.took_demand = true;
         if (b.kind == bin_kind::running)
@@ -485,7 +507,7 @@ private:
           on_pending += n;
         else
           g.launched[b.type].first += n;
-        from = bi + 1;
+        from = leaf + 1;
       }
       if (!record_parts)
         continue;

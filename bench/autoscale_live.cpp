@@ -180,6 +180,9 @@ std::map<std::string, double> process_starts(const std::string& state_file, doub
     return out;
   double hz = static_cast<double>(ticks_per_second());
   for (auto& i : j["instances"]) {
+    // A record written before its spawn (pid 0, no start time yet) has no start.
+    if (i.value("start_ticks", uint64_t{0}) == 0)
+      continue;
     out[i.value("instance_id", "")] = boot_ms + i.value("start_ticks", uint64_t{0}) * 1000.0 / hz;
     track_node(i.value("pid", 0), i.value("session_dir", ""));
   }

@@ -1,5 +1,7 @@
 #include "common/resources.hpp"
 
+#include <charconv>
+
 #include <cmath>
 #include <cstdio>
 
@@ -27,13 +29,18 @@ resource_map subtract(resource_map from, const resource_map& amounts) {
 }
 
 std::string describe_shape(const resource_map& shape) {
-  std::string out = "{";
+  std::string out;
+  out.reserve(16 * shape.size() + 2);
+  out += '{';
   for (auto& [name, amount] : shape) {
     if (out.size() > 1)
       out += ", ";
-    out += name + ": " + format_amount(name, amount);
+    out += name;
+    out += ": ";
+    out += format_amount(name, amount);
   }
-  return out + "}";
+  out += '}';
+  return out;
 }
 
 bool labels_match(const label_map& selector, const label_map& labels) {
@@ -46,16 +53,25 @@ bool labels_match(const label_map& selector, const label_map& labels) {
 }
 
 std::string format_amount(const std::string& resource, double value) {
+  // std::to_chars, not snprintf: the autoscaler's reasons format thousands
+  // of amounts a round. The text is the same: "%.1f" for whole numbers,
+  // "%g" (6 significant digits) otherwise.
   char buf[64];
   if (resource == "memory" || resource == "object_store_memory") {
     std::snprintf(buf, sizeof(buf), "%.1f GiB", value / (1024.0 * 1024 * 1024));
     return buf;
   }
-  if (value == std::floor(value) && std::fabs(value) < 1e15)
-    std::snprintf(buf, sizeof(buf), "%.1f", value);
-  else
-    std::snprintf(buf, sizeof(buf), "%g", value);
-  return buf;
+  if (value == std::floor(value) && std::fabs(value) < 1e15) {
+    auto r = std::to_chars(buf, buf + sizeof(buf) - 3, static_cast<int64_t>(value));
+    if (value == 0 && std::signbit(value)) { // "%.1f" of -0.0
+      return "-0.0";
+    }
+    *r.ptr++ = '.';
+    *r.ptr++ = '0';
+    return std::string(buf, r.ptr);
+  }
+  auto r = std::to_chars(buf, buf + sizeof(buf), value, std::chars_format::general, 6);
+  return std::string(buf, r.ptr);
 }
 
 } // namespace rayd
