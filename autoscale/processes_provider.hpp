@@ -16,6 +16,9 @@
 // written atomically (temp file + rename) under an flock on
 // <base>/<cluster>/instances.lock, so a second provider object over the same
 // base dir (a restarted head) lists and terminates what the first started.
+// An instance is recorded before its process is spawned (pid 0) and its pid
+// right after; a pid-0 record found later (the provider died in between) is
+// completed from the process whose command line names its session dir.
 //
 // Liveness: an instance is running while its pid is alive with the recorded
 // start time AND /proc/<pid>/cmdline still names its session dir; anything
