@@ -117,6 +117,73 @@ BOOST_AUTO_TEST_CASE(an_infeasible_arrival_waits_for_a_newer_view_of_the_cluster
   BOOST_CHECK(q.empty());
 }
 
+BOOST_AUTO_TEST_CASE(a_shape_only_a_launchable_type_holds_waits_instead_of_failing) {
+  // The autoscaler's node types travel with the view as `launchable`
+  // entries: feasibility only, never a place to spill to.
+  auto self = machine("self", {{"CPU", 0}});
+  peer_capacity worker_type{"type:worker", "", false, {{"CPU", 2}}, {}, {}, true};
+  lease_queue q{self.total};
+  auto t0 = clock_type::now();
+  q.enqueue(1, request(1, "j", 1), t0);
+  BOOST_CHECK(q.run(self, {worker_type}, t0 + 1ms).empty()); // still queued
+  BOOST_CHECK_EQUAL(q.queued(), 1u);
+  // Without it (no autoscaler, or a shape no type holds): infeasible.
+  auto out = q.run(self, {}, t0 + 2ms);
+  BOOST_REQUIRE_EQUAL(out.size(), 1u);
+  BOOST_CHECK(out[0].decision.kind == lease_decision::infeasible);
+}
+
+BOOST_AUTO_TEST_CASE(a_spilled_request_moves_on_once_a_newer_view_shows_room) {
+  auto self = machine("self", {{"CPU", 1}});
+  lease_queue q{self.total};
+  hold(q, "other", 1, 3); // this node is full
+  auto t0 = clock_type::now();
+  q.enqueue(7, request(1, "j", 1, "head"), t0);
+  auto fresh = machine("new-node", {{"CPU", 2}});
+  // A view from before the request arrived: it stays (no ping-pong on stale views).
+  BOOST_CHECK(q.run(self, {fresh}, t0 - 1ms).empty());
+  // A newer view with room elsewhere: spilled there.
+  auto out = q.run(self, {fresh}, t0 + 1ms);
+  BOOST_REQUIRE_EQUAL(out.size(), 1u);
+  BOOST_CHECK(out[0].decision.kind == lease_decision::spill);
+  BOOST_CHECK_EQUAL(out[0].decision.node_id, "new-node");
+}
+
+BOOST_AUTO_TEST_CASE(a_waiting_request_counts_as_its_driver_s_backlog) {
+  lease_queue q{{{"CPU", 1}}};
+  hold(q, "other", 1, 3);
+  auto t0 = clock_type::now();
+  auto r = request(1, "j", 1);
+  r.backlog = 6;
+  q.enqueue(4, r, t0);
+  q.enqueue(5, request(2, "k", 1), t0); // an older driver: no backlog sent
+  auto ds = q.demands();
+  BOOST_REQUIRE_EQUAL(ds.size(), 1u);
+  BOOST_CHECK_EQUAL(ds[0].count, 7u);
+  BOOST_CHECK(q.set_backlog(4, 2)); // BACKLOG: 2 left
+  BOOST_CHECK_EQUAL(q.demands()[0].count, 3u);
+  BOOST_CHECK(!q.set_backlog(99, 5)); // no request waits there
+}
+
+BOOST_AUTO_TEST_CASE(a_drain_is_refused_with_work_and_then_nothing_is_granted) {
+  lease_queue q{{{"CPU", 2}}};
+  auto a = q.reserve({{"CPU", 1}}, "j", 7);
+  BOOST_CHECK(!q.begin_drain()); // a lease is held: work arrived
+  BOOST_CHECK(!q.draining());
+  q.release(a);
+  BOOST_CHECK(q.begin_drain());
+  BOOST_CHECK_EQUAL(q.available().at("CPU"), 0); // nothing fits a draining node
+  auto t0 = clock_type::now();
+  q.enqueue(3, request(1, "j", 1), t0);
+  auto self = machine("self", {{"CPU", 2}});
+  BOOST_CHECK(q.run(self, {}, t0 - 1ms).empty()); // waits: not granted while draining
+  q.end_drain();
+  auto out = q.run(self, {}, t0 - 1ms);
+  BOOST_REQUIRE_EQUAL(out.size(), 1u);
+  BOOST_CHECK(out[0].decision.kind == lease_decision::grant);
+  BOOST_CHECK_EQUAL(q.available().at("CPU"), 2);
+}
+
 BOOST_AUTO_TEST_CASE(the_queue_runs_in_arrival_order_and_grants_count_within_a_pass) {
   auto self = machine("self", {{"CPU", 2}});
   lease_queue q{self.total};
