@@ -286,8 +286,9 @@ round_actions autoscaler::round(const round_input& in) {
       }
   commit();
   // -- act -----------------------------------------------------------------------
-  // REQUESTED is durable before the create call (no double launch after a
-  // head restart: a REQUESTED row is never requested again).
+  // REQUESTED is durable before the create call: after a head restart a
+  // REQUESTED row is never turned into a second instance (it is only asked
+  // again under its own launch request id, below).
   auto to_create = to_request(table_, rin.provider, table_.size());
   std::vector<std::string> ids;
   for (auto* r : to_create)
