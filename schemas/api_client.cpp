@@ -210,6 +210,7 @@ client::connect(const std::string& address, const std::string& token,
       kj::TlsCertificate ca{ca_pem.c_str()};
       kj::TlsContext::Options o;
       o.useSystemTrustStore = false;
+      o.minVersion = kj::TlsVersion::TLS_1_2;
       o.trustedCertificates = kj::arrayPtr(&ca, 1);
       p->tls = kj::heap<kj::TlsContext>(kj::mv(o));
     }

@@ -479,6 +479,7 @@ void run_loop(gateway::impl& state,
                              kj::TlsCertificate(cfg.tls.cert_pem.c_str())};
     kj::TlsContext::Options o;
     o.useSystemTrustStore = false;
+    o.minVersion = kj::TlsVersion::TLS_1_2;
     o.defaultKeypair = KJ_ASSERT_NONNULL(keypair);
     tls = kj::heap<kj::TlsContext>(kj::mv(o));
   }

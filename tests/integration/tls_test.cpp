@@ -301,6 +301,31 @@ BOOST_AUTO_TEST_CASE(tls_head_refuses_wrong_ca_and_plain_clients) {
   BOOST_CHECK_LT(now_ms() - t0, 5000);
 }
 
+BOOST_AUTO_TEST_CASE(self_signed_pair_and_local_discovery) {
+  if (!require_or_skip(binaries_present(), "rayd/rayctl binaries not built"))
+    return;
+  cluster c{"tls_local"};
+  pki keys{c.root()};
+  if (!require_or_skip(keys.ok, keys.why))
+    return;
+  // The one-command self-signed pair of docs/cli.md (keys.wrong_*), the head's
+  // session under RAYD_TMPDIR so local tools find its node.json.
+  auto& head = c.start_head({"--tls-cert", keys.wrong_ca, "--tls-key", keys.wrong_key}, 1,
+                            c.rayd_tmpdir() + "/session_tls");
+  BOOST_CHECK_EQUAL(head.info.value("api_tls", false), true);
+  BOOST_CHECK_EQUAL(head.info.value("api_tls_cert", std::string{}), keys.wrong_ca);
+  // The certificate as its own CA.
+  auto explicit_ca = rayctl_status(c, head.api_address(), {"--tls-ca", keys.wrong_ca});
+  BOOST_CHECK_MESSAGE(explicit_ca.exit_code == 0, explicit_ca.describe());
+  // No CA given: the local head's node.json names its certificate.
+  auto local = rayctl_status(c, head.api_address(), {});
+  BOOST_CHECK_MESSAGE(local.exit_code == 0, local.describe());
+  // The CA of another head is refused even so.
+  auto other = rayctl_status(c, head.api_address(), {"--tls-ca", keys.ca});
+  BOOST_CHECK_EQUAL(other.exit_code, 1);
+  BOOST_CHECK_MESSAGE(contains_ci(other.err, "not signed by CA"), other.describe());
+}
+
 BOOST_AUTO_TEST_CASE(plain_head_version_mismatch_and_tls_client) {
   if (!require_or_skip(binaries_present(), "rayd/rayctl binaries not built"))
     return;
