@@ -41,10 +41,10 @@ bool mentions(const std::string& what, const char* needle) {
 }
 
 /// A TLS handshake refused because of the peer's certificate (as opposed to
-/// a peer that does not speak TLS at all).
+/// a peer that does not speak TLS at all: "wrong version number", or an
+/// early close, which kj reports as "TLS peer provided no certificate").
 bool certificate_refused(const std::string& what) {
-  return mentions(what, "certificate verify failed") || mentions(what, "not trusted")
-         || mentions(what, "certificate");
+  return mentions(what, "certificate verify failed") || mentions(what, "not trusted");
 }
 
 } // namespace
