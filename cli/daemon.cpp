@@ -222,6 +222,9 @@ std::string next_steps(const node_file& nf, const std::string& session) {
          + "/auth_token\n";
     s += "  To use the cluster from this host:\n";
     s += "    export RAYD_ADDRESS=" + nf.api_address + "\n";
+    if (nf.api_tls)
+      s += "    export RAYD_TLS_CA=<the CA file that signed " + nf.api_tls_cert
+           + "> (the API port speaks TLS; local tools try that certificate itself)\n";
     s += "    rayctl status\n";
   } else {
     s += "  joined the cluster at " + nf.cluster_address + " (API " + nf.api_address
@@ -288,6 +291,10 @@ std::string next_steps(const node_file& nf, const std::string& session) {
   auto node = start_node(sys, o, r, head.cluster_address, head.gate, *shim, latch);
   if (!node)
     fail(node.error());
+  if (o.head && !o.tls_cert.empty()) {
+    node->file.api_tls = true;
+    node->file.api_tls_cert = o.tls_cert;
+  }
   if (auto err = write_node_file(r.session_dir, node->file))
     fail(err);
   spdlog::info("node {} up: {} node at {}, session {}", node->file.node_id,

@@ -28,6 +28,9 @@ struct daemon_options {
   std::string node_name;
   std::string token;
   std::string token_file;
+  // TLS on the API port (head): both files or neither; checked before start.
+  std::string tls_cert;
+  std::string tls_key;
   bool block = false;
   double gcs_reconnect_timeout_s = 60;
   double node_reconnect_timeout_s = 10;

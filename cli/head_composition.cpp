@@ -167,6 +167,14 @@ caf::expected<head_services> start_head(caf::actor_system& sys, const daemon_opt
   gcfg.autoscaler = out.autoscaler;
   gcfg.token = meta.token;
   gcfg.socket = *api_sock;
+  if (!o.tls_cert.empty()) {
+    // Checked by rayd_main already; read again here (the daemon may have
+    // detached since), and a file gone meanwhile is fatal, never plain text.
+    auto pair = rpc::load_tls_pair(o.tls_cert, o.tls_key);
+    if (!pair)
+      return give_up(describe(pair.error()));
+    gcfg.tls = std::move(*pair);
+  }
   auto* latchp = &latch;
   gcfg.on_fatal = [latchp](const std::string& why) { latchp->request(1, why); };
   auto gw = rpc::gateway::start(std::move(gcfg));

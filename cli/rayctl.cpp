@@ -68,7 +68,9 @@ caf::expected<std::unique_ptr<rpc::client>> connect(const rayctl_target& t) {
   auto token = resolve_token(t, *address);
   if (!token)
     return token.error();
-  return rpc::client::connect(*address, *token);
+  rpc::connect_options opts;
+  opts.tls_ca = t.tls_ca;
+  return rpc::client::connect(*address, *token, opts);
 }
 
 namespace {

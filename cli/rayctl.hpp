@@ -23,6 +23,7 @@ struct rayctl_target {
   std::string address;    // --address
   std::string token;      // --token
   std::string token_file; // --token-file
+  std::string tls_ca;     // --tls-ca (else RAYD_TLS_CA; see rpc::connect_options)
 };
 
 /// Resolves address and token (flags, environment, local session) and

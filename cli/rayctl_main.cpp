@@ -1,5 +1,6 @@
 // rayctl: parses flags (CLI11 lives only here) and runs one command.
-// --address/--token/--token-file are accepted before or after the subcommand.
+// --address/--token/--token-file/--tls-ca are accepted before or after the
+// subcommand.
 
 #include <iostream>
 
@@ -19,6 +20,10 @@ int main(int argc, char** argv) {
                  "Cluster token (else --token-file, RAYD_TOKEN, RAYD_TOKEN_FILE, else the "
                  "local head session's auth_token)");
   app.add_option("--token-file", t.token_file, "File holding the cluster token");
+  app.add_option("--tls-ca", t.tls_ca,
+                 "PEM file of the CA that signed the head's API certificate: speak TLS "
+                 "(else RAYD_TLS_CA, else the local head's own certificate when its API "
+                 "port speaks TLS, else plain)");
 
   bool json = false;
   auto* status = app.add_subcommand("status", "Show the cluster: nodes, resources, demands");

@@ -1,6 +1,7 @@
 // rayd: parses flags (CLI11 lives only in this file) and hands a plain
 // options struct to the daemon or to `rayd stop`.
 
+#include <filesystem>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -8,6 +9,7 @@
 #include "autoscale/cluster_config.hpp"
 #include "cli/daemon.hpp"
 #include "common/error.hpp"
+#include "schemas/tls_files.hpp"
 
 int main(int argc, char** argv) {
   using rayd::cli::daemon_options;
@@ -59,6 +61,11 @@ int main(int argc, char** argv) {
                  "Cluster token (else --token-file, RAYD_TOKEN, RAYD_TOKEN_FILE; a head "
                  "keeps its token in its storage or makes a new one)");
   app.add_option("--token-file", o.token_file, "File holding the cluster token");
+  app.add_option("--tls-cert", o.tls_cert,
+                 "Head: PEM certificate (chain) of the API port; with --tls-key the port "
+                 "speaks only TLS (the token is still required)");
+  app.add_option("--tls-key", o.tls_key,
+                 "Head: PEM private key (unencrypted) of --tls-cert");
   app.add_flag("--block", o.block,
                "Stay in the foreground (systemd, containers, tests); default: detach");
   app.add_option("--gcs-reconnect-timeout", o.gcs_reconnect_timeout_s,
@@ -129,6 +136,28 @@ int main(int argc, char** argv) {
       std::cerr << "rayd: " << rayd::describe(c.error()) << std::endl;
       return 2;
     }
+  }
+  if (!o.tls_cert.empty() || !o.tls_key.empty()) {
+    if (!o.head) {
+      std::cerr << "rayd: --tls-cert/--tls-key secure the head's API port: give them "
+                   "with --head"
+                << std::endl;
+      return 2;
+    }
+    if (o.tls_cert.empty() || o.tls_key.empty()) {
+      std::cerr << "rayd: give both --tls-cert and --tls-key, or neither" << std::endl;
+      return 2;
+    }
+    // Checked before anything starts: unreadable, not PEM, or a key that is
+    // not the certificate's.
+    if (auto pair = rayd::rpc::load_tls_pair(o.tls_cert, o.tls_key); !pair) {
+      std::cerr << "rayd: " << rayd::describe(pair.error()) << std::endl;
+      return 2;
+    }
+    // Absolute: read again after detaching, and recorded in node.json.
+    std::error_code ec;
+    o.tls_cert = std::filesystem::absolute(o.tls_cert, ec).string();
+    o.tls_key = std::filesystem::absolute(o.tls_key, ec).string();
   }
   return rayd::cli::run_daemon(o);
 }

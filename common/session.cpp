@@ -70,6 +70,8 @@ caf::error write_node_file(const std::string& session_dir, const node_file& nf) 
                    {"start_time_ms", nf.start_time_ms},
                    {"cluster_address", nf.cluster_address},
                    {"api_address", nf.api_address},
+                   {"api_tls", nf.api_tls},
+                   {"api_tls_cert", nf.api_tls_cert},
                    {"node_address", nf.node_address},
                    {"session_dir", nf.session_dir},
                    {"cluster_id", nf.cluster_id}};
@@ -104,6 +106,8 @@ caf::expected<node_file> read_node_file(const std::string& session_dir) {
     nf.start_time_ms = j.value("start_time_ms", int64_t{0});
     nf.cluster_address = j.value("cluster_address", "");
     nf.api_address = j.value("api_address", "");
+    nf.api_tls = j.value("api_tls", false);
+    nf.api_tls_cert = j.value("api_tls_cert", "");
     nf.node_address = j.value("node_address", "");
     nf.session_dir = j.value("session_dir", session_dir);
     nf.cluster_id = j.value("cluster_id", "");
@@ -153,6 +157,13 @@ std::optional<std::string> find_local_token(const std::string& api_address) {
     if (nf.api_address == api_address)
       if (auto tok = read_token_file(dir + "/auth_token"))
         return *tok;
+  return std::nullopt;
+}
+
+std::optional<std::string> find_local_tls_cert(const std::string& api_address) {
+  for (auto& [dir, nf] : local_head_sessions())
+    if (nf.api_address == api_address && nf.api_tls && !nf.api_tls_cert.empty())
+      return nf.api_tls_cert;
   return std::nullopt;
 }
 

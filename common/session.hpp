@@ -32,6 +32,10 @@ struct node_file {
   int64_t start_time_ms = 0;
   std::string cluster_address; // the head's cluster port
   std::string api_address;     // the head's API port
+  /// Head: whether the API port speaks only TLS, and its certificate file
+  /// (absolute; local clients use it as the CA when given none).
+  bool api_tls = false;
+  std::string api_tls_cert;
   std::string node_address;    // this node's own port
   std::string session_dir;
   std::string cluster_id;
@@ -57,6 +61,10 @@ std::vector<std::pair<std::string, node_file>> local_head_sessions();
 
 /// The token of the local head session whose api_address is `api_address`.
 std::optional<std::string> find_local_token(const std::string& api_address);
+
+/// The certificate file of the local head session whose api_address is
+/// `api_address`, when that head's API port speaks TLS.
+std::optional<std::string> find_local_tls_cert(const std::string& api_address);
 
 /// The local head session whose cluster_address is `cluster_address`.
 std::optional<std::string> find_local_head_session(const std::string& cluster_address);

@@ -2,18 +2,63 @@
 
 #include <algorithm>
 
-#include <capnp/ez-rpc.h>
+#include <cstdlib>
+#include <optional>
+#include <utility>
+
+#include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
+#include <kj/compat/tls.h>
 
 #include "common/error.hpp"
+#include "common/session.hpp"
 #include "schemas/convert.hpp"
+#include "schemas/tls_files.hpp"
 
 namespace rayd::rpc {
 
+namespace {
+
+/// "rayd://HOST:PORT" or "HOST:PORT" → "HOST:PORT".
+std::string strip_scheme(const std::string& address) {
+  const std::string scheme = "rayd://";
+  return address.rfind(scheme, 0) == 0 ? address.substr(scheme.size()) : address;
+}
+
+/// The host part of HOST:PORT ("[v6]:PORT" → "v6"): what the head's
+/// certificate must name.
+std::string host_of(const std::string& address) {
+  if (!address.empty() && address.front() == '[') {
+    auto close = address.find(']');
+    return close == std::string::npos ? address : address.substr(1, close - 1);
+  }
+  auto colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+bool mentions(const std::string& what, const char* needle) {
+  return what.find(needle) != std::string::npos;
+}
+
+/// A TLS handshake refused because of the peer's certificate (as opposed to
+/// a peer that does not speak TLS at all: "wrong version number", or an
+/// early close, which kj reports as "TLS peer provided no certificate").
+bool certificate_refused(const std::string& what) {
+  return mentions(what, "certificate verify failed") || mentions(what, "not trusted");
+}
+
+} // namespace
+
 struct client::impl {
+  // Declaration order is destruction order reversed: the services and the
+  // RPC system go before the stream, the stream before TLS and the loop.
   std::string address;
+  std::string ca_file;
   kj::Duration timeout;
-  capnp::EzRpcClient rpc;
+  kj::AsyncIoContext io;
+  kj::Own<kj::TlsContext> tls;
+  kj::Own<kj::AsyncIoStream> stream;
+  kj::Own<capnp::TwoPartyClient> rpc;
   schema::ClusterService::Client cluster = nullptr;
   schema::KvService::Client kv = nullptr;
   schema::JobService::Client jobs = nullptr;
@@ -21,27 +66,37 @@ struct client::impl {
   schema::ActorService::Client actors = nullptr;
 
   impl(const std::string& addr, std::chrono::milliseconds t)
-    : address(addr), timeout(t.count() * kj::MILLISECONDS), rpc(addr) {
+    : address(addr), timeout(t.count() * kj::MILLISECONDS), io(kj::setupAsyncIo()) {
   }
 
   /// Waits for `p` with the deadline; translates kj exceptions.
   template <class T>
   caf::expected<T> wait(kj::Promise<T>&& p,
                         std::chrono::milliseconds extra = std::chrono::milliseconds{0}) {
-    auto& timer = rpc.getIoProvider().getTimer();
+    auto failure = wait_raw(kj::mv(p), extra);
+    if (failure.second)
+      return translate(*failure.second);
+    return std::move(*failure.first);
+  }
+
+  /// Like wait() but hands the kj exception back untranslated.
+  template <class T>
+  std::pair<std::optional<T>, std::optional<kj::Exception>>
+  wait_raw(kj::Promise<T>&& p, std::chrono::milliseconds extra = std::chrono::milliseconds{0}) {
+    auto& timer = io.provider->getTimer();
     // The deadline is read from the clock itself, not from the timer's
     // now(), which only advances when the loop polls (after an idle spell it
     // is stale). The event loop's timer runs on the same monotonic clock; no
     // poll() per call (one epoll_wait syscall fewer per round trip).
     auto deadline = kj::systemPreciseMonotonicClock().now() + timeout
                     + extra.count() * kj::MILLISECONDS;
-    caf::expected<T> result{caf::error{}};
+    std::optional<T> result;
     kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
-      result = timer.timeoutAt(deadline, kj::mv(p)).wait(rpc.getWaitScope());
+      result.emplace(timer.timeoutAt(deadline, kj::mv(p)).wait(io.waitScope));
     });
     KJ_IF_MAYBE (e, failure)
-      return translate(*e);
-    return result;
+      return {std::nullopt, kj::mv(*e)};
+    return {std::move(result), std::nullopt};
   }
 
   caf::error translate(const kj::Exception& e) {
@@ -62,6 +117,57 @@ struct client::impl {
                         "cannot reach the head at " + address + ": " + what);
     return make_error(errc::internal, what);
   }
+
+  /// A fresh TCP connection to the head (no TLS yet).
+  caf::expected<kj::Own<kj::AsyncIoStream>> open_tcp() {
+    auto addr = wait_raw(io.provider->getNetwork().parseAddress(address));
+    if (addr.second)
+      return make_error(errc::unavailable, "cannot reach the head at " + address + ": "
+                                             + addr.second->getDescription().cStr());
+    auto s = wait_raw((*addr.first)->connect());
+    if (s.second) {
+      if (mentions(s.second->getDescription().cStr(), "timed out"))
+        return make_error(errc::timeout, "no answer from the head at " + address
+                                           + " within the deadline");
+      return make_error(errc::unavailable, "cannot reach the head at " + address + ": "
+                                             + s.second->getDescription().cStr());
+    }
+    return std::move(*s.first);
+  }
+
+  /// TLS over `raw`, the head's certificate checked against the CA and the
+  /// address's host.
+  caf::expected<kj::Own<kj::AsyncIoStream>> handshake(kj::Own<kj::AsyncIoStream> raw) {
+    auto host = host_of(address);
+    auto s = wait_raw(tls->wrapClient(kj::mv(raw), host));
+    if (!s.second)
+      return std::move(*s.first);
+    std::string what = s.second->getDescription().cStr();
+    if (mentions(what, "timed out"))
+      return make_error(errc::timeout, "no TLS handshake with the head at " + address
+                                         + " within the deadline");
+    if (certificate_refused(what))
+      return make_error(errc::unavailable, "the head at " + address
+                                             + " presents a certificate not signed by CA "
+                                             + ca_file + " (or not issued for " + host + ")");
+    return make_error(errc::unavailable, "the head at " + address
+                                           + " does not speak TLS (a plain API port?): "
+                                             "drop --tls-ca / RAYD_TLS_CA for it");
+  }
+
+  /// After a plain connection failed: does the head speak TLS? A handshake
+  /// that trusts nothing fails on the certificate when it does, on the
+  /// first bytes when it does not.
+  bool head_speaks_tls() {
+    auto raw = open_tcp();
+    if (!raw)
+      return false;
+    kj::TlsContext::Options o;
+    o.useSystemTrustStore = false;
+    kj::TlsContext probe{kj::mv(o)};
+    auto s = wait_raw(probe.wrapClient(kj::mv(*raw), host_of(address)));
+    return s.second && certificate_refused(s.second->getDescription().cStr());
+  }
 };
 
 client::client(std::unique_ptr<impl> p) : impl_(std::move(p)) {
@@ -72,14 +178,74 @@ client::~client() = default;
 caf::expected<std::unique_ptr<client>>
 client::connect(const std::string& address, const std::string& token,
                 std::chrono::milliseconds timeout) {
+  connect_options opts;
+  opts.timeout = timeout;
+  return connect(address, token, opts);
+}
+
+caf::expected<std::unique_ptr<client>>
+client::connect(const std::string& address, const std::string& token,
+                const connect_options& opts) {
+  auto ca_file = opts.tls_ca;
+  if (ca_file.empty())
+    if (auto* env = std::getenv("RAYD_TLS_CA"); env != nullptr)
+      ca_file = env;
+  // A head on this host that says (node.json) its port speaks TLS: its own
+  // certificate is the CA to try (right for a self-signed one).
+  if (ca_file.empty())
+    if (auto local = find_local_tls_cert(strip_scheme(address)))
+      ca_file = *local;
+  std::string ca_pem;
+  if (!ca_file.empty()) {
+    auto ca = load_tls_ca(ca_file);
+    if (!ca)
+      return ca.error();
+    ca_pem = std::move(*ca);
+  }
   std::unique_ptr<impl> p;
-  kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions(
-    [&] { p = std::make_unique<impl>(address, timeout); });
+  kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&] {
+    p = std::make_unique<impl>(strip_scheme(address), opts.timeout);
+    p->ca_file = ca_file;
+    if (!ca_pem.empty()) {
+      kj::TlsCertificate ca{ca_pem.c_str()};
+      kj::TlsContext::Options o;
+      o.useSystemTrustStore = false;
+      o.minVersion = kj::TlsVersion::TLS_1_2;
+      o.trustedCertificates = kj::arrayPtr(&ca, 1);
+      p->tls = kj::heap<kj::TlsContext>(kj::mv(o));
+    }
+  });
   KJ_IF_MAYBE (e, failure)
-    return make_error(errc::unavailable, "cannot reach the head at " + address
-                                           + ": "
+    return make_error(errc::unavailable, "cannot reach the head at " + address + ": "
                                            + e->getDescription().cStr());
-  auto gate = p->rpc.getMain<schema::Gate>();
+  auto raw = p->open_tcp();
+  if (!raw)
+    return raw.error();
+  if (p->tls) {
+    auto s = p->handshake(kj::mv(*raw));
+    if (!s)
+      return s.error();
+    p->stream = kj::mv(*s);
+  } else {
+    p->stream = kj::mv(*raw);
+  }
+  p->rpc = kj::heap<capnp::TwoPartyClient>(*p->stream);
+  auto gate = p->rpc->bootstrap().castAs<schema::Gate>();
+  // The version handshake: before the token crosses, and bounded.
+  auto version = p->wait(gate.apiVersionRequest().send().then(
+    [](auto resp) { return resp.getVersion(); }));
+  if (!version) {
+    if (!p->tls && p->head_speaks_tls())
+      return make_error(errc::unavailable, "the head at " + address
+                                             + " speaks TLS: give --tls-ca or RAYD_TLS_CA");
+    return version.error();
+  }
+  auto mine = opts.claimed_api_version.value_or(schema::CURRENT_API_VERSION);
+  if (*version != mine)
+    return make_error(errc::unavailable,
+                      "the head at " + address + " speaks API version "
+                        + std::to_string(*version) + ", this client API version "
+                        + std::to_string(mine) + ": use a client of the head's version");
   auto req = gate.authenticateRequest();
   req.setToken(token);
   auto services = p->wait(req.send().then([](auto resp) {

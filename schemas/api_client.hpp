@@ -19,12 +19,38 @@
 
 namespace rayd::rpc {
 
+/// How to reach the head's API port.
+struct connect_options {
+  /// Deadline of the connection, of the handshakes and of every call.
+  std::chrono::milliseconds timeout{5000};
+  /// A PEM file of the CA that signed the head's certificate: the client
+  /// speaks TLS and checks the head's certificate against this CA only (not
+  /// the system's store) and against the host of the address (OpenSSL's
+  /// host-name check: a DNS name must be in the certificate's DNS names, an
+  /// IP address in its CN when it has no DNS names — see docs/cli.md,
+  /// "TLS"). Empty: $RAYD_TLS_CA, and when that is unset too, plain text.
+  std::string tls_ca;
+  /// Test-only: the API version this client claims in the version handshake
+  /// (unset: schema::CURRENT_API_VERSION).
+  std::optional<uint32_t> claimed_api_version;
+};
+
 class client {
 public:
-  /// Connects to `address` (HOST:PORT) and authenticates with `token`.
-  /// Errors: errc::unavailable ("cannot reach the head at ..."),
-  /// errc::unauthenticated ("the head refused the cluster token"),
-  /// errc::timeout.
+  /// Connects to `address` (HOST:PORT, optionally prefixed rayd://), checks
+  /// the API version (before the token is sent), then authenticates with
+  /// `token`. Every step is bounded by the timeout; none hangs. Errors:
+  ///  - errc::unavailable: "cannot reach the head at ...", the versions
+  ///    differ ("the head at H speaks API version N, this client version M"),
+  ///    the head speaks TLS and no CA was given, the head's certificate is
+  ///    not vouched for by the CA, the head does not speak TLS but a CA was
+  ///    given;
+  ///  - errc::invalid_argument: the CA file is unreadable or not PEM;
+  ///  - errc::unauthenticated: "the head refused the cluster token";
+  ///  - errc::timeout.
+  static caf::expected<std::unique_ptr<client>>
+  connect(const std::string& address, const std::string& token,
+          const connect_options& opts);
   static caf::expected<std::unique_ptr<client>>
   connect(const std::string& address, const std::string& token,
           std::chrono::milliseconds timeout = std::chrono::seconds{5});

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <kj/async-io.h>
+#include <kj/compat/tls.h>
 #include <spdlog/spdlog.h>
 
 #include "common/error.hpp"
@@ -19,7 +20,7 @@ namespace rayd::rpc {
 
 namespace {
 
-constexpr uint32_t api_version = 1;
+constexpr uint32_t api_version = schema::CURRENT_API_VERSION;
 
 /// Turns a CAF error into the exception a Cap'n Proto client sees.
 [[noreturn]] void throw_error(const caf::error& err) {
@@ -469,11 +470,28 @@ void run_loop(gateway::impl& state,
   bridge br{*state.cfg.sys, io};
   service_set services{state.cfg, br};
   const auto& cfg = state.cfg;
-  api_listener listener{io, cfg.socket.fd, opts, cfg.limits,
+  // TLS: the server side only (clients are not asked for certificates: the
+  // cluster token still authenticates them, now inside the tunnel).
+  kj::Maybe<kj::TlsKeypair> keypair;
+  kj::Own<kj::TlsContext> tls;
+  if (!cfg.tls.cert_pem.empty()) {
+    keypair = kj::TlsKeypair{kj::TlsPrivateKey(cfg.tls.key_pem.c_str()),
+                             kj::TlsCertificate(cfg.tls.cert_pem.c_str())};
+    kj::TlsContext::Options o;
+    o.useSystemTrustStore = false;
+    o.minVersion = kj::TlsVersion::TLS_1_2;
+    o.defaultKeypair = KJ_ASSERT_NONNULL(keypair);
+    tls = kj::heap<kj::TlsContext>(kj::mv(o));
+  }
+  api_listener listener{io,
+                        cfg.socket.fd,
+                        opts,
+                        cfg.limits,
                         [&cfg, &services](std::shared_ptr<connection_auth> auth)
                           -> capnp::Capability::Client {
                           return kj::heap<gate_impl>(cfg, services, std::move(auth));
-                        }};
+                        },
+                        tls.get()};
   auto paf = kj::newPromiseAndCrossThreadFulfiller<void>();
   ready.set_value(kj::mv(paf.fulfiller));
   // The listener and the bridge never resolve; either rejecting means the
@@ -520,7 +538,8 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(gateway_config cfg) {
     state->thread.join();
     return make_error(errc::unavailable, "the API gateway could not start");
   }
-  spdlog::info("API gateway listening on port {}", gw->port_);
+  spdlog::info("API gateway listening on port {}{}", gw->port_,
+               state->cfg.tls.cert_pem.empty() ? "" : " (TLS)");
   return gw;
 }
 

@@ -29,6 +29,7 @@
 #include "actors/gcs/task_actor.hpp"
 #include "common/net.hpp"
 #include "schemas/connection_limits.hpp"
+#include "schemas/tls_files.hpp"
 
 namespace rayd::rpc {
 
@@ -45,6 +46,9 @@ struct gateway_config {
   std::string token;                // REQUIRED: the cluster token
   listener socket;                  // REQUIRED: a listening socket (owned)
   listener_limits limits;           // auth timeout, unauthenticated cap
+  /// Empty: the port speaks plain Cap'n Proto. Else it speaks only TLS with
+  /// this certificate and key (checked already by load_tls_pair).
+  tls_pair tls;
   /// Called (on the gateway thread) if the gateway breaks after start()
   /// returned; the daemon must exit rather than go on without its API.
   std::function<void(const std::string&)> on_fatal;

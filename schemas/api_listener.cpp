@@ -6,6 +6,7 @@
 #include <string>
 
 #include <capnp/rpc-twoparty.h>
+#include <kj/compat/tls.h>
 #include <spdlog/spdlog.h>
 
 #include "schemas/read_ahead_stream.hpp"
@@ -51,7 +52,8 @@ void connection_auth::mark_authenticated() {
 }
 
 api_listener::api_listener(kj::AsyncIoContext& io, int fd, capnp::ReaderOptions opts,
-                           listener_limits limits, make_bootstrap bootstrap)
+                           listener_limits limits, make_bootstrap bootstrap,
+                           kj::TlsContext* tls)
   : io_(io),
     receiver_(io.lowLevelProvider->wrapListenSocketFd(
       fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP
@@ -59,6 +61,7 @@ api_listener::api_listener(kj::AsyncIoContext& io, int fd, capnp::ReaderOptions 
     opts_(opts),
     limits_(limits),
     bootstrap_(std::move(bootstrap)),
+    tls_(tls),
     tasks_(*this) {
 }
 
@@ -126,10 +129,21 @@ void api_listener::admit(kj::Own<kj::AsyncIoStream> stream) {
   auth->owner_ = this;
   auth->evict_ = kj::mv(evict.fulfiller);
   auth->pos_ = waiting_.insert(waiting_.end(), auth);
-  // Read ahead: a call and its Finish cost one read() instead of ~5.
-  auto conn = kj::heap<connection>(kj::heap<read_ahead_stream>(kj::mv(stream)),
-                                   bootstrap_(auth), opts_);
-  auto disconnected = conn->network.onDisconnect();
+  // With TLS the handshake comes first, inside the authentication window;
+  // cancelled with the rest when the deadline or an eviction comes first.
+  kj::Promise<kj::Own<kj::AsyncIoStream>> ready = nullptr;
+  if (tls_ != nullptr)
+    ready = tls_->wrapServer(kj::mv(stream));
+  else
+    // Read ahead: a call and its Finish cost one read() instead of ~5.
+    ready = kj::Own<kj::AsyncIoStream>(kj::heap<read_ahead_stream>(kj::mv(stream)));
+  auto opts = opts_;
+  auto disconnected = ready.then(
+    [this, auth, opts](kj::Own<kj::AsyncIoStream> s) -> kj::Promise<void> {
+      auto conn = kj::heap<connection>(kj::mv(s), bootstrap_(auth), opts);
+      auto gone = conn->network.onDisconnect();
+      return gone.attach(kj::mv(conn));
+    });
   auto deadline
     = io_.provider->getTimer()
         .afterDelay(limits_.auth_timeout.count() * kj::MILLISECONDS)
@@ -144,8 +158,11 @@ void api_listener::admit(kj::Own<kj::AsyncIoStream> stream) {
   tasks_.add(disconnected.exclusiveJoin(kj::mv(deadline))
                .exclusiveJoin(kj::mv(evict.promise))
                .then([this, auth] { closed(*auth); },
-                     [this, auth](kj::Exception&&) { closed(*auth); })
-               .attach(kj::mv(conn)));
+                     [this, auth](kj::Exception&& e) {
+                       spdlog::debug("API port: connection ended: {}",
+                                     e.getDescription().cStr());
+                       closed(*auth);
+                     }));
 }
 
 void api_listener::authenticated(connection_auth& a) {

@@ -13,10 +13,14 @@
 //    accepted is closed; at most `max_unauthenticated` connections wait to
 //    authenticate: admitting one more closes the oldest waiting one (a real
 //    client authenticates within milliseconds, a flood cannot crowd it out).
+//  - With TLS (a `tls` context given), the port speaks only TLS: the
+//    handshake runs inside the UNAUTHENTICATED state, under the same
+//    deadline and cap; a failed handshake (a plain-text client, a client
+//    that refuses our certificate) closes the connection and nothing else.
 //
 // Connection lifecycle:
 //
-//   accepted ──► UNAUTHENTICATED ──authenticate(token ok)──► AUTHENTICATED
+//   accepted ──► [TLS handshake] ──► UNAUTHENTICATED ──authenticate(token ok)──► AUTHENTICATED
 //                  │  │  └─ auth_timeout elapsed ──────────┐        │
 //                  │  └──── evicted (cap, oldest first) ───┤        │
 //                  └─────── peer closed / broken frame ────┼────────┘
@@ -36,6 +40,10 @@
 #include <kj/async-io.h>
 
 #include "schemas/connection_limits.hpp"
+
+namespace kj {
+class TlsContext;
+} // namespace kj
 
 namespace rayd::rpc {
 
@@ -66,9 +74,11 @@ public:
   using make_bootstrap
     = std::function<capnp::Capability::Client(std::shared_ptr<connection_auth>)>;
 
-  /// Takes ownership of the listening socket `fd`.
+  /// Takes ownership of the listening socket `fd`. With `tls` (which must
+  /// outlive the listener) every connection is wrapped in TLS first.
   api_listener(kj::AsyncIoContext& io, int fd, capnp::ReaderOptions opts,
-               listener_limits limits, make_bootstrap bootstrap);
+               listener_limits limits, make_bootstrap bootstrap,
+               kj::TlsContext* tls = nullptr);
   ~api_listener();
 
   /// Accepts forever; never resolves and never rejects (accept errors are
@@ -98,6 +108,7 @@ private:
   capnp::ReaderOptions opts_;
   listener_limits limits_;
   make_bootstrap bootstrap_;
+  kj::TlsContext* tls_;
   /// Oldest first: the eviction order.
   std::list<std::shared_ptr<connection_auth>> waiting_;
   std::size_t open_ = 0;

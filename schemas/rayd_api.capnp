@@ -10,6 +10,17 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("rayd::schema");
 
+const currentApiVersion :UInt32 = 1;
+# The API's version: the head answers it from Gate.apiVersion, and every
+# client asks it right after connecting, before authenticate sends the
+# token. The rule is equality: a client and a head talk only when their
+# numbers are equal; otherwise the client fails with one line naming both
+# (docs/architecture.md, "Connections and timeouts"). Bump it on any change
+# an older peer cannot read or answer (a removed or renumbered field or
+# method, a changed meaning); adding a field or method that old peers may
+# ignore (Cap'n Proto's schema evolution) does not bump it. Gate itself never
+# changes: it is how two versions find out they differ.
+
 interface Gate {
   # The bootstrap interface.
   apiVersion @0 () -> (version :UInt32);

@@ -12,6 +12,7 @@ packages=(
   libyaml-cpp-dev
   iproute2 procps
   jq util-linux
+  openssl
 )
 
 missing=()
