@@ -1,5 +1,6 @@
 #include "common/json_msgpack.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -836,6 +837,222 @@ caf::expected<json> msgpack_to_json(const type_desc& t, std::string_view bytes,
     return make_error(errc::invalid_argument, msg + ": " + d.why());
   }
   return out;
+}
+
+namespace {
+
+/// Recursive descent over the text form; depth bounded like values.
+class type_parser {
+public:
+  explicit type_parser(std::string_view text) : text_(text) {
+  }
+
+  caf::expected<type_desc> parse() {
+    type_desc t;
+    if (!type(t, 0))
+      return error();
+    skip_spaces();
+    if (pos_ != text_.size()) {
+      why_ = "unexpected text after the type";
+      return error();
+    }
+    return t;
+  }
+
+private:
+  caf::error error() const {
+    return make_error(errc::invalid_argument, "invalid type \"" + std::string(text_) + "\" at offset "
+                                                + std::to_string(pos_) + ": " + why_);
+  }
+
+  bool fail(std::string why) {
+    why_ = std::move(why);
+    return false;
+  }
+
+  void skip_spaces() {
+    while (pos_ < text_.size() && text_[pos_] == ' ')
+      ++pos_;
+  }
+
+  bool eat(char c) {
+    skip_spaces();
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+
+  std::string_view word() {
+    skip_spaces();
+    auto start = pos_;
+    while (pos_ < text_.size()
+           && (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '_'))
+      ++pos_;
+    return text_.substr(start, pos_ - start);
+  }
+
+  bool type(type_desc& t, std::size_t depth) {
+    if (depth > 64)
+      return fail("nested deeper than 64 levels");
+    auto w = word();
+    if (w == "nil") {
+      t.k = kind::nil;
+    } else if (w == "bool") {
+      t.k = kind::boolean;
+    } else if (w == "float" || w == "double") {
+      t.k = kind::floating;
+      t.bits = w == "float" ? 32 : 64;
+    } else if (w == "string") {
+      t.k = kind::string;
+    } else if (w == "bytes") {
+      t.k = kind::bytes;
+    } else if (w == "int8" || w == "int16" || w == "int32" || w == "int64" || w == "uint8"
+               || w == "uint16" || w == "uint32" || w == "uint64") {
+      t.k = kind::integer;
+      t.is_signed = w[0] == 'i';
+      auto digits = w.substr(t.is_signed ? 3 : 4);
+      t.bits = static_cast<uint8_t>(std::stoi(std::string(digits)));
+    } else if (w == "opaque") {
+      return opaque(t);
+    } else if (w == "array" || w == "map" || w == "optional" || w == "tuple") {
+      t.k = w == "array" ? kind::array
+            : w == "map" ? kind::map
+            : w == "optional" ? kind::optional
+                              : kind::tuple;
+      return arguments(t, depth);
+    } else {
+      return fail(w.empty() ? "a type name expected" : "unknown type \"" + std::string(w) + "\"");
+    }
+    return true;
+  }
+
+  bool arguments(type_desc& t, std::size_t depth) {
+    if (!eat('<'))
+      return fail("'<' expected");
+    if (t.k == kind::tuple && eat('>'))
+      return true;
+    for (;;) {
+      skip_spaces();
+      if (t.k == kind::array && t.elements.size() == 1 && t.fixed_size == 0 && pos_ < text_.size()
+          && std::isdigit(static_cast<unsigned char>(text_[pos_]))) {
+        auto w = word();
+        auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), t.fixed_size);
+        if (ec != std::errc() || end != w.data() + w.size() || t.fixed_size == 0)
+          return fail("a positive size expected");
+      } else {
+        t.elements.emplace_back();
+        if (!type(t.elements.back(), depth + 1))
+          return false;
+      }
+      if (eat('>'))
+        break;
+      if (!eat(','))
+        return fail("',' or '>' expected");
+    }
+    std::size_t want = t.k == kind::map ? 2 : 1;
+    if (t.k != kind::tuple && t.elements.size() != want)
+      return fail(std::to_string(want) + (want == 1 ? " type" : " types") + " expected in <>");
+    return true;
+  }
+
+  /// opaque<NAME>: NAME is everything up to the matching '>'.
+  bool opaque(type_desc& t) {
+    if (!eat('<'))
+      return fail("'<' expected");
+    auto start = pos_;
+    int depth = 1;
+    for (; pos_ < text_.size(); ++pos_) {
+      if (text_[pos_] == '<')
+        ++depth;
+      else if (text_[pos_] == '>' && --depth == 0)
+        break;
+    }
+    if (pos_ == text_.size())
+      return fail("unbalanced '<'");
+    t.k = kind::opaque;
+    t.cpp_name = std::string(text_.substr(start, pos_ - start));
+    ++pos_;
+    return true;
+  }
+
+  std::string_view text_;
+  std::size_t pos_ = 0;
+  std::string why_;
+};
+
+const char* kind_name(detail::signature::kind k) {
+  switch (k) {
+  case detail::signature::kind::function:
+    return "function";
+  case detail::signature::kind::constructor:
+    return "constructor";
+  case detail::signature::kind::method:
+    return "method";
+  }
+  return "function";
+}
+
+} // namespace
+
+caf::expected<type_desc> parse_type(std::string_view text) {
+  return type_parser(text).parse();
+}
+
+json signature_to_json(const detail::signature& s) {
+  json params = json::array();
+  for (const auto& p : s.params)
+    params.push_back(detail::to_string(p));
+  return json{{"name", s.name},
+              {"kind", kind_name(s.k)},
+              {"params", std::move(params)},
+              {"result", detail::to_string(s.result)},
+              {"text", detail::to_string(s)}};
+}
+
+caf::expected<detail::signature> signature_from_json(const json& j) {
+  auto bad = [](const std::string& why) {
+    return make_error(errc::invalid_argument, "invalid signature: " + why);
+  };
+  if (!j.is_object())
+    return bad("expected an object, got " + describe_json(j));
+  auto name = j.find("name");
+  auto k = j.find("kind");
+  auto params = j.find("params");
+  auto result = j.find("result");
+  if (name == j.end() || !name->is_string())
+    return bad("\"name\" must be a string");
+  if (k == j.end() || !k->is_string())
+    return bad("\"kind\" must be a string");
+  if (params == j.end() || !params->is_array())
+    return bad("\"params\" must be an array");
+  if (result == j.end() || !result->is_string())
+    return bad("\"result\" must be a string");
+  detail::signature s;
+  s.name = name->get<std::string>();
+  const auto& kind_text = k->get_ref<const std::string&>();
+  if (kind_text == "function")
+    s.k = detail::signature::kind::function;
+  else if (kind_text == "constructor")
+    s.k = detail::signature::kind::constructor;
+  else if (kind_text == "method")
+    s.k = detail::signature::kind::method;
+  else
+    return bad("unknown kind \"" + kind_text + "\"");
+  for (const auto& p : *params) {
+    if (!p.is_string())
+      return bad("a parameter type must be a string");
+    auto t = parse_type(p.get_ref<const std::string&>());
+    if (!t)
+      return t.error();
+    s.params.push_back(std::move(*t));
+  }
+  auto r = parse_type(result->get_ref<const std::string&>());
+  if (!r)
+    return r.error();
+  s.result = std::move(*r);
+  return s;
 }
 
 std::string base64_encode(std::string_view bytes) {

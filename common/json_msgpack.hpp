@@ -61,6 +61,19 @@ caf::expected<std::string> json_to_msgpack(const detail::type_desc& t, const nlo
 caf::expected<nlohmann::json> msgpack_to_json(const detail::type_desc& t, std::string_view bytes,
                                               const json_limits& limits = {});
 
+/// The type whose compact text form (detail::to_string) is `text`:
+/// parse_type(to_string(t)) == t for every descriptor, so a type can
+/// travel as text. Error: invalid_argument naming the offset.
+caf::expected<detail::type_desc> parse_type(std::string_view text);
+
+/// A signature as JSON, for listings and transport:
+/// {"name": "Counter::add", "kind": "method", "params": ["int32"],
+///  "result": "int64", "text": "int32 -> int64"}.
+nlohmann::json signature_to_json(const detail::signature& s);
+
+/// The inverse of signature_to_json ("text" is ignored).
+caf::expected<detail::signature> signature_from_json(const nlohmann::json& j);
+
 /// Standard base64 (RFC 4648, with padding) of `bytes`.
 std::string base64_encode(std::string_view bytes);
 

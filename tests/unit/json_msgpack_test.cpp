@@ -486,3 +486,64 @@ BOOST_AUTO_TEST_CASE(base64_round_trips_and_rejects_garbage) {
   BOOST_TEST(!rayd::base64_decode("Zm 8="));
   BOOST_TEST(!rayd::base64_decode("Z==="));
 }
+
+BOOST_AUTO_TEST_CASE(types_and_signatures_travel_as_text) {
+  std::vector<rayd::detail::type_desc> types = {
+    describe<void>(),
+    describe<bool>(),
+    describe<int8_t>(),
+    describe<uint64_t>(),
+    describe<float>(),
+    describe<double>(),
+    describe<std::string>(),
+    describe<std::vector<std::byte>>(),
+    describe<std::array<std::vector<int16_t>, 4>>(),
+    describe<std::map<std::string, std::optional<std::tuple<>>>>(),
+    describe<std::tuple<int, std::pair<bool, shapes::point>, std::map<int, std::string>>>(),
+    describe<std::vector<std::map<std::string, std::vector<int>>>>(),
+  };
+  for (auto& t : types) {
+    auto text = to_string(t);
+    BOOST_TEST_CONTEXT(text) {
+      auto back = rayd::parse_type(text);
+      BOOST_REQUIRE_MESSAGE(back, error_text(back));
+      BOOST_TEST((*back == t));
+    }
+  }
+  // A templated opaque name keeps its own brackets and commas.
+  auto tmpl = rayd::parse_type("array<opaque<geo::grid<int, 3>>>");
+  BOOST_REQUIRE(tmpl);
+  BOOST_TEST(tmpl->elements.at(0).cpp_name == "geo::grid<int, 3>");
+
+  for (const std::string& bad : std::vector<std::string>{"", "int7", "array", "array<>", "map<string>", "array<int32, 0>",
+                          "opaque<x", "tuple<int32 string>", "int32 int32", "array<int32, 3, 4>",
+                          std::string(200, 'a') + "rray<"}) {
+    BOOST_TEST_CONTEXT(bad) {
+      auto t = rayd::parse_type(bad);
+      BOOST_TEST(!t);
+    }
+  }
+  std::string deep;
+  for (int i = 0; i < 100; ++i)
+    deep += "optional<";
+  BOOST_TEST(!rayd::parse_type(deep + "int32" + std::string(100, '>')));
+
+  for (const auto& s : rayd::detail::registered_signatures()) {
+    auto j = rayd::signature_to_json(s);
+    BOOST_TEST(j.at("text") == to_string(s));
+    auto back = rayd::signature_from_json(j);
+    BOOST_REQUIRE_MESSAGE(back, error_text(back));
+    BOOST_TEST(back->name == s.name);
+    BOOST_TEST((back->k == s.k));
+    BOOST_TEST((back->params == s.params));
+    BOOST_TEST((back->result == s.result));
+  }
+  auto add = rayd::signature_to_json(*rayd::detail::signature_of_method("Account::deposit"));
+  BOOST_TEST(add == json::parse(R"({"name": "Account::deposit", "kind": "method",
+    "params": ["int64"], "result": "int64", "text": "int64 -> int64"})"));
+  BOOST_TEST(!rayd::signature_from_json(json::parse(R"({"name": 1})")));
+  BOOST_TEST(!rayd::signature_from_json(json::parse(
+    R"({"name": "f", "kind": "lambda", "params": [], "result": "nil"})")));
+  BOOST_TEST(!rayd::signature_from_json(json::parse(
+    R"({"name": "f", "kind": "function", "params": ["int99"], "result": "nil"})")));
+}
