@@ -179,7 +179,8 @@ bool fits(const type_desc& t, bool neg, int64_t i, uint64_t u) {
 /// (`why`, `where` the JSON pointer of the offending value).
 class encoder {
 public:
-  encoder(std::string& out, const json_limits& limits) : writer_{out}, pk_(writer_), limits_(limits) {
+  encoder(std::string& out, const json_limits& limits)
+    : writer_{out}, pk_(writer_), limits_(limits) {
   }
 
   bool value(const type_desc& t, const json& v, std::size_t depth) {
@@ -583,11 +584,13 @@ public:
         return broken(t);
       if (o.type != mt::ARRAY)
         return mismatch(t, o);
-      return elements(o, depth, out, [&t](std::size_t) -> const type_desc& { return t.elements[0]; });
+      return elements(o, depth, out,
+                      [&t](std::size_t) -> const type_desc& { return t.elements[0]; });
     case kind::tuple:
       if (o.type != mt::ARRAY || o.via.array.size != t.elements.size())
         return mismatch(t, o);
-      return elements(o, depth, out, [&t](std::size_t i) -> const type_desc& { return t.elements[i]; });
+      return elements(o, depth, out,
+                      [&t](std::size_t i) -> const type_desc& { return t.elements[i]; });
     case kind::map:
       if (t.elements.size() != 2)
         return broken(t);
@@ -779,7 +782,8 @@ caf::expected<std::vector<std::string>> json_to_arguments(const detail::signatur
     auto n = sig.params.size();
     return make_error(errc::invalid_argument,
                       who + " expects " + std::to_string(n) + (n == 1 ? " argument" : " arguments")
-                        + (n == 0 ? "" : " (" + types + ")") + ", got " + std::to_string(args.size()));
+                        + (n == 0 ? "" : " (" + types + ")") + ", got "
+                        + std::to_string(args.size()));
   }
   std::vector<std::string> out(args.size());
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -861,8 +865,9 @@ public:
 
 private:
   caf::error error() const {
-    return make_error(errc::invalid_argument, "invalid type \"" + std::string(text_) + "\" at offset "
-                                                + std::to_string(pos_) + ": " + why_);
+    return make_error(errc::invalid_argument, "invalid type \"" + std::string(text_)
+                                                + "\" at offset " + std::to_string(pos_) + ": "
+                                                + why_);
   }
 
   bool fail(std::string why) {
@@ -935,8 +940,10 @@ private:
       return true;
     for (;;) {
       skip_spaces();
-      if (t.k == kind::array && t.elements.size() == 1 && t.fixed_size == 0 && pos_ < text_.size()
-          && std::isdigit(static_cast<unsigned char>(text_[pos_]))) {
+      bool size_next = t.k == kind::array && t.elements.size() == 1 && t.fixed_size == 0
+                       && pos_ < text_.size()
+                       && std::isdigit(static_cast<unsigned char>(text_[pos_]));
+      if (size_next) {
         auto w = word();
         auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), t.fixed_size);
         if (ec != std::errc() || end != w.data() + w.size() || t.fixed_size == 0)
@@ -1061,7 +1068,9 @@ std::string base64_encode(std::string_view bytes) {
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   std::size_t i = 0;
-  auto byte = [&bytes](std::size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(bytes[k])); };
+  auto byte = [&bytes](std::size_t k) {
+    return static_cast<uint32_t>(static_cast<unsigned char>(bytes[k]));
+  };
   for (; i + 3 <= bytes.size(); i += 3) {
     uint32_t n = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
     out += alphabet[n >> 18 & 63];

@@ -254,7 +254,8 @@ BOOST_AUTO_TEST_CASE(mismatches_name_the_argument_and_the_expected_type) {
     {"doubled", "[[1, 2, \"3\"]]", R"(argument 1 at /2: expected int64, got string "3")"},
     {"doubled", "[{}]", "argument 1: expected array<int64>, got object of 0 members"},
     {"totals", R"([{"a/b~": [1, null]}])", "argument 1 at /a~1b~0/1: expected double, got null"},
-    {"keyed", R"([{"x": "y"}])", R"(argument 1 at /x: expected a key of type int32 (decimal), got string "x")"},
+    {"keyed", R"([{"x": "y"}])",
+     R"(argument 1 at /x: expected a key of type int32 (decimal), got string "x")"},
     {"keyed", R"([{"1.5": "y"}])", "expected a key of type int32 (decimal)"},
     {"keyed", R"([{"99999999999": "y"}])", "out of range"},
     {"rotate", "[[1, 2]]", "argument 1: expected array<int32, 3>, got array of 2 elements"},
@@ -319,7 +320,8 @@ BOOST_AUTO_TEST_CASE(bytes_are_those_the_cpp_caller_packs) {
      pack(std::map<int64_t, bool>{{-5, true}, {10, false}})},
     {describe<std::vector<std::optional<double>>>(), "[1.5, null, 2]",
      pack(std::vector<std::optional<double>>{1.5, std::nullopt, 2.0})},
-    {describe<std::tuple<int, std::string>>(), R"([1, "a"])", pack(std::make_tuple(1, std::string("a")))},
+    {describe<std::tuple<int, std::string>>(), R"([1, "a"])",
+     pack(std::make_tuple(1, std::string("a")))},
     {describe<shapes::point>(), "[4, 0.5]", pack(shapes::point{4, 0.5})},
   };
   for (auto& r : rows) {
@@ -515,9 +517,18 @@ BOOST_AUTO_TEST_CASE(types_and_signatures_travel_as_text) {
   BOOST_REQUIRE(tmpl);
   BOOST_TEST(tmpl->elements.at(0).cpp_name == "geo::grid<int, 3>");
 
-  for (const std::string& bad : std::vector<std::string>{"", "int7", "array", "array<>", "map<string>", "array<int32, 0>",
-                          "opaque<x", "tuple<int32 string>", "int32 int32", "array<int32, 3, 4>",
-                          std::string(200, 'a') + "rray<"}) {
+  std::vector<std::string> bad_types = {"",
+                                       "int7",
+                                       "array",
+                                       "array<>",
+                                       "map<string>",
+                                       "array<int32, 0>",
+                                       "opaque<x",
+                                       "tuple<int32 string>",
+                                       "int32 int32",
+                                       "array<int32, 3, 4>",
+                                       std::string(200, 'a') + "rray<"};
+  for (const auto& bad : bad_types) {
     BOOST_TEST_CONTEXT(bad) {
       auto t = rayd::parse_type(bad);
       BOOST_TEST(!t);
