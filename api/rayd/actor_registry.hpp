@@ -20,6 +20,10 @@
 // supported: overloaded methods (the name must denote one member function),
 // more than 32 methods in one RAYD_ACTOR, a class without a method.
 //
+// Each registration also records the constructor's and every method's
+// signature (signature.hpp), found with signature_of_constructor and
+// signature_of_method below.
+//
 // Thread-safety: registration runs at static initialization (and when a task
 // library is dlopen'ed); lookups are safe from any thread at any time. A
 // class's methods are all registered by its one RAYD_ACTOR.
@@ -102,6 +106,25 @@ bool register_actor_class(const char* name, const std::type_info& cls, actor_fac
 void register_actor_method(const std::type_info& cls, std::string name, method_invoker f,
                            std::string_view key);
 
+/// As above, and records how to build the constructor's or the method's
+/// signature (RAYD_ACTOR passes build_signature<...>).
+bool register_actor_class(const char* name, const std::type_info& cls, actor_factory make,
+                          actor_deleter del, signature_builder ctor);
+void register_actor_method(const std::type_info& cls, std::string name, method_invoker f,
+                           std::string_view key, signature_builder sig);
+
+// -- signatures -----------------------------------------------------------------
+
+/// The constructor's signature of class `name` (params; result nil), or
+/// nullopt if the class is unknown or registered without one.
+std::optional<signature> signature_of_constructor(std::string_view name);
+/// The signature of `method` ("Class::method", the class name may itself
+/// hold "::"), or nullopt.
+std::optional<signature> signature_of_method(std::string_view method);
+/// Every recorded signature: functions (registry.hpp), then each class's
+/// constructor followed by its methods; sorted by name within each.
+std::vector<signature> registered_signatures();
+
 /// The !ok result for arguments that do not fit (`what` names the call).
 inline invoke_result actor_type_mismatch(const std::string& what, const std::string& why) {
   invoke_result r;
@@ -173,6 +196,28 @@ void delete_object(void* self) noexcept {
   delete static_cast<C*>(self);
 }
 
+template <class Ctor>
+struct constructor_signature;
+
+template <class... A>
+struct constructor_signature<void(A...)> {
+  static constexpr signature_builder value = &build_signature<void, A...>;
+};
+
+template <class R, class Args>
+struct method_signature;
+
+template <class R, class... A>
+struct method_signature<R, std::tuple<A...>> {
+  static constexpr signature_builder value = &build_signature<R, A...>;
+};
+
+/// The signature_builder of the method M.
+template <auto M>
+inline constexpr signature_builder method_signature_of
+  = method_signature<typename method_traits<decltype(M)>::result,
+                     typename method_traits<decltype(M)>::args>::value;
+
 template <auto M>
 std::string_view method_key() {
   static const auto m = M;
@@ -221,11 +266,11 @@ bool register_actor(const char* name, std::string_view methods) {
   static_assert((std::is_same_v<typename method_traits<decltype(M)>::object, C> && ...),
                 "RAYD_ACTOR: every method must be a member of the class");
   register_actor_class(name, typeid(C), &actor_constructor<C, Ctor>::construct,
-                       &delete_object<C>);
+                       &delete_object<C>, constructor_signature<Ctor>::value);
   auto split = split_names(methods);
   std::size_t i = 0;
   (register_actor_method(typeid(C), std::string(name) + "::" + split[i++], &invoke_method<M>,
-                         method_key<M>()),
+                         method_key<M>(), method_signature_of<M>),
    ...);
   return true;
 }

@@ -3,9 +3,12 @@
 // name at static initialization; a worker looks a task's function up by
 // name and runs it through its invoker.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "rayd/signature.hpp"
 
 namespace rayd::detail {
 
@@ -45,5 +48,16 @@ bool register_function(const char* name, invoker f, function_key fn);
 
 /// The name the function at `fn` was registered under, or "" if none.
 std::string name_of(function_key fn);
+
+/// As above, and records how to build the function's signature
+/// (RAYD_REMOTE passes build_signature<R, A...>).
+bool register_function(const char* name, invoker f, function_key fn, signature_builder sig);
+
+/// The signature of the function registered as `name`; nullopt if there is
+/// none, or if it was registered without one.
+std::optional<signature> signature_of_function(std::string_view name);
+
+/// The signatures of every registered function that has one, sorted by name.
+std::vector<signature> function_signatures();
 
 } // namespace rayd::detail

@@ -21,6 +21,10 @@
 // the macro does not compile otherwise), function templates unless named
 // with their arguments, lambdas, non-static member functions, pointer
 // parameters.
+//
+// Each registration also records the function's signature (signature.hpp):
+// a type descriptor per parameter and for the result, found by name with
+// signature_of_function (registry.hpp).
 
 #include <cxxabi.h>
 
@@ -183,11 +187,27 @@ template <auto... F>
 inline constexpr std::size_t count_of = sizeof...(F);
 
 /// Registers each F under its name in `names` (RAYD_REMOTE's arguments).
+template <class R, class Args>
+struct signature_of;
+
+template <class R, class... A>
+struct signature_of<R, std::tuple<A...>> {
+  static constexpr signature_builder value = &build_signature<R, A...>;
+};
+
+/// The signature_builder of the function F.
+template <auto F>
+inline constexpr signature_builder signature_builder_of
+  = signature_of<typename function_traits<decltype(F)>::result,
+                 typename function_traits<decltype(F)>::args>::value;
+
 template <auto... F>
 bool register_all(std::string_view names) {
   auto split = split_names(names);
   std::size_t i = 0;
-  (register_function(split[i++].c_str(), &invoke<F>, reinterpret_cast<function_key>(F)), ...);
+  (register_function(split[i++].c_str(), &invoke<F>, reinterpret_cast<function_key>(F),
+                     signature_builder_of<F>),
+   ...);
   return true;
 }
 
