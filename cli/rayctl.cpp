@@ -206,6 +206,16 @@ caf::error missing(const std::string& ns, const std::string& key) {
 
 } // namespace
 
+caf::expected<std::pair<std::string, std::string>> resolve_target(const rayctl_target& t) {
+  auto address = resolve_address(t);
+  if (!address)
+    return address.error();
+  auto token = resolve_token(t, *address);
+  if (!token)
+    return token.error();
+  return std::make_pair(*address, *token);
+}
+
 nlohmann::json counts_json(const task_counts& c) {
   return {{"pending", c.pending}, {"running", c.running}, {"finished", c.finished},
           {"failed", c.failed}};

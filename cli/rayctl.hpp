@@ -3,6 +3,7 @@
 // free of CLI11 (only rayctl_main.cpp includes it).
 
 #include <map>
+#include <utility>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +30,9 @@ struct rayctl_target {
 /// Resolves address and token (flags, environment, local session) and
 /// connects. Shared by every command.
 caf::expected<std::unique_ptr<rpc::client>> connect(const rayctl_target& t);
+
+/// The head's API address and the token, as connect() resolves them.
+caf::expected<std::pair<std::string, std::string>> resolve_target(const rayctl_target& t);
 
 /// Prints "rayctl: <error>" on stderr; returns 1.
 int fail(const caf::error& err);
@@ -69,6 +73,32 @@ int rayctl_actor_get(const rayctl_target& t, const std::string& name, const std:
 /// neither an id nor a live name matches.
 int rayctl_actor_kill(const rayctl_target& t, const std::string& id_or_name,
                       const std::string& ns, bool no_restart, bool json);
+/// Flags of the scripting commands (cli/rayctl_script.cpp).
+struct script_options {
+  std::string lib;            // --lib: the task library defining the function / class
+  std::string name;           // actor create --name
+  std::string ns;             // --namespace ("" = "default")
+  bool detached = false;      // actor create --detached (always so: see rayctl_script.cpp)
+  double num_cpus = -1;       // --num-cpus (< 0: the default)
+  std::string resources_json; // actor create --resources
+  int max_restarts = 0;       // actor create --max-restarts
+  double timeout_s = 60;      // --timeout: how long a result may take
+  bool json = false;          // --json: results and errors as JSON on stdout
+  bool stdin_mode = false;    // actor call --stdin
+};
+
+/// `rayctl call FUNCTION [ARGS_JSON] --lib PATH`, `rayctl actor create CLASS
+/// [ARGS_JSON] --lib PATH ...`, `rayctl actor call NAME|ID METHOD [ARGS_JSON]
+/// [--stdin]`. Exit codes: 0 ok, 1 unreachable, 2 usage (bad JSON, a type
+/// mismatch), 3 not found, 4 remote error (it threw, the actor died).
+int rayctl_call(const rayctl_target& t, const std::string& function,
+                const std::string& args_json, const script_options& o);
+int rayctl_actor_create(const rayctl_target& t, const std::string& cls,
+                        const std::string& args_json, const script_options& o);
+int rayctl_actor_call(const rayctl_target& t, const std::string& actor,
+                      const std::string& method, const std::string& args_json,
+                      const script_options& o);
+
 /// {"PENDING_CREATION": n, "ALIVE": n, "RESTARTING": n, "DEAD": n} for status.
 nlohmann::json actor_counts_json(const std::vector<actor_info>& actors);
 

@@ -2,13 +2,20 @@
 // --address/--token/--token-file/--tls-ca are accepted before or after the
 // subcommand.
 
+#include <cstdlib>
 #include <iostream>
+
+#include <rayd/rayd.hpp>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/rayctl.hpp"
 
 int main(int argc, char** argv) {
+  // Workers started for rayctl's tasks and actors (rayctl call / actor
+  // create) run this binary: serve them, never return.
+  if (const char* fd = std::getenv("RAYD_WORKER_FD"); fd != nullptr && *fd != '\0')
+    rayd::init();
   rayd::cli::rayctl_target t;
   CLI::App app{"rayctl: talk to a rayd cluster through its head's API port"};
   app.require_subcommand(1);
@@ -135,6 +142,44 @@ int main(int argc, char** argv) {
     sub->fallthrough();
   }
 
+  // -- scripting: rayctl call / actor create / actor call ----------------------
+  rayd::cli::script_options sc;
+  std::string fn_name, class_name, method_name, args_json;
+  auto* acreate = actor->add_subcommand(
+    "create", "Create an actor of CLASS (registered with RAYD_ACTOR in --lib) from JSON "
+              "constructor arguments; prints its id");
+  acreate->add_option("class", class_name, "The actor class")->required();
+  acreate->add_option("args", args_json, "Constructor arguments as a JSON array");
+  acreate->add_option("--lib", sc.lib, "The task library defining CLASS")->required();
+  acreate->add_option("--name", sc.name, "Name the actor (it outlives rayctl)");
+  acreate->add_flag("--detached", sc.detached,
+                    "Accepted for Ray's flag: actors rayctl creates are always detached (they "
+                    "live until `rayctl actor kill`)");
+  acreate->add_option("--resources", sc.resources_json, "Resources it holds, as JSON");
+  acreate->add_option("--max-restarts", sc.max_restarts, "Restarts after a crash (-1: any)");
+  auto* acall = actor->add_subcommand(
+    "call", "Call METHOD of the actor NAME (or id) with JSON arguments; prints the result "
+            "as JSON (--stdin: one request per input line, pipelined)");
+  acall->add_option("actor", actor_name, "The actor's name or id");
+  acall->add_option("method", method_name, "The method");
+  acall->add_option("args", args_json, "Arguments as a JSON array (default: [])");
+  acall->add_flag("--stdin", sc.stdin_mode,
+                  "Read {\"actor\": ..., \"method\": ..., \"args\": [...]} lines from stdin; "
+                  "one JSON result per line, in order");
+  auto* call = app.add_subcommand(
+    "call", "Run FUNCTION (registered with RAYD_REMOTE in --lib) with JSON arguments; "
+            "prints the result as JSON");
+  call->add_option("function", fn_name, "The function")->required();
+  call->add_option("args", args_json, "Arguments as a JSON array (default: [])");
+  call->add_option("--lib", sc.lib, "The task library defining FUNCTION")->required();
+  for (auto* sub : {acreate, acall, call}) {
+    sub->add_option("--namespace", sc.ns, "The actor's namespace (default: \"default\")");
+    sub->add_option("--num-cpus", sc.num_cpus, "CPUs it needs");
+    sub->add_option("--timeout", sc.timeout_s, "Seconds a result may take (default 60)");
+    sub->add_flag("--json", sc.json, "Results and errors as JSON on stdout");
+    sub->fallthrough();
+  }
+
   // -- rayctl request-resources (the autoscaler) -------------------------------
   double req_cpus = -1;
   std::string req_bundles;
@@ -231,6 +276,17 @@ int main(int argc, char** argv) {
     return rayctl_get_head_address(lo.config);
   if (jdelete->parsed())
     return rayctl_job_delete(t, job_id, json);
+  if (acreate->parsed())
+    return rayctl_actor_create(t, class_name, args_json, sc);
+  if (acall->parsed()) {
+    if (!sc.stdin_mode && (actor_name.empty() || method_name.empty())) {
+      std::cerr << "rayctl actor call: give NAME METHOD [ARGS_JSON], or --stdin" << std::endl;
+      return 2;
+    }
+    return rayctl_actor_call(t, actor_name, method_name, args_json, sc);
+  }
+  if (call->parsed())
+    return rayctl_call(t, fn_name, args_json, sc);
   if (request->parsed())
     return rayctl_request_resources(t, req_cpus, req_bundles, req_clear);
   std::cerr << "rayctl: no command given (see rayctl --help)" << std::endl;

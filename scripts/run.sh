@@ -2,7 +2,8 @@
 # The run command: installs what is missing, builds, starts a local cluster
 # (a head and two worker nodes, on OS-picked ports, in a private $RAYD_TMPDIR),
 # uses it (the durable KV, two jobs, C++ tasks: pi and a word count, C++ actors: a
-# counter and a key-value service), prints `rayctl status`, and stops it cleanly.
+# counter and a key-value service; actors scripted from the shell with rayctl),
+# prints `rayctl status`, and stops it cleanly.
 # Then the autoscaler: `rayctl up` starts a second cluster from a YAML file, a
 # C++ program's tasks make it launch workers, `rayctl status` shows them, and
 # `rayctl down` stops everything it started.
@@ -60,6 +61,9 @@ build/examples/counter/counter 1000
 build/examples/kv_service/kv_service 64
 "$bin/rayctl" actors
 
+echo "== actor-level scripting from the shell: a counter and a key-value actor driven by"
+echo "   rayctl actor create/call with JSON (examples/scripting/demo.sh checks every answer)"
+examples/scripting/demo.sh build/examples/scripting/libscripting_actors.so "$bin/rayctl"
 echo "== rayctl tasks (newest first)"
 "$bin/rayctl" tasks --limit 5
 

@@ -1,0 +1,142 @@
+// rayctl's actor-level scripting (issue 11; docs/cli.md "Scripting"), in the
+// cluster: `rayctl call` of a task library's function, `rayctl actor create`
+// of its actor class with JSON constructor arguments, `rayctl actor call`
+// by name with JSON arguments and results, `--stdin` with 10,000 lines in
+// order, and the exit codes of every error (usage 2, not found 3, remote
+// error 4) with their JSON on stdout under --json.
+
+#define BOOST_TEST_MODULE scripting
+#include <boost/test/unit_test.hpp>
+
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/harness.hpp"
+
+using namespace rayd::integration;
+
+namespace {
+
+std::string task_lib() {
+  if (const char* p = std::getenv("RAYD_TASK_LIB"); p != nullptr && *p != '\0')
+    return p;
+  return bin_dir() + "/../tests/integration/libtask_lib.so";
+}
+
+/// The JSON object on the last line of `out`.
+json last(const std::string& out) {
+  auto lines = nonempty_lines(out);
+  return lines.empty() ? json(json::value_t::discarded)
+                       : json::parse(lines.back(), nullptr, false);
+}
+
+struct scripted {
+  cluster c{"scripting"};
+  scripted() {
+    c.start_head({}, 2);
+  }
+  exec_result rayctl(std::vector<std::string> args, milliseconds timeout = 60s) {
+    return c.rayctl(args, timeout);
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(functions_and_actors_are_called_with_json) {
+  scripted s;
+  auto lib = task_lib();
+  auto r = s.rayctl({"call", "lib_triple", "[14]", "--lib", lib});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  BOOST_CHECK_EQUAL(trim(r.out), "42");
+  r = s.rayctl({"call", "lib_greet", "[\"bob\"]", "--lib", lib, "--json"});
+  BOOST_CHECK_EQUAL(last(r.out).value("result", ""), "hello, bob (from the task library)");
+
+  r = s.rayctl({"actor", "create", "LibCounter", "[10]", "--lib", lib, "--name", "counter",
+                "--json"});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  auto created = last(r.out);
+  BOOST_CHECK_EQUAL(created.value("class", ""), "LibCounter");
+  BOOST_CHECK(!created.value("actor_id", "").empty());
+  // It outlives the rayctl that created it (longer than the 2 s after
+  // which an owner's actors would die).
+  std::this_thread::sleep_for(2500ms);
+  r = s.rayctl({"actor", "call", "counter", "add", "[5]"});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  BOOST_CHECK_EQUAL(trim(r.out), "15");
+  r = s.rayctl({"actor", "call", created.value("actor_id", ""), "tag", "[\"ann\", true]",
+                "--json"});
+  BOOST_CHECK_EQUAL(last(r.out).value("result", ""), "HELLO ann at 15");
+  BOOST_CHECK_EQUAL(s.rayctl({"actor", "kill", "counter"}).exit_code, 0);
+}
+
+BOOST_AUTO_TEST_CASE(stdin_answers_ten_thousand_lines_in_order) {
+  scripted s;
+  auto lib = task_lib();
+  BOOST_REQUIRE_EQUAL(
+    s.rayctl({"actor", "create", "LibCounter", "[0]", "--lib", lib, "--name", "pipe"}).exit_code,
+    0);
+  std::string input;
+  for (int i = 0; i < 10000; ++i)
+    input += "{\"actor\": \"pipe\", \"method\": \"add\", \"args\": [1]}\n";
+  input += "not json\n";
+  input += "{\"actor\": \"pipe\", \"method\": \"value\"}\n";
+  auto in_path = s.c.root() + "/lines.jsonl";
+  BOOST_REQUIRE(write_file(in_path, input));
+  auto r = run({"/bin/sh", "-c",
+                "\"$0\" --address \"$1\" --token-file \"$2\" actor call --stdin < \"$3\"",
+                rayctl_bin(), s.c.head().api_address(), s.c.head().token_file(), in_path},
+               {{"RAYD_TMPDIR", s.c.rayd_tmpdir()}}, 120s);
+  auto lines = nonempty_lines(r.out);
+  BOOST_REQUIRE_EQUAL(lines.size(), 10002u);
+  bool in_order = true;
+  for (int i = 0; i < 10000; ++i)
+    in_order = in_order && json::parse(lines[i]).value("result", -1) == i + 1;
+  BOOST_CHECK(in_order);
+  auto bad = json::parse(lines[10000]);
+  BOOST_CHECK_EQUAL(bad["error"].value("code", 0), 2);
+  BOOST_CHECK_EQUAL(json::parse(lines[10001]).value("result", -1), 10000);
+  BOOST_CHECK_EQUAL(r.exit_code, 2); // the worst line's code
+}
+
+BOOST_AUTO_TEST_CASE(every_error_has_its_exit_code_and_json) {
+  scripted s;
+  auto lib = task_lib();
+  BOOST_REQUIRE_EQUAL(
+    s.rayctl({"actor", "create", "LibCounter", "[1]", "--lib", lib, "--name", "e"}).exit_code, 0);
+  struct expect {
+    std::vector<std::string> args;
+    int code;
+    std::string says;
+  };
+  std::vector<expect> cases{
+    {{"actor", "call", "e", "add", "[\"x\"]"}, 2, "argument 1: expected int64, got string"},
+    {{"actor", "call", "e", "add", "[1, 2]"}, 2, "expects 1 argument"},
+    {{"actor", "call", "e", "add", "{not json"}, 2, ""},
+    {{"actor", "call", "e", "nope"}, 3, "has no method nope"},
+    {{"actor", "call", "nobody", "add", "[1]"}, 3, "no live actor"},
+    {{"actor", "call", "e", "fail", "[\"on purpose\"]"}, 4, "on purpose"},
+    {{"call", "no_such_function", "[]", "--lib", lib}, 3, "no function"},
+    {{"call", "lib_triple", "[true]", "--lib", lib}, 2, "expected int32"},
+    {{"actor", "create", "NoClass", "[]", "--lib", lib}, 3, "no actor class"},
+  };
+  for (auto& e : cases) {
+    auto args = e.args;
+    args.push_back("--json");
+    auto r = s.rayctl(args);
+    BOOST_CHECK_MESSAGE(r.exit_code == e.code, r.describe());
+    auto j = last(r.out);
+    BOOST_CHECK_MESSAGE(j.is_object() && j.contains("error"), r.describe());
+    if (j.is_object() && j.contains("error")) {
+      BOOST_CHECK_EQUAL(j["error"].value("code", 0), e.code);
+      BOOST_CHECK_MESSAGE(j["error"].value("message", "").find(e.says) != std::string::npos,
+                          j.dump());
+    }
+    // Without --json: one line on stderr, nothing on stdout.
+    auto plain = s.rayctl(e.args);
+    BOOST_CHECK_EQUAL(plain.exit_code, e.code);
+    BOOST_CHECK(trim(plain.out).empty());
+    BOOST_CHECK_EQUAL(nonempty_lines(plain.err).size(), 1u);
+  }
+}
