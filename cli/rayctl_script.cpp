@@ -157,13 +157,15 @@ caf::expected<std::map<std::string, detail::signature>> published(rpc::client& c
   if (!*raw)
     return make_error(errc::not_found,
                       "no signatures known for class " + cls
-                        + ": create its actors with `rayctl actor create ... --lib PATH`");
-  auto j = json::parse(**raw, nullptr, false);
+                        + ": its actors were created by a program built before signatures "
+                          "were published, or by none (use `rayctl actor create ... --lib PATH`)");
+  auto sigs = decode_signatures(**raw);
+  if (!sigs)
+    return make_error(errc::internal, "the signatures published for class " + cls
+                                        + " cannot be read: " + describe(sigs.error()));
   std::map<std::string, detail::signature> out;
-  if (j.is_array())
-    for (auto& s : j)
-      if (auto sig = signature_from_json(s))
-        out[sig->name] = *sig;
+  for (auto& s : *sigs)
+    out[s.name] = s;
   return out;
 }
 
@@ -221,18 +223,16 @@ int rayctl_actor_create(const rayctl_target& t, const std::string& cls,
   }
   if (o.num_cpus >= 0)
     aopts.resources["CPU"] = o.num_cpus;
-  // The class's signatures, so that `actor call` needs only the name.
-  json sigs = json::array({signature_to_json(*ctor)});
-  for (auto& s : detail::registered_signatures())
-    if (s.k == detail::signature::kind::method && s.name.rfind(cls + "::", 0) == 0)
-      sigs.push_back(signature_to_json(s));
+  // The class's signatures, so that `actor call` needs only the name (a
+  // C++ driver's runtime publishes them the same way).
+  auto sigs = detail::encode_signatures(detail::class_signatures(cls));
   {
     // An API client owns its thread's event loop: it is gone before the
     // runtime starts its own.
     auto c = connect(t);
     if (!c)
       return report(o, unreachable, describe(c.error()));
-    if (auto put = (*c)->kv_put(signature_ns, cls, sigs.dump(), true); !put)
+    if (auto put = (*c)->kv_put(signature_ns, cls, sigs, true); !put)
       return report(o, unreachable, describe(put.error()));
   }
   if (auto err = start_runtime(t, o))

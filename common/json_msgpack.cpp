@@ -1130,4 +1130,53 @@ caf::expected<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
+caf::expected<std::vector<detail::signature>> decode_signatures(std::string_view text) {
+  std::vector<detail::signature> out;
+  std::size_t line_no = 0;
+  while (!text.empty()) {
+    ++line_no;
+    auto nl = text.find('\n');
+    auto line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (line.empty())
+      continue;
+    std::vector<std::string_view> fields;
+    for (std::size_t start = 0;;) {
+      auto tab = line.find('\t', start);
+      fields.push_back(line.substr(start, tab == std::string_view::npos ? tab : tab - start));
+      if (tab == std::string_view::npos)
+        break;
+      start = tab + 1;
+    }
+    auto bad = [line_no](const std::string& why) {
+      return make_error(errc::invalid_argument,
+                        "signature line " + std::to_string(line_no) + ": " + why);
+    };
+    if (fields.size() < 3)
+      return bad("expected kind, name and result");
+    detail::signature s;
+    if (fields[0] == "function")
+      s.k = detail::signature::kind::function;
+    else if (fields[0] == "constructor")
+      s.k = detail::signature::kind::constructor;
+    else if (fields[0] == "method")
+      s.k = detail::signature::kind::method;
+    else
+      return bad("unknown kind '" + std::string{fields[0]} + "'");
+    s.name = std::string{fields[1]};
+    auto result = parse_type(fields[2]);
+    if (!result)
+      return bad(describe(result.error()));
+    s.result = std::move(*result);
+    for (std::size_t i = 3; i < fields.size(); ++i) {
+      auto p = parse_type(fields[i]);
+      if (!p)
+        return bad(describe(p.error()));
+      s.params.push_back(std::move(*p));
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 } // namespace rayd

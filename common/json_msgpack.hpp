@@ -66,6 +66,10 @@ caf::expected<nlohmann::json> msgpack_to_json(const detail::type_desc& t, std::s
 /// travel as text. Error: invalid_argument naming the offset.
 caf::expected<detail::type_desc> parse_type(std::string_view text);
 
+/// The signatures detail::encode_signatures wrote (actor_registry.hpp).
+/// Error: invalid_argument naming the line.
+caf::expected<std::vector<detail::signature>> decode_signatures(std::string_view text);
+
 /// A signature as JSON, for listings and transport:
 /// {"name": "Counter::add", "kind": "method", "params": ["int32"],
 ///  "result": "int64", "text": "int32 -> int64"}.

@@ -125,6 +125,17 @@ std::optional<signature> signature_of_method(std::string_view method);
 /// constructor followed by its methods; sorted by name within each.
 std::vector<signature> registered_signatures();
 
+/// The constructor's and every method's signature of actor class `name`
+/// (empty for an unknown class).
+std::vector<signature> class_signatures(std::string_view name);
+
+/// Signatures as text, one per line: kind, name, result type, then each
+/// parameter type, separated by tabs (type text forms hold no tab). How a
+/// class's signatures are published in the GCS KV store (namespace
+/// "rayd.signatures", key: the class) for `rayctl actor call`; read back
+/// with decode_signatures (common/json_msgpack.hpp).
+std::string encode_signatures(const std::vector<signature>& sigs);
+
 /// The !ok result for arguments that do not fit (`what` names the call).
 inline invoke_result actor_type_mismatch(const std::string& what, const std::string& why) {
   invoke_result r;

@@ -2,6 +2,8 @@
 
 #include "actor_directory.hpp"
 
+#include "rayd/actor_registry.hpp"
+
 #include "common/error.hpp"
 #include "schemas/api_client.hpp"
 
@@ -68,9 +70,22 @@ actor_directory::~actor_directory() {
   resolver_.join();
 }
 
+void actor_directory::publish_signatures(const std::string& cls) {
+  if (!published_.insert(cls).second)
+    return;
+  auto text = rayd::detail::encode_signatures(rayd::detail::class_signatures(cls));
+  if (text.empty())
+    return;
+  jobs_.push_back([cls, text](rpc::client* c) {
+    if (c != nullptr)
+      (void) c->kv_put("rayd.signatures", cls, text, true);
+  });
+}
+
 void actor_directory::create_async(actor_create_request r) {
   {
     std::lock_guard<std::mutex> guard{mtx_};
+    publish_signatures(r.class_name);
     creates_.push_back(std::move(r));
   }
   control_cv_.notify_one();
@@ -105,6 +120,11 @@ actor_directory::run(std::function<caf::expected<actor_info>(rpc::client&)> op) 
 }
 
 caf::expected<actor_info> actor_directory::create(actor_create_request r) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    publish_signatures(r.class_name);
+  }
+  control_cv_.notify_one();
   return run([r](rpc::client& c) -> caf::expected<actor_info> {
     auto out = c.actor_create({r});
     if (!out)

@@ -85,7 +85,14 @@ private:
   bool quit_ = false;
   std::vector<actor_create_request> creates_;
   std::deque<job> jobs_;
+
+  /// Publishes the signatures of `cls` in the GCS KV store the first time
+  /// this process creates one (for `rayctl actor call`); best effort, on the
+  /// control thread. REQUIRES: mtx_ held.
+  void publish_signatures(const std::string& cls);
   std::set<std::string> wanted_;
+  /// Classes whose signatures this process published (once each).
+  std::set<std::string> published_;
   std::thread control_;
   std::thread resolver_;
 };

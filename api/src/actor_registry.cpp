@@ -147,6 +147,38 @@ std::vector<signature> registered_signatures() {
   return out;
 }
 
+std::vector<signature> class_signatures(std::string_view name) {
+  std::vector<signature> out;
+  if (auto ctor = signature_of_constructor(name))
+    out.push_back(std::move(*ctor));
+  else
+    return out;
+  auto prefix = std::string{name} + "::";
+  for (auto& s : registered_signatures())
+    if (s.k == signature::kind::method && s.name.compare(0, prefix.size(), prefix) == 0)
+      out.push_back(std::move(s));
+  return out;
+}
+
+std::string encode_signatures(const std::vector<signature>& sigs) {
+  std::string out;
+  for (auto& s : sigs) {
+    out += s.k == signature::kind::function      ? "function"
+           : s.k == signature::kind::constructor ? "constructor"
+                                                 : "method";
+    out += '\t';
+    out += s.name;
+    out += '\t';
+    out += to_string(s.result);
+    for (auto& p : s.params) {
+      out += '\t';
+      out += to_string(p);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
 const actor_class* find_actor_class(std::string_view name) {
   auto& r = the_registry();
   std::shared_lock lock(r.mutex);

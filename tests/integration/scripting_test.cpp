@@ -25,6 +25,12 @@ std::string task_lib() {
   return bin_dir() + "/../tests/integration/libtask_lib.so";
 }
 
+std::string actor_driver() {
+  if (const char* p = std::getenv("RAYD_ACTOR_DRIVER"); p != nullptr && *p != '\0')
+    return p;
+  return bin_dir() + "/../tests/integration/actor_driver";
+}
+
 /// The JSON object on the last line of `out`.
 json last(const std::string& out) {
   auto lines = nonempty_lines(out);
@@ -139,4 +145,22 @@ BOOST_AUTO_TEST_CASE(every_error_has_its_exit_code_and_json) {
     BOOST_CHECK(trim(plain.out).empty());
     BOOST_CHECK_EQUAL(nonempty_lines(plain.err).size(), 1u);
   }
+}
+
+BOOST_AUTO_TEST_CASE(an_actor_a_cpp_driver_created_is_called_by_name) {
+  // The driver's runtime publishes the class's signatures when it creates
+  // the first actor of it: rayctl needs no library.
+  scripted s;
+  auto r = run({actor_driver(), "--case", "named", "name=kv", "ns=t", "start=40"},
+               {{"RAYD_ADDRESS", s.c.head().api_address()},
+                {"RAYD_TOKEN", trim(read_file(s.c.head().token_file()))},
+                {"RAYD_TMPDIR", s.c.rayd_tmpdir()}},
+               60s);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  auto call = s.rayctl({"actor", "call", "kv", "add", "[1]", "--namespace", "t"});
+  BOOST_REQUIRE_MESSAGE(call.exit_code == 0, call.describe());
+  BOOST_CHECK_EQUAL(trim(call.out), "43"); // 40, +2 by the driver, +1 here
+  auto bad = s.rayctl({"actor", "call", "kv", "add", "[1.5]", "--namespace", "t"});
+  BOOST_CHECK_EQUAL(bad.exit_code, 2);
+  BOOST_CHECK(bad.err.find("expected int32") != std::string::npos);
 }

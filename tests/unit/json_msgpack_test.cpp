@@ -558,3 +558,24 @@ BOOST_AUTO_TEST_CASE(types_and_signatures_travel_as_text) {
   BOOST_TEST(!rayd::signature_from_json(json::parse(
     R"({"name": "f", "kind": "function", "params": ["int99"], "result": "nil"})")));
 }
+
+BOOST_AUTO_TEST_CASE(published_signatures_read_back_the_same) {
+  // What a driver publishes for `rayctl actor call` (encode_signatures) and
+  // what rayctl reads (decode_signatures) agree for every registration.
+  auto all = rayd::detail::registered_signatures();
+  BOOST_REQUIRE(!all.empty());
+  for (auto& one : all)
+    BOOST_CHECK_MESSAGE(rayd::decode_signatures(rayd::detail::encode_signatures({one})),
+                        "cannot read back " << rayd::detail::encode_signatures({one}));
+  auto back = rayd::decode_signatures(rayd::detail::encode_signatures(all));
+  BOOST_REQUIRE(back);
+  BOOST_REQUIRE_EQUAL(back->size(), all.size());
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    BOOST_CHECK_EQUAL((*back)[i].name, all[i].name);
+    BOOST_CHECK((*back)[i].k == all[i].k);
+    BOOST_CHECK_EQUAL(rayd::detail::to_string((*back)[i]), rayd::detail::to_string(all[i]));
+  }
+  BOOST_CHECK(!rayd::decode_signatures("method\tX::y\n"));
+  BOOST_CHECK(!rayd::decode_signatures("gadget\tX\tnil\n"));
+  BOOST_CHECK(!rayd::decode_signatures("method\tX::y\tint33\n"));
+}
