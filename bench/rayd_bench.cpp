@@ -11,6 +11,7 @@
 //                             (issue 10's live figures with real processes, plus
 //                              autoscale-policy and autoscale-trace)
 //   rayd-bench autoscale-trace [--seed 1] [--write-trace FILE] [--replay FILE]
+//   rayd-bench rayctl-pipe [--lines 10000] [--runs 5]
 //                             (the policy replayed on a demand trace, simulated)
 //   rayd-bench micro [--seconds 2] [--clients 4] [--compare-dask]
 //   rayd-bench all [--compare-dask] [--compare-slurm]
@@ -30,6 +31,7 @@
 #include "bench/autoscale_live.hpp"
 #include "bench/autoscale_policy.hpp"
 #include "bench/autoscale_trace.hpp"
+#include "bench/rayctl_pipe.hpp"
 #include "bench/bench_util.hpp"
 #include "bench/build_info.hpp"
 #include "bench/workloads.hpp"
@@ -177,6 +179,18 @@ int main(int argc, char** argv) {
   policy->add_option("--runs", ap.runs, "decide() calls per scenario (median reported)")
     ->capture_default_str()
     ->check(CLI::PositiveNumber);
+
+  rayctl_pipe_options rp;
+  auto* pipe = app.add_subcommand(
+    "rayctl-pipe", "rayctl actor call --stdin: N piped actor calls per rayctl run, calls/s "
+                   "with rayctl's start included (target >= 20,000/s)");
+  pipe->add_option("--lines", rp.lines, "Requests per run")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  pipe->add_option("--runs", rp.runs, "Runs (median reported)")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  pipe->add_option("--lib", rp.lib, "examples/scripting's task library (default: the build's)");
 
   autoscale_trace_options at;
   auto* trace = app.add_subcommand(
@@ -327,6 +341,11 @@ int main(int argc, char** argv) {
       al.simulated = !no_simulated;
       raise_nofile_limit();
       auto j = run_autoscale_live(s, al);
+      print(j);
+      return failed(j) ? 1 : 0;
+    }
+    if (*pipe) {
+      auto j = run_rayctl_pipe(s, rp);
       print(j);
       return failed(j) ? 1 : 0;
     }
