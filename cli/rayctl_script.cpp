@@ -6,9 +6,10 @@
 //
 // Where signatures come from: `--lib PATH` is dlopen'ed here (its
 // registrations land in this process's registry) and shipped to the workers.
-// `actor create` publishes the class's signatures in the GCS KV store
-// (namespace "rayd.signatures", key: the class name), so that `actor call`
-// needs only the actor's name. Exit codes: 0 ok, 1 unreachable, 2 usage (bad
+// A class's signatures are in the GCS KV store (namespace "rayd.signatures",
+// key: the class name; detail::encode_signatures), put there by `actor
+// create` and by every driver's runtime at its first create of the class,
+// so that `actor call` needs only the actor's name. Exit codes: 0 ok, 1 unreachable, 2 usage (bad
 // flags, bad JSON, a type mismatch), 3 not found, 4 remote error.
 
 #include <dlfcn.h>
@@ -62,15 +63,11 @@ int report(const script_options& o, int code, const std::string& message) {
   return code;
 }
 
-/// The exit code for an exception out of the runtime.
+/// The exit code for an exception out of the runtime: the cluster could not
+/// be reached, or else a remote error (the function or method threw, the
+/// actor died, no result within --timeout).
 int code_of_exception(const std::exception& e) {
-  if (dynamic_cast<const rayd::task_error*>(&e) != nullptr)
-    return remote; // the function or method threw, or the actor died
-  if (dynamic_cast<const rayd::connection_error*>(&e) != nullptr)
-    return unreachable;
-  if (dynamic_cast<const rayd::get_timeout*>(&e) != nullptr)
-    return remote;
-  return remote;
+  return dynamic_cast<const rayd::connection_error*>(&e) != nullptr ? unreachable : remote;
 }
 
 /// Loads --lib into this process, so its RAYD_REMOTE / RAYD_ACTOR
@@ -147,8 +144,8 @@ caf::expected<std::vector<core::arg>> arguments(const detail::signature& sig,
   return out;
 }
 
-/// The signatures of `cls` published by `actor create`: constructor and
-/// methods by method name ("Class::method").
+/// The published signatures of `cls`: constructor and methods by name
+/// ("Class::method").
 caf::expected<std::map<std::string, detail::signature>> published(rpc::client& c,
                                                                   const std::string& cls) {
   auto raw = c.kv_get(signature_ns, cls);
