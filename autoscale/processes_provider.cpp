@@ -209,6 +209,19 @@ caf::error save_state(const std::string& path, const std::vector<record>& record
   return caf::none;
 }
 
+/// The state as every call reads it (under the lock): loaded, with a record
+/// written before its spawn completed from the node that runs (adopted, and
+/// saved back).
+caf::expected<std::vector<record>> read_state(const std::string& path) {
+  auto records = load_state(path);
+  if (!records)
+    return records;
+  if (adopt_unrecorded(*records))
+    if (auto err = save_state(path, *records))
+      return err;
+  return records;
+}
+
 std::string number_text(double x) {
   return json(x).dump();
 }
@@ -287,12 +300,9 @@ caf::expected<std::vector<std::string>> processes_provider::create(const instanc
     return make_error(errc::storage_error, errno_text("processes provider: lock "
                                                       + cluster_dir() + "/instances.lock"));
   auto state_path = cluster_dir() + "/instances.json";
-  auto records = load_state(state_path);
+  auto records = read_state(state_path);
   if (!records)
     return records.error();
-  if (adopt_unrecorded(*records))
-    if (auto err = save_state(state_path, *records))
-      return err;
   const auto& request = spec.tags.at(tag_launch_request);
   std::vector<std::string> ids;
   for (auto& r : *records) {
@@ -365,12 +375,9 @@ caf::expected<std::vector<provider_instance>> processes_provider::list() {
     return make_error(errc::storage_error, errno_text("processes provider: lock "
                                                       + cluster_dir() + "/instances.lock"));
   }
-  auto records = load_state(state_path);
+  auto records = read_state(state_path);
   if (!records)
     return records.error();
-  if (adopt_unrecorded(*records))
-    if (auto err = save_state(state_path, *records))
-      return err;
   for (auto& r : *records) {
     auto c = r.tags.find(tag_cluster);
     if (c == r.tags.end() || c->second != options_.cluster_name)
@@ -398,7 +405,7 @@ std::optional<pid_t> processes_provider::pid_of(const std::string& id) {
   state_lock lock{cluster_dir() + "/instances.lock"};
   if (!lock.ok())
     return std::nullopt;
-  auto records = load_state(cluster_dir() + "/instances.json");
+  auto records = read_state(cluster_dir() + "/instances.json");
   if (!records)
     return std::nullopt;
   for (auto& r : *records)
@@ -417,12 +424,9 @@ caf::error processes_provider::terminate(const std::vector<std::string>& instanc
              : make_error(errc::storage_error, errno_text("processes provider: lock "
                                                           + cluster_dir() + "/instances.lock"));
   auto state_path = cluster_dir() + "/instances.json";
-  auto records = load_state(state_path);
+  auto records = read_state(state_path);
   if (!records)
     return records.error();
-  if (adopt_unrecorded(*records))
-    if (auto err = save_state(state_path, *records))
-      return err;
   std::set<std::string> wanted(instance_ids.begin(), instance_ids.end());
   std::vector<record*> targets;
   for (auto& r : *records)
