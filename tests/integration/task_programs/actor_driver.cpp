@@ -29,7 +29,7 @@
 #include <nlohmann/json.hpp>
 #include <rayd/rayd.hpp>
 
-#include "program_util.hpp"
+#include "case_main.hpp"
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
@@ -455,43 +455,12 @@ json case_node_death(const args_t& a) {
 
 int main(int argc, char** argv) {
   rayd::init(); // first: in a worker process this serves and never returns
-  std::string name;
-  args_t a;
-  for (int i = 1; i < argc; ++i) {
-    std::string s = argv[i];
-    if (s == "--case" && i + 1 < argc) {
-      name = argv[++i];
-    } else if (auto eq = s.find('='); eq != std::string::npos) {
-      a[s.substr(0, eq)] = s.substr(eq + 1);
-    }
-  }
-  static const std::map<std::string, json (*)(const args_t&)> cases{
+  return run_case_main(argc, argv, "actor_driver", {
     {"order", case_order},         {"concurrency", case_concurrency},
     {"restart", case_restart},     {"retries", case_retries},
     {"named", case_named},         {"lookup", case_lookup},
     {"race", case_race},           {"owned", case_owned},
     {"kill", case_kill},           {"handle_to_task", case_handle_to_task},
     {"ctor_throws", case_ctor_throws}, {"many", case_many},
-    {"node_death", case_node_death}, {"calls_without_head", case_calls_without_head}};
-  auto c = cases.find(name);
-  if (c == cases.end()) {
-    std::cerr << "actor_driver: unknown --case '" << name << "'\n";
-    return 2;
-  }
-  json out;
-  int code = 0;
-  auto t0 = std::chrono::steady_clock::now();
-  try {
-    out = c->second(a);
-  } catch (const std::exception& e) {
-    out["fatal"] = e.what();
-    std::cerr << "actor_driver: " << name << ": " << e.what() << "\n";
-    code = 1;
-  }
-  out["elapsed_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - t0)
-                        .count();
-  std::cout << out.dump() << std::endl;
-  rayd::shutdown();
-  return code;
+    {"node_death", case_node_death}, {"calls_without_head", case_calls_without_head}});
 }

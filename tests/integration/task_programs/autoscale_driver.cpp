@@ -21,7 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <rayd/rayd.hpp>
 
-#include "program_util.hpp"
+#include "case_main.hpp"
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
@@ -78,36 +78,6 @@ json case_actor(const args_t& a) {
 
 int main(int argc, char** argv) {
   rayd::init(); // first: in a worker process this serves tasks and never returns
-  std::string name;
-  args_t a;
-  for (int i = 1; i < argc; ++i) {
-    std::string s = argv[i];
-    if (s == "--case" && i + 1 < argc)
-      name = argv[++i];
-    else if (auto eq = s.find('='); eq != std::string::npos)
-      a[s.substr(0, eq)] = s.substr(eq + 1);
-  }
-  static const std::map<std::string, json (*)(const args_t&)> cases{
-    {"tasks", case_tasks}, {"burst", case_tasks}, {"actor", case_actor}};
-  auto c = cases.find(name);
-  if (c == cases.end()) {
-    std::cerr << "autoscale_driver: unknown --case '" << name << "'\n";
-    return 2;
-  }
-  json out;
-  int code = 0;
-  auto t0 = std::chrono::steady_clock::now();
-  try {
-    out = c->second(a);
-  } catch (const std::exception& e) {
-    out["fatal"] = e.what();
-    std::cerr << "autoscale_driver: " << name << ": " << e.what() << "\n";
-    code = 1;
-  }
-  out["elapsed_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - t0)
-                        .count();
-  std::cout << out.dump() << std::endl;
-  rayd::shutdown();
-  return code;
+  return run_case_main(argc, argv, "autoscale_driver",
+                       {{"tasks", case_tasks}, {"burst", case_tasks}, {"actor", case_actor}});
 }

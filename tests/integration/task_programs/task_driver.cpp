@@ -34,7 +34,7 @@
 #include <nlohmann/json.hpp>
 #include <rayd/rayd.hpp>
 
-#include "program_util.hpp"
+#include "case_main.hpp"
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
@@ -482,42 +482,11 @@ json case_head_death(const args_t& a) {
 
 int main(int argc, char** argv) {
   rayd::init(); // first: in a worker process this serves tasks and never returns
-  std::string name;
-  args_t a;
-  for (int i = 1; i < argc; ++i) {
-    std::string s = argv[i];
-    if (s == "--case" && i + 1 < argc) {
-      name = argv[++i];
-    } else if (auto eq = s.find('='); eq != std::string::npos) {
-      a[s.substr(0, eq)] = s.substr(eq + 1);
-    }
-  }
-  static const std::map<std::string, json (*)(const args_t&)> cases{
+  return run_case_main(argc, argv, "task_driver", {
     {"placement", case_placement}, {"many", case_many},           {"deps", case_deps},           {"big", case_big},
     {"retry", case_retry},         {"node_death", case_node_death},
     {"infeasible", case_infeasible}, {"demand", case_demand},     {"throws", case_throws},
     {"embedded", case_embedded},   {"types", case_types},         {"lost", case_lost},
-    {"head_death", case_head_death}};
-  auto c = cases.find(name);
-  if (c == cases.end()) {
-    std::cerr << "task_driver: unknown --case '" << name << "'\n";
-    return 2;
-  }
-  json out;
-  int code = 0;
-  auto t0 = std::chrono::steady_clock::now();
-  try {
-    out = c->second(a);
-  } catch (const std::exception& e) {
-    out["fatal"] = e.what();
-    out["fatal_detail"] = outcome([] { throw; });
-    std::cerr << "task_driver: " << name << ": " << e.what() << "\n";
-    code = 1;
-  }
-  out["elapsed_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - t0)
-                        .count();
-  std::cout << out.dump() << std::endl;
-  rayd::shutdown();
-  return code;
+    {"head_death", case_head_death}},
+                       [](json& out) { out["fatal_detail"] = outcome([] { throw; }); });
 }
