@@ -38,6 +38,20 @@ std::map<std::string, provider_instance> listed(node_provider& p) {
   return out;
 }
 
+/// A provider of cluster `name` whose nodes join `head`, state under `base`.
+processes_provider_options options_for(rayd_node& head, const std::string& base,
+                                       const std::string& name,
+                                       std::chrono::milliseconds terminate_grace) {
+  processes_provider_options opts;
+  opts.cluster_name = name;
+  opts.head_address = head.cluster_address();
+  opts.token_file = head.token_file();
+  opts.base_dir = base;
+  opts.rayd_binary = rayd_bin();
+  opts.terminate_grace = terminate_grace;
+  return opts;
+}
+
 instance_spec worker_spec(const std::string& request) {
   instance_spec s;
   s.node_type = "small";
@@ -60,13 +74,7 @@ BOOST_AUTO_TEST_CASE(processes_nodes_join_survive_a_restart_and_leave) {
   ::setenv("RAYD_TMPDIR", c.rayd_tmpdir().c_str(), 1);
   auto& head = c.start_head({}, 0);
 
-  processes_provider_options opts;
-  opts.cluster_name = "it-cluster";
-  opts.head_address = head.cluster_address();
-  opts.token_file = head.token_file();
-  opts.base_dir = base;
-  opts.rayd_binary = rayd_bin();
-  opts.terminate_grace = std::chrono::milliseconds{5000};
+  auto opts = options_for(head, base, "it-cluster", std::chrono::milliseconds{5000});
   processes_provider p{opts};
 
   auto ids = p.create(worker_spec("req-1"), 2);
@@ -172,13 +180,7 @@ BOOST_AUTO_TEST_CASE(processes_reports_dead_nodes_and_never_signals_a_foreign_pi
   stray_guard strays;
   ::setenv("RAYD_TMPDIR", c.rayd_tmpdir().c_str(), 1);
   auto& head = c.start_head({}, 0);
-  processes_provider_options opts;
-  opts.cluster_name = "it2";
-  opts.head_address = head.cluster_address();
-  opts.token_file = head.token_file();
-  opts.base_dir = base;
-  opts.rayd_binary = rayd_bin();
-  opts.terminate_grace = std::chrono::milliseconds{2000};
+  auto opts = options_for(head, base, "it2", std::chrono::milliseconds{2000});
   processes_provider p{opts};
   auto ids = p.create(worker_spec("req-a"), 2);
   BOOST_REQUIRE_MESSAGE(ids, why(ids));
@@ -226,13 +228,7 @@ BOOST_AUTO_TEST_CASE(processes_adopts_a_node_whose_pid_was_never_recorded) {
   stray_guard strays;
   ::setenv("RAYD_TMPDIR", c.rayd_tmpdir().c_str(), 1);
   auto& head = c.start_head({}, 0);
-  processes_provider_options opts;
-  opts.cluster_name = "it3";
-  opts.head_address = head.cluster_address();
-  opts.token_file = head.token_file();
-  opts.base_dir = base;
-  opts.rayd_binary = rayd_bin();
-  opts.terminate_grace = std::chrono::milliseconds{2000};
+  auto opts = options_for(head, base, "it3", std::chrono::milliseconds{2000});
   std::string id;
   pid_t pid = 0;
   {
