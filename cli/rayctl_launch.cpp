@@ -41,6 +41,15 @@ int config_failed(const caf::error& err) {
            : exit_failure;
 }
 
+/// The cluster's launcher lock, saying so while another up/down holds it.
+caf::expected<autoscale::launcher_lock> lock_cluster(const autoscale::cluster_paths& p,
+                                                    const std::string& cluster_name) {
+  return autoscale::launcher_lock::acquire(p, [&cluster_name] {
+    std::cout << "waiting for another rayctl up/down of cluster '" << cluster_name
+              << "' to finish" << std::endl;
+  });
+}
+
 int failed(const std::string& cmd, const std::string& msg) {
   std::cerr << "rayctl " << cmd << ": " << msg << std::endl;
   return exit_failure;
@@ -229,10 +238,7 @@ int rayctl_up(const launch_options& o) {
       return code;
   }
   {
-    auto lock = launcher_lock::acquire(p, [&cfg] {
-      std::cout << "waiting for another rayctl up/down of cluster '" << cfg.cluster_name
-                << "' to finish" << std::endl;
-    });
+    auto lock = lock_cluster(p, cfg.cluster_name);
     if (!lock)
       return failed("up", describe(lock.error()));
     head = find_head(p); // another launcher may have started one meanwhile
@@ -345,10 +351,7 @@ int rayctl_down(const launch_options& o) {
   what += " and " + std::to_string(live) + " worker" + (live == 1 ? "" : "s") + "?";
   if (auto code = confirm("down", what, o.yes))
     return code;
-  auto lock = launcher_lock::acquire(p, [&cfg] {
-    std::cout << "waiting for another rayctl up/down of cluster '" << cfg.cluster_name
-              << "' to finish" << std::endl;
-  });
+  auto lock = lock_cluster(p, cfg.cluster_name);
   if (!lock)
     return failed("down", describe(lock.error()));
   auto r = stop_cluster(cfg, p, std::chrono::seconds{10}, [](const stop_target& t) {
