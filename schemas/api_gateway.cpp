@@ -13,6 +13,7 @@
 #include "common/token.hpp"
 #include "schemas/api_listener.hpp"
 #include "schemas/bridge.hpp"
+#include "schemas/client_service.hpp"
 #include "schemas/convert.hpp"
 #include "common/package_uri.hpp"
 
@@ -438,6 +439,8 @@ public:
     services.setJobs(services_.jobs);
     services.setTasks(services_.tasks);
     services.setActors(services_.actors);
+    // One per connection: a session's grace period starts when it goes.
+    services.setClient(make_client_service(cfg_.clients));
     return kj::READY_NOW;
   }
 

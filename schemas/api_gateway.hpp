@@ -27,6 +27,7 @@
 #include "actors/gcs/kv_actor.hpp"
 #include "actors/gcs/node_actor.hpp"
 #include "actors/gcs/task_actor.hpp"
+#include "common/client_ops.hpp"
 #include "common/net.hpp"
 #include "schemas/connection_limits.hpp"
 #include "schemas/tls_files.hpp"
@@ -43,6 +44,9 @@ struct gateway_config {
   gcs_task_actor tasks;             // REQUIRED
   actor_manager_actor actors;       // REQUIRED
   autoscaler_actor autoscaler;      // unset: the cluster has no autoscaler
+  /// Remote clients' sessions (docs/client.md); null: ClientService refuses.
+  /// Must outlive the gateway.
+  client_ops::host* clients = nullptr;
   std::string token;                // REQUIRED: the cluster token
   listener socket;                  // REQUIRED: a listening socket (owned)
   listener_limits limits;           // auth timeout, unauthenticated cap

@@ -34,6 +34,7 @@ struct Services {
   jobs @2 :JobService;
   tasks @3 :TaskService;
   actors @4 :ActorService;
+  client @5 :ClientService;
 }
 
 interface ClusterService {
@@ -275,4 +276,154 @@ interface ActorService {
   # The live actor of that name; throws "not found" otherwise.
   list @3 () -> (actors :List(ActorInfo));
   kill @4 (idOrName :Text, namespace :Text, noRestart :Bool, by :Text) -> (actor :ActorInfo);
+}
+
+# -- remote clients (docs/client.md) -------------------------------------------
+#
+# A program outside the cluster's network runs as a client: its runtime calls
+# travel as ops to a session on the head, which runs them with a driver of
+# its own. Ops carry sequence numbers; the session keeps each reply until the
+# client acknowledges it, so a client that reconnects (open with resumeId)
+# resends what it has no reply for and nothing runs twice.
+
+interface ClientService {
+  open @0 (resumeId :Text, jobName :Text, code :List(CodeFile), graceMs :UInt64)
+       -> (sessionId :Text, graceMs :UInt64, lastSeq :UInt64);
+  # resumeId "": a new session for the program whose code is `code` (uploaded
+  # with JobService.uploadPackage first); graceMs 0 takes the head's
+  # --client-reconnect-grace. Else resumes that session on this connection:
+  # fails "session S expired ..." after its grace, "session S is unknown to
+  # this head" after a head restart. lastSeq: the highest op seq it has seen.
+  exec @1 (sessionId :Text, ack :UInt64, ops :List(ClientOp)) -> (replies :List(ClientReply));
+  # Runs the ops in seq order (a seq already seen is answered, not re-run);
+  # returns once every op of this call has its reply. `ack`: the client has
+  # every reply up to that seq, and the session forgets them.
+  writeChunk @2 (sessionId :Text, stream :UInt64, offset :UInt64, data :Data)
+             -> (next :UInt64);
+  # Bytes of a putStream op's value; a chunk below `next` is a resend and is
+  # ignored. Returns the offset the session expects next.
+  readChunk @3 (sessionId :Text, stream :UInt64, offset :UInt64) -> (data :Data);
+  # The bytes of a streamed get value at `offset` (the next chunk, or the
+  # last one again after a resend).
+  close @4 (sessionId :Text) -> ();
+  # Ends the session now: its objects and non-detached actors are freed.
+}
+
+struct ClientArg {
+  union {
+    value @0 :Data;
+    ref @1 :Text;
+  }
+}
+
+struct ClientOp {
+  seq @0 :UInt64;
+  union {
+    submit @1 :SubmitOp;
+    put @2 :PutOp;
+    putStream @3 :PutStreamOp;
+    get @4 :GetOp;
+    wait @5 :WaitOp;
+    addRef @6 :Text;
+    release @7 :Text;
+    createActor @8 :CreateActorOp;
+    callActor @9 :CallActorOp;
+    getActor @10 :GetActorOp;
+    killActor @11 :KillActorOp;
+  }
+}
+
+struct SubmitOp {
+  result @0 :Text;
+  # the id the client gave the result (ids are the client's; the session maps them)
+  function @1 :Text;
+  args @2 :List(ClientArg);
+  resources @3 :List(Resource);
+  maxRetries @4 :Int32;
+  labelSelector @5 :List(Label);
+}
+
+struct PutOp {
+  result @0 :Text;
+  data @1 :Data;
+}
+
+struct PutStreamOp {
+  result @0 :Text;
+  size @1 :UInt64;
+  stream @2 :UInt64;
+  # chosen by the client; the bytes follow as writeChunk calls
+}
+
+struct GetOp {
+  ids @0 :List(Text);
+  timeoutMs @1 :Int64;
+  # -1: no timeout
+}
+
+struct WaitOp {
+  ids @0 :List(Text);
+  numReturns @1 :UInt64;
+  timeoutMs @2 :Int64;
+}
+
+struct CreateActorOp {
+  className @0 :Text;
+  args @1 :List(Data);
+  name @2 :Text;
+  namespace @3 :Text;
+  getIfExists @4 :Bool;
+  detached @5 :Bool;
+  maxRestarts @6 :Int32;
+  maxTaskRetries @7 :Int32;
+  maxConcurrency @8 :Int32;
+  resources @9 :List(Resource);
+  labelSelector @10 :List(Label);
+}
+
+struct CallActorOp {
+  result @0 :Text;
+  actorId @1 :Text;
+  method @2 :Text;
+  args @3 :List(ClientArg);
+}
+
+struct GetActorOp {
+  name @0 :Text;
+  namespace @1 :Text;
+}
+
+struct KillActorOp {
+  actorId @0 :Text;
+  noRestart @1 :Bool;
+}
+
+struct ClientValue {
+  union {
+    inline @0 :Data;
+    stream @1 :StreamedValue;
+  }
+}
+
+struct StreamedValue {
+  stream @0 :UInt64;
+  size @1 :UInt64;
+}
+
+struct ClientReply {
+  seq @0 :UInt64;
+  errorKind @1 :Text;
+  # "" = success; else the rayd exception to raise: task_error, actor_died,
+  # object_lost, get_timeout, store_full, connection, error
+  error @2 :Text;
+  function @3 :Text;
+  remoteType @4 :Text;
+  remoteMessage @5 :Text;
+  nodeId @6 :Text;
+  values @7 :List(ClientValue);
+  # get: one per id
+  ready @8 :List(Bool);
+  # wait: one per id
+  actorId @9 :Text;
+  className @10 :Text;
 }
