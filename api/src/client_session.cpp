@@ -62,10 +62,14 @@ reply error_reply(uint64_t seq, std::exception_ptr e) {
   return r;
 }
 
+/// Puts up to this size are stored by the driver without a node (inline).
+constexpr std::size_t quick_put_bytes = 64 * 1024;
+
 bool is_quick(const client_ops::op& o) {
   switch (o.what) {
-    case kind::submit:
     case kind::put:
+      return o.values.size() == 1 && o.values.front().size() <= quick_put_bytes;
+    case kind::submit:
     case kind::add_ref:
     case kind::release:
     case kind::call_actor:
@@ -110,8 +114,8 @@ struct client_session::outbound {
 client_session::client_session(std::string id, hosted_options opts,
                                client_ops::callback<bool> ready)
   : id_(std::move(id)) {
-  sequencer_ = std::thread([this, opts = std::move(opts), ready = std::move(ready)]() mutable {
-    sequencer_loop(std::move(opts), std::move(ready));
+  starter_ = std::thread([this, opts = std::move(opts), ready = std::move(ready)]() mutable {
+    start(std::move(opts), std::move(ready));
   });
 }
 
@@ -130,7 +134,7 @@ void client_session::close() {
   std::vector<client_ops::callback<std::string>> reads;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (closing_ && !sequencer_.joinable())
+    if (closing_ && !starter_.joinable())
       return;
     closing_ = true;
     for (auto& [_, s] : inbound_)
@@ -142,7 +146,6 @@ void client_session::close() {
     inbound_.clear();
     outbound_.clear();
   }
-  seq_cv_.notify_all();
   pool_cv_.notify_all();
   data_cv_.notify_all();
   const std::string why = "session " + id_ + " closed";
@@ -150,11 +153,12 @@ void client_session::close() {
     w({false, 0, why});
   for (auto& r : reads)
     r({false, {}, why});
-  if (sequencer_.joinable())
-    sequencer_.join();
+  if (starter_.joinable())
+    starter_.join();
   std::vector<std::thread> workers;
   {
-    std::lock_guard<std::mutex> guard{mtx_};
+    std::unique_lock<std::mutex> lock{mtx_};
+    data_cv_.wait(lock, [this] { return active_ == 0; }); // exec() calls running ops
     workers.swap(workers_);
   }
   for (auto& w : workers)
@@ -177,43 +181,36 @@ void client_session::close() {
   driver_.reset(); // frees the session's objects; its job ends
 }
 
-// -- the sequencer -------------------------------------------------------------------
+// -- ops in seq order ---------------------------------------------------------------
 
-void client_session::sequencer_loop(hosted_options opts, client_ops::callback<bool> ready) {
+void client_session::start(hosted_options opts, client_ops::callback<bool> ready) {
   try {
-    driver_ = make_hosted_driver(opts);
+    auto d = make_hosted_driver(opts);
+    std::lock_guard<std::mutex> guard{mtx_};
+    driver_ = std::move(d);
   } catch (const std::exception& e) {
     ready({false, false, std::string{"cannot start the session's driver: "} + e.what()});
     return;
   }
   ready({true, true, ""});
-  std::unique_lock<std::mutex> lock{mtx_};
-  for (;;) {
-    seq_cv_.wait(lock, [this] { return closing_ || !mailbox_.empty(); });
-    if (closing_)
-      return;
-    auto job = std::move(mailbox_.front());
-    mailbox_.pop_front();
-    lock.unlock();
-    job();
-    lock.lock();
-  }
 }
 
 void client_session::exec(uint64_t ack, std::vector<client_ops::op> ops,
                           client_ops::callback<std::vector<reply>> done) {
-  auto state = std::make_shared<std::pair<std::vector<client_ops::op>,
-                                          client_ops::callback<std::vector<reply>>>>(
-    std::move(ops), std::move(done));
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (!closing_) {
-      mailbox_.emplace_back([this, ack, state] { take(ack, state->first, state->second); });
-      seq_cv_.notify_one();
-      return;
+    if (closing_ || !driver_) {
+      auto why = closing_ ? "session " + id_ + " closed" : "session " + id_ + " is starting";
+      return done({false, {}, why});
     }
+    ++active_;
   }
-  state->second({false, {}, "session " + id_ + " closed"});
+  take(ack, ops, done);
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    --active_;
+  }
+  data_cv_.notify_all(); // close() waits for active_ == 0
 }
 
 void client_session::take(uint64_t ack, std::vector<client_ops::op>& ops,
@@ -256,13 +253,17 @@ void client_session::take(uint64_t ack, std::vector<client_ops::op>& ops,
     }
   }
   for (auto* o : fresh) {
-    if (is_quick(*o)) {
+    if (is_quick(*o) || (o->what == kind::get && ready_now(*o))) {
       reply r;
       try {
-        run_quick(*o);
+        if (o->what == kind::get) {
+          r = get(*o);
+        } else {
+          run_quick(*o);
+          if (o->what == kind::create_actor)
+            r.actor_id = o->result;
+        }
         r.seq = o->seq;
-        if (o->what == kind::create_actor)
-          r.actor_id = o->result;
       } catch (...) {
         r = error_reply(o->seq, std::current_exception());
       }
@@ -308,6 +309,20 @@ void client_session::complete(reply r, std::unique_lock<std::mutex>& lock) {
   for (auto& [done, out] : ready)
     done({true, std::move(out), ""});
   lock.lock();
+}
+
+bool client_session::ready_now(const client_ops::op& o) {
+  std::vector<object_id> ids;
+  for (auto& id : o.ids)
+    ids.push_back(map_id(id));
+  auto ready = driver_->wait(ids, ids.size(), std::chrono::milliseconds{0});
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (!ready[i])
+      return false;
+    if (auto size = driver_->stored_size(ids[i]); size && *size > inline_limit)
+      return false; // a stream: its producer runs on the pool anyway
+  }
+  return true;
 }
 
 object_id client_session::map_id(const std::string& client_id) {
