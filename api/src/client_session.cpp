@@ -114,7 +114,7 @@ struct client_session::outbound {
 client_session::client_session(std::string id, hosted_options opts,
                                client_ops::callback<bool> ready)
   : id_(std::move(id)) {
-  starter_ = std::thread([this, opts = std::move(opts), ready = std::move(ready)]() mutable {
+  sequencer_ = std::thread([this, opts = std::move(opts), ready = std::move(ready)]() mutable {
     start(std::move(opts), std::move(ready));
   });
 }
@@ -134,7 +134,7 @@ void client_session::close() {
   std::vector<client_ops::callback<std::string>> reads;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (closing_ && !starter_.joinable())
+    if (closing_ && !sequencer_.joinable())
       return;
     closing_ = true;
     for (auto& [_, s] : inbound_)
@@ -146,6 +146,7 @@ void client_session::close() {
     inbound_.clear();
     outbound_.clear();
   }
+  seq_cv_.notify_all();
   pool_cv_.notify_all();
   data_cv_.notify_all();
   const std::string why = "session " + id_ + " closed";
@@ -153,12 +154,11 @@ void client_session::close() {
     w({false, 0, why});
   for (auto& r : reads)
     r({false, {}, why});
-  if (starter_.joinable())
-    starter_.join();
+  if (sequencer_.joinable())
+    sequencer_.join();
   std::vector<std::thread> workers;
   {
-    std::unique_lock<std::mutex> lock{mtx_};
-    data_cv_.wait(lock, [this] { return active_ == 0; }); // exec() calls running ops
+    std::lock_guard<std::mutex> guard{mtx_};
     workers.swap(workers_);
   }
   for (auto& w : workers)
@@ -193,24 +193,33 @@ void client_session::start(hosted_options opts, client_ops::callback<bool> ready
     return;
   }
   ready({true, true, ""});
+  std::unique_lock<std::mutex> lock{mtx_};
+  for (;;) {
+    seq_cv_.wait(lock, [this] { return closing_ || !mailbox_.empty(); });
+    if (closing_)
+      return;
+    auto job = std::move(mailbox_.front());
+    mailbox_.pop_front();
+    lock.unlock();
+    job();
+    lock.lock();
+  }
 }
 
 void client_session::exec(uint64_t ack, std::vector<client_ops::op> ops,
                           client_ops::callback<std::vector<reply>> done) {
+  auto state = std::make_shared<std::pair<std::vector<client_ops::op>,
+                                          client_ops::callback<std::vector<reply>>>>(
+    std::move(ops), std::move(done));
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (closing_ || !driver_) {
-      auto why = closing_ ? "session " + id_ + " closed" : "session " + id_ + " is starting";
-      return done({false, {}, why});
+    if (!closing_) {
+      mailbox_.emplace_back([this, ack, state] { take(ack, state->first, state->second); });
+      seq_cv_.notify_one();
+      return;
     }
-    ++active_;
   }
-  take(ack, ops, done);
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    --active_;
-  }
-  data_cv_.notify_all(); // close() waits for active_ == 0
+  state->second({false, {}, "session " + id_ + " closed"});
 }
 
 void client_session::take(uint64_t ack, std::vector<client_ops::op>& ops,
