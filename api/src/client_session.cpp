@@ -723,7 +723,7 @@ reply client_session::put_stream(const client_ops::op& o) {
   reply r;
   object_id id;
   try {
-    id = driver_->put_packed(size, fill);
+    id = driver_->put_in_store(size, fill);
   } catch (const std::exception& e) {
     std::deque<std::pair<uint64_t, client_ops::callback<uint64_t>>> parked;
     {
