@@ -99,16 +99,42 @@ struct client_session::inbound {
   std::string failed;
 };
 
-/// A streamed get value on its way from the store to read_chunk.
+/// A streamed get value on its way from the store to read_chunk. Reads may
+/// be pipelined: each names the offset it wants, and they are answered in
+/// order as chunks come.
 struct client_session::outbound {
   uint64_t size = 0;
   uint64_t delivered = 0; // the offset of the next chunk to hand out
   std::deque<std::string> chunks;
   std::size_t queued = 0;
-  uint64_t last_offset = std::numeric_limits<uint64_t>::max();
-  std::string last; // the chunk handed out last (a resend asks again)
-  std::deque<client_ops::callback<std::string>> parked; // reads waiting for a chunk
+  std::map<uint64_t, std::string> recent; // the last chunks handed out, by offset (resends)
+  std::deque<std::pair<uint64_t, client_ops::callback<std::string>>> parked;
   std::string failed;
+
+  /// REQUIRES: the session's mtx_ held. Answers parked reads while chunks
+  /// are there; the answers are called by the caller after unlocking.
+  void serve(std::vector<std::pair<client_ops::callback<std::string>,
+                                   client_ops::result<std::string>>>& out) {
+    while (!parked.empty() && !chunks.empty()) {
+      auto [offset, cb] = std::move(parked.front());
+      parked.pop_front();
+      if (offset != delivered) {
+        out.emplace_back(std::move(cb),
+                         client_ops::result<std::string>{
+                           false, {}, "read at offset " + std::to_string(offset)
+                                        + ", the stream is at " + std::to_string(delivered)});
+        continue;
+      }
+      auto c = std::move(chunks.front());
+      chunks.pop_front();
+      queued -= c.size();
+      recent[delivered] = c;
+      if (recent.size() > 8)
+        recent.erase(recent.begin());
+      delivered += c.size();
+      out.emplace_back(std::move(cb), client_ops::result<std::string>{true, std::move(c), ""});
+    }
+  }
 };
 
 client_session::client_session(std::string id, hosted_options opts,
@@ -142,7 +168,7 @@ void client_session::close() {
         writes.push_back(std::move(p.second));
     for (auto& [_, s] : outbound_)
       for (auto& p : s->parked)
-        reads.push_back(std::move(p));
+        reads.push_back(std::move(p.second));
     inbound_.clear();
     outbound_.clear();
   }
@@ -562,7 +588,8 @@ reply client_session::get(const client_ops::op& o) {
 void client_session::produce(std::shared_ptr<outbound> s, object_id id) {
   std::string pending;
   auto push = [this, &s](std::string chunk) {
-    std::vector<std::pair<client_ops::callback<std::string>, std::string>> answers;
+    std::vector<std::pair<client_ops::callback<std::string>, client_ops::result<std::string>>>
+      answers;
     {
       std::unique_lock<std::mutex> lock{mtx_};
       data_cv_.wait(lock, [this, &s] { return closing_ || s->queued < window_bytes; });
@@ -570,19 +597,10 @@ void client_session::produce(std::shared_ptr<outbound> s, object_id id) {
         throw error("session " + id_ + " closed");
       s->queued += chunk.size();
       s->chunks.push_back(std::move(chunk));
-      while (!s->parked.empty() && !s->chunks.empty()) {
-        auto c = std::move(s->chunks.front());
-        s->chunks.pop_front();
-        s->queued -= c.size();
-        s->last_offset = s->delivered;
-        s->delivered += c.size();
-        s->last = c;
-        answers.emplace_back(std::move(s->parked.front()), std::move(c));
-        s->parked.pop_front();
-      }
+      s->serve(answers);
     }
-    for (auto& [cb, c] : answers)
-      cb({true, std::move(c), ""});
+    for (auto& [cb, r] : answers)
+      cb(std::move(r));
   };
   try {
     driver_->read_stored(id, [&pending, &push](std::size_t, std::string_view c) {
@@ -595,14 +613,14 @@ void client_session::produce(std::shared_ptr<outbound> s, object_id id) {
     if (!pending.empty())
       push(std::move(pending));
   } catch (const std::exception& e) {
-    std::deque<client_ops::callback<std::string>> parked;
+    std::deque<std::pair<uint64_t, client_ops::callback<std::string>>> parked;
     {
       std::lock_guard<std::mutex> guard{mtx_};
       s->failed = e.what();
       parked.swap(s->parked);
     }
-    for (auto& cb : parked)
-      cb({false, {}, e.what()});
+    for (auto& p : parked)
+      p.second({false, {}, e.what()});
   }
 }
 
@@ -615,31 +633,27 @@ void client_session::read_chunk(uint64_t stream, uint64_t offset,
     return done({false, {}, "no stream " + std::to_string(stream) + " in session " + id_});
   }
   auto s = i->second;
-  if (offset == s->last_offset) {
-    auto copy = s->last;
+  if (auto r = s->recent.find(offset); r != s->recent.end()) { // a resend
+    auto copy = r->second;
     lock.unlock();
     return done({true, std::move(copy), ""});
   }
-  if (offset != s->delivered || !s->failed.empty()) {
+  if (offset < s->delivered || offset >= s->size || !s->failed.empty()) {
     auto why = !s->failed.empty() ? s->failed
-                                  : "read at offset " + std::to_string(offset) + ", the stream is at "
-                                      + std::to_string(s->delivered);
+                                  : "read at offset " + std::to_string(offset)
+                                      + ", the stream is at " + std::to_string(s->delivered)
+                                      + " of " + std::to_string(s->size);
     lock.unlock();
     return done({false, {}, why});
   }
-  if (s->chunks.empty()) {
-    s->parked.push_back(std::move(done));
-    return;
-  }
-  auto c = std::move(s->chunks.front());
-  s->chunks.pop_front();
-  s->queued -= c.size();
-  s->last_offset = s->delivered;
-  s->delivered += c.size();
-  s->last = c;
+  s->parked.emplace_back(offset, std::move(done));
+  std::vector<std::pair<client_ops::callback<std::string>, client_ops::result<std::string>>>
+    answers;
+  s->serve(answers);
   lock.unlock();
-  data_cv_.notify_all();
-  done({true, std::move(c), ""});
+  data_cv_.notify_all(); // the producer may have room again
+  for (auto& [cb, r] : answers)
+    cb(std::move(r));
 }
 
 std::shared_ptr<client_session::inbound> client_session::inbound_for(uint64_t stream) {
