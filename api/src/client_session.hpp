@@ -87,8 +87,9 @@ private:
   void take(uint64_t ack, std::vector<client_ops::op>& ops,
             client_ops::callback<std::vector<client_ops::reply>>& done);
   void run_quick(client_ops::op& o);
-  /// Whether a get's objects are ready and small (it can run inline).
-  bool ready_now(const client_ops::op& o);
+  /// Whether a get's objects are ready and small (it can run inline); with
+  /// `may_wait`, after up to 2 ms while no other op of the client waits.
+  bool ready_soon(const client_ops::op& o, bool may_wait);
   // The pool's work.
   void post(std::function<void()> job);
   void pool_loop();
