@@ -108,6 +108,8 @@ struct client_session::outbound {
   std::deque<std::string> chunks;
   std::size_t queued = 0;
   std::map<uint64_t, std::string> recent; // the last chunks handed out, by offset (resends)
+  /// As many as a client has reads in flight (api/src/client_runtime.cpp).
+  static constexpr std::size_t recent_chunks = 4;
   std::deque<std::pair<uint64_t, client_ops::callback<std::string>>> parked;
   std::string failed;
 
@@ -129,7 +131,7 @@ struct client_session::outbound {
       chunks.pop_front();
       queued -= c.size();
       recent[delivered] = c;
-      if (recent.size() > 8)
+      if (recent.size() > recent_chunks)
         recent.erase(recent.begin());
       delivered += c.size();
       out.emplace_back(std::move(cb), client_ops::result<std::string>{true, std::move(c), ""});
