@@ -1,6 +1,8 @@
 // rayd: parses flags (CLI11 lives only in this file) and hands a plain
 // options struct to the daemon or to `rayd stop`.
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -170,5 +172,9 @@ int main(int argc, char** argv) {
     // (right for a self-signed one). Set before any thread starts.
     ::setenv("RAYD_TLS_CA", o.tls_cert.c_str(), 0);
   }
+  // Large buffers (a remote client's 4 MiB chunks, objects in transit) are
+  // mapped and returned on free: with glibc's sliding threshold they would
+  // stay in per-thread arenas after a transfer and the head's memory grow.
+  ::mallopt(M_MMAP_THRESHOLD, 1 << 20);
   return rayd::cli::run_daemon(o);
 }
