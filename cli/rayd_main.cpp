@@ -108,6 +108,12 @@ int main(int argc, char** argv) {
                  "Head: run the autoscaler with this cluster config (YAML, "
                  "docs/autoscaler.md); re-read when the file changes");
 
+  app.add_option("--client-reconnect-grace", o.client_reconnect_grace_s,
+                 "Head: seconds a remote client's session (its objects, actors and "
+                 "unanswered calls) outlives its connection (docs/client.md)")
+    ->default_val(300)
+    ->check(CLI::Range(1.0, 7.0 * 24 * 3600));
+
   auto* stop = app.add_subcommand("stop", "Stop the rayd processes of one session on this host");
   stop->add_option("--session-dir", so.session_dir,
                    "The session to stop (default: $RAYD_TMPDIR/session_latest)");
