@@ -13,7 +13,8 @@
 // expired, its actor is freed), and the head is killed (-9) and restarted
 // under a connected client (the acknowledged state of a detached actor
 // survives). The loopback case needs no root: a client against an API port
-// on 127.0.0.2 while the cluster stays on 127.0.0.1.
+// on 127.0.0.2 while the cluster stays on 127.0.0.1; there the driver's own
+// list of its TCP connections (all to the API port) shows it is a client.
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -216,6 +217,17 @@ bool hold_cut(client_run& client, milliseconds how_long) {
   return !wait_until([&client] { return !client.proc->running(); }, how_long, 50ms);
 }
 
+/// Every TCP connection the client holds goes to the head's API port.
+void check_peers(const json& j, const std::string& api_address) {
+  BOOST_REQUIRE_MESSAGE(j.contains("peers") && j["peers"].is_array() && !j["peers"].empty(),
+                        "the driver lists no connections: " << j.dump());
+  for (const auto& p : j["peers"])
+    BOOST_CHECK_MESSAGE(p.get<std::string>() == api_address,
+                        "the client is connected to " << p.get<std::string>()
+                                                      << ", not only to the API port "
+                                                      << api_address);
+}
+
 void check_tasks(const json& j) {
   BOOST_CHECK_EQUAL(j.value("sum", int64_t(-1)), j.value("expected", int64_t(-2)));
   BOOST_CHECK_EQUAL(j.value("count", 0), 100);
@@ -291,8 +303,12 @@ BOOST_AUTO_TEST_CASE(loopback_client_tasks_actors_and_64_mib) {
   // rayctl reaches the head through the advertised API address.
   BOOST_REQUIRE_MESSAGE(c.try_status().has_value(), "rayctl status failed");
 
-  check_tasks(run_client(c, "", "tasks", {}));
-  check_actors(run_client(c, "", "actors", {}));
+  json tasks = run_client(c, "", "tasks", {});
+  check_tasks(tasks);
+  check_peers(tasks, head.api_address());
+  json actors = run_client(c, "", "actors", {});
+  check_actors(actors);
+  check_peers(actors, head.api_address());
   const uint64_t size = 64ull << 20;
   check_roundtrip(run_client(c, "", "roundtrip",
                              {"size=" + std::to_string(size),
@@ -341,8 +357,12 @@ BOOST_AUTO_TEST_CASE(namespaced_client_reaches_only_the_api_port) {
                                           << " (must fail)");
   }
 
-  check_tasks(run_client(c, net.ns(), "tasks", {}));
-  check_actors(run_client(c, net.ns(), "actors", {}));
+  json tasks = run_client(c, net.ns(), "tasks", {});
+  check_tasks(tasks);
+  check_peers(tasks, nc.head->api_address());
+  json actors = run_client(c, net.ns(), "actors", {});
+  check_actors(actors);
+  check_peers(actors, nc.head->api_address());
 
   // 2 GiB both ways: the client holds at most two such values, the workers
   // and the object store one or two each; about 10 GiB at the peak.

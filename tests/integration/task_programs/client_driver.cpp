@@ -6,7 +6,8 @@
 //
 //   client_driver --case NAME [key=value ...]
 //
-// Each case prints one JSON object on the last line of stdout (case_main.hpp).
+// Each case prints one JSON object on the last line of stdout (case_main.hpp);
+// "peers" lists where this process's TCP connections go.
 // Cases that the test acts on while they run also print progress lines
 // before it, flushed at once: "READY", "PROGRESS <round> <calls>",
 // "ACKED <n>", "INFLIGHT". Keys:
@@ -19,12 +20,15 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <tuple>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -83,6 +87,44 @@ int64_t peak_rss_mib() {
   return ru.ru_maxrss / 1024;
 }
 
+/// The remote ends ("a.b.c.d:port") of this process's established TCP
+/// connections (IPv6 ones as their /proc hex): a remote client has exactly
+/// one kind, the head's API port; an in-cluster driver also has node ports.
+std::vector<std::string> tcp_peers() {
+  std::set<std::string> inodes;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    auto target = std::filesystem::read_symlink(it->path(), ec).string();
+    if (!ec && target.rfind("socket:[", 0) == 0)
+      inodes.insert(target.substr(8, target.size() - 9));
+    ec.clear();
+  }
+  std::vector<std::string> out;
+  for (const char* table : {"/proc/self/net/tcp", "/proc/self/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line); // header
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      std::string sl, local, remote, state, queues, timer, retr, uid, timeout, inode;
+      f >> sl >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> inode;
+      if (state != "01" || inodes.count(inode) == 0) // 01: ESTABLISHED
+        continue;
+      auto colon = remote.find(':');
+      std::string host = remote.substr(0, colon);
+      unsigned port = std::stoul(remote.substr(colon + 1), nullptr, 16);
+      if (host.size() == 8) { // IPv4, the address bytes in host order
+        uint32_t a = std::stoul(host, nullptr, 16);
+        host = std::to_string(a & 0xff) + "." + std::to_string((a >> 8) & 0xff) + "."
+               + std::to_string((a >> 16) & 0xff) + "." + std::to_string(a >> 24);
+      }
+      out.push_back(host + ":" + std::to_string(port));
+    }
+  }
+  return out;
+}
+
 /// A progress line the test awaits: printed and flushed at once.
 void say(const std::string& line) {
   std::cout << line << std::endl;
@@ -104,21 +146,6 @@ json outcome(F&& f) {
   } catch (const std::exception& e) {
     return {{"kind", "std::exception"}, {"what", e.what()}};
   }
-}
-
-/// init_options::client_reconnect_grace, where this API has it.
-template <class O, class = void>
-struct has_grace : std::false_type {};
-template <class O>
-struct has_grace<O, std::void_t<decltype(std::declval<O&>().client_reconnect_grace)>>
-  : std::true_type {};
-
-template <class O>
-void set_grace(O& opts, std::chrono::milliseconds grace) {
-  if constexpr (has_grace<O>::value)
-    opts.client_reconnect_grace = grace;
-  else if (grace.count() != 0)
-    throw std::runtime_error("grace_ms: this API has no client_reconnect_grace");
 }
 
 } // namespace
@@ -187,8 +214,9 @@ json case_tasks(const args_t& a) {
   int64_t expected = 0;
   for (int64_t i = 0; i < n; ++i)
     expected += i * i;
-  return {{"count", n}, {"sum", sum}, {"expected", expected},
-          {"chained", chained}, {"chained_expected", (n - 1) * (n - 1) + 1}};
+  return {{"count", n},       {"sum", sum},
+          {"expected", expected}, {"chained", chained},
+          {"chained_expected", (n - 1) * (n - 1) + 1}, {"peers", tcp_peers()}};
 }
 
 /// A Counter: `calls` add(1) calls in flight at once, their answers must be
@@ -211,6 +239,7 @@ json case_actors(const args_t& a) {
   auto found = rayd::get_actor<Counter>(name, "client");
   out["named_value"] = rayd::get(found.task(&Counter::value).remote(), 300s);
   out["same_handle"] = found == named;
+  out["peers"] = tcp_peers();
   return out;
 }
 
@@ -344,7 +373,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string s = argv[i];
     if (s.rfind("grace_ms=", 0) == 0)
-      set_grace(opts, std::chrono::milliseconds{std::strtoll(s.c_str() + 9, nullptr, 10)});
+      opts.client_reconnect_grace =
+        std::chrono::milliseconds{std::strtoll(s.c_str() + 9, nullptr, 10)};
   }
   rayd::init(opts); // first: in a worker process this serves tasks and never returns
   return run_case_main(argc, argv, "client_driver",
