@@ -9,7 +9,7 @@
 // Each case prints one JSON object on the last line of stdout (case_main.hpp);
 // "peers" lists where this process's TCP connections go.
 // Cases that the test acts on while they run also print progress lines
-// before it, flushed at once: "READY", "PROGRESS <round> <calls>",
+// before it, flushed at once: "READY", "PROGRESS <round> <calls> <wall ms>",
 // "ACKED <n>", "INFLIGHT". Keys:
 //   grace_ms=N   init_options::client_reconnect_grace (read before init)
 //   dir=PATH     a directory shared with the test (files as signals)
@@ -87,10 +87,24 @@ int64_t peak_rss_mib() {
   return ru.ru_maxrss / 1024;
 }
 
-/// The remote ends ("a.b.c.d:port") of this process's established TCP
-/// connections (IPv6 ones as their /proc hex): a remote client has exactly
-/// one kind, the head's API port; an in-cluster driver also has node ports.
-std::vector<std::string> tcp_peers() {
+/// "a.b.c.d:port" of a /proc/net/tcp address ("0100007F:1F90"; IPv6 ones
+/// keep their hex).
+std::string proc_address(const std::string& hex) {
+  auto colon = hex.find(':');
+  std::string host = hex.substr(0, colon);
+  unsigned port = std::stoul(hex.substr(colon + 1), nullptr, 16);
+  if (host.size() == 8) { // IPv4, the address bytes in host order
+    uint32_t a = std::stoul(host, nullptr, 16);
+    host = std::to_string(a & 0xff) + "." + std::to_string((a >> 8) & 0xff) + "."
+           + std::to_string((a >> 16) & 0xff) + "." + std::to_string(a >> 24);
+  }
+  return host + ":" + std::to_string(port);
+}
+
+/// The remote ends of this process's established TCP connections ("local
+/// -> remote" with `with_local`): a remote client has exactly one kind, the
+/// head's API port; an in-cluster driver also has node ports.
+std::vector<std::string> tcp_peers(bool with_local = false) {
   std::set<std::string> inodes;
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
@@ -111,18 +125,19 @@ std::vector<std::string> tcp_peers() {
       f >> sl >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> inode;
       if (state != "01" || inodes.count(inode) == 0) // 01: ESTABLISHED
         continue;
-      auto colon = remote.find(':');
-      std::string host = remote.substr(0, colon);
-      unsigned port = std::stoul(remote.substr(colon + 1), nullptr, 16);
-      if (host.size() == 8) { // IPv4, the address bytes in host order
-        uint32_t a = std::stoul(host, nullptr, 16);
-        host = std::to_string(a & 0xff) + "." + std::to_string((a >> 8) & 0xff) + "."
-               + std::to_string((a >> 16) & 0xff) + "." + std::to_string(a >> 24);
-      }
-      out.push_back(host + ":" + std::to_string(port));
+      out.push_back(with_local ? proc_address(local) + " -> " + proc_address(remote)
+                               : proc_address(remote));
     }
   }
   return out;
+}
+
+/// Wall-clock ms since the epoch: progress lines carry it, so the test can
+/// place them against its cut.
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
 }
 
 /// A progress line the test awaits: printed and flushed at once.
@@ -293,9 +308,10 @@ json case_roundtrip(const args_t& a) {
 /// Rounds of `batch` add(1) calls on one Counter plus `batch` slow tasks
 /// (each `ms` long), all in flight at once, until <dir>/stop exists (checked
 /// between rounds) or an error. Prints "READY" once the actor answered, then
-/// "PROGRESS <round> <calls>" after each round. Under a cut shorter than the
+/// "PROGRESS <round> <calls> <wall ms>" after each round. Under a cut shorter than the
 /// grace every answer is exact and the counter equals the calls made (none
 /// ran twice, none was lost); under a longer one the error is reported.
+/// "connections_before"/"_after" show whether the client reconnected.
 json case_cut(const args_t& a) {
   const int batch = static_cast<int>(num(a, "batch", 20));
   const int ms = static_cast<int>(num(a, "ms", 20));
@@ -308,6 +324,7 @@ json case_cut(const args_t& a) {
   bool exact = true;
   json err = outcome([&] {
     rayd::get(counter.task(&Counter::value).remote(), 300s);
+    out["connections_before"] = tcp_peers(true);
     say("READY");
     while (dir.empty() || !exists(dir + "/stop")) {
       std::vector<rayd::object_ref<int>> answers;
@@ -324,10 +341,12 @@ json case_cut(const args_t& a) {
       }
       calls += batch;
       ++rounds;
-      say("PROGRESS " + std::to_string(rounds) + " " + std::to_string(calls));
+      say("PROGRESS " + std::to_string(rounds) + " " + std::to_string(calls) + " "
+          + std::to_string(wall_ms()));
     }
     out["final"] = rayd::get(counter.task(&Counter::value).remote(), 300s);
   });
+  out["connections_after"] = tcp_peers(true);
   out["error"] = err;
   out["calls"] = calls;
   out["rounds"] = rounds;
