@@ -261,7 +261,7 @@ struct ns_cluster {
     head = &c.start_head({"--bind", "127.0.0.1", "--api-bind", net.host_ip(), "--node-name",
                           "it-head"},
                          head_cpus);
-    worker = &c.start_worker("w1", {"--node-name", "it-w1"}, 2);
+    worker = &c.start_worker("w1", {"--node-name", "it-w1", "--resources", "{\"w1\": 100}"}, 2);
     BOOST_REQUIRE_MESSAGE(wait_for_alive(c, 2, 15s).has_value(), "the worker did not join");
   }
 };
@@ -486,13 +486,13 @@ BOOST_AUTO_TEST_CASE(head_killed_under_a_connected_client_keeps_acknowledged_sta
   netns_link net{"k"};
   if (!require_or_skip(net.ready(), "no network namespace: " + net.why_not()))
     return;
-  // No CPUs on the head: the actor and the task live on the worker, which
-  // outlives the head.
+  // The actor (by its resource w1) and the task (no CPUs on the head) live
+  // on the worker, which outlives the head.
   ns_cluster nc(net, 0);
   cluster& c = nc.c;
   const std::string name = "survivor-" + std::to_string(::getpid());
   client_run client(c, net.ns(), "head_restart",
-                    {"calls=10", "ms=15000", "name=" + name, "ns=client"});
+                    {"calls=10", "ms=15000", "name=" + name, "ns=client", "resource=w1"});
   client.await_lines("INFLIGHT", 1, 60s);
   BOOST_REQUIRE_EQUAL(client.lines("ACKED").at(0), "ACKED 10");
 
@@ -512,7 +512,8 @@ BOOST_AUTO_TEST_CASE(head_killed_under_a_connected_client_keeps_acknowledged_sta
   BOOST_CHECK_MESSAGE(contains_ci(j["inflight"].value("what", std::string()),
                                   "unknown to this head"),
                       "the in-flight call's error: " << j["inflight"].dump());
-  BOOST_CHECK_EQUAL(j["after"].value("kind", std::string("?")), "none");
+  BOOST_CHECK_MESSAGE(j["after"].value("kind", std::string("?")) == "none",
+                      "the detached actor after the restart: " << j["after"].dump());
   BOOST_CHECK_EQUAL(j.value("after_value", -1), 10);
   BOOST_CHECK_EQUAL(j.value("after_add", -1), 11);
 }

@@ -13,7 +13,8 @@
 // "ACKED <n>", "INFLIGHT". Keys:
 //   grace_ms=N   init_options::client_reconnect_grace (read before init)
 //   dir=PATH     a directory shared with the test (files as signals)
-//   count=N, calls=N, size=BYTES, task_size=BYTES, batch=N, ms=N, name=, ns=
+//   count=N, calls=N, size=BYTES, task_size=BYTES, batch=N, ms=N, name=, ns=,
+//   resource=NAME
 
 #include <sys/resource.h>
 
@@ -356,7 +357,8 @@ json case_cut(const args_t& a) {
   return out;
 }
 
-/// A detached named Counter gets `calls` acknowledged add(1) calls ("ACKED
+/// A detached named Counter (holding a little of the custom resource
+/// `resource`, when given) gets `calls` acknowledged add(1) calls ("ACKED
 /// n"); then a slow task is in flight ("INFLIGHT") while the test kills and
 /// restarts the head. Reports how that get ended, and what the actor, found
 /// again by name, holds afterwards.
@@ -366,7 +368,14 @@ json case_head_restart(const args_t& a) {
   const auto name = arg(a, "name", "survivor");
   const auto ns = arg(a, "ns", "client");
   json out;
-  auto c = rayd::actor<Counter>(0).name(name).ray_namespace(ns).lifetime_detached().remote();
+  // On a node that outlives the head: actors on the head's own node die with
+  // its process (docs/actors.md, recovery).
+  const auto on = arg(a, "resource");
+  auto builder = rayd::actor<Counter>(0);
+  builder.name(name).ray_namespace(ns).lifetime_detached();
+  if (!on.empty())
+    builder.resources({{on, 0.01}});
+  auto c = builder.remote();
   int last = 0;
   for (int i = 0; i < calls; ++i)
     last = rayd::get(c.task(&Counter::add).remote(1), 300s);
