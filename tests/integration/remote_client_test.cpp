@@ -378,7 +378,7 @@ BOOST_AUTO_TEST_CASE(namespaced_client_reaches_only_the_api_port) {
     BOOST_TEST_MESSAGE("2 GiB: put " << j.value("put_ms", -1) << " ms, get "
                                      << j.value("get_ms", -1) << " ms, task result get "
                                      << j.value("task_get_ms", -1) << " ms; client peak RSS "
-                                     << j.value("peak_rss_mib", -1) << " MiB; head peak RSS "
+                                     << j.value("peak_rss_mib", -1) << " MiB; head VmHWM (with its node's object store) "
                                      << head_before << " -> " << peak_rss_mib(nc.head->pid())
                                      << " MiB");
   }
