@@ -470,6 +470,8 @@ BOOST_AUTO_TEST_CASE(link_cut_longer_than_the_grace_expires_the_session) {
   }
   json j = client.finish(30s);
   BOOST_CHECK_EQUAL(j["error"].value("kind", std::string("?")), "connection_error");
+  BOOST_CHECK_MESSAGE(contains_ci(j["error"].value("what", std::string()), "expired"),
+                      "the client's error does not say the session expired: " << j.dump());
   // The session's (non-detached) actor is freed with it.
   std::string state;
   bool dead = wait_until(
