@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -186,6 +187,10 @@ int main(int argc, char** argv) {
     std::error_code ec;
     o.tls_cert = std::filesystem::absolute(o.tls_cert, ec).string();
     o.tls_key = std::filesystem::absolute(o.tls_key, ec).string();
+    // Remote clients' sessions run drivers in this process that talk to this
+    // API port: they trust RAYD_TLS_CA when given, else this certificate
+    // (right for a self-signed one). Set before any thread starts.
+    ::setenv("RAYD_TLS_CA", o.tls_cert.c_str(), 0);
   }
   return rayd::cli::run_daemon(o);
 }

@@ -5,11 +5,14 @@
 // ops answered (not re-run) when a seq comes again, the client's object ids
 // mapped to the driver's.
 //
-// Threads: a sequencer thread takes ops in seq order and runs the quick ones
-// (submit, put, calls, references) itself; ops that wait (get, wait, named
-// creates, lookups, kills, streamed puts and gets) go to a pool of worker
-// threads, so one client thread's get never holds up another's calls. The
-// driver is made on the sequencer thread, first. Every public member may be
+// Threads: a sequencer thread of the session makes its driver, then takes
+// ops in seq order and runs the quick ones itself (submit, small puts,
+// actor calls, references, and a get whose objects are ready). They do not
+// wait for answers, but they may connect to a node, so they never run on
+// the gateway's thread, where one unreachable node would stall every client.
+// Ops that wait (get, wait, named creates, lookups, kills, larger puts,
+// streamed puts and gets) go to a pool of worker threads, so one client
+// thread's get never holds up another's calls. Every public member may be
 // called from any thread; callbacks run on the session's threads.
 //
 // Large values: a put_stream op's bytes arrive as write_chunk calls and are
@@ -79,11 +82,13 @@ private:
   struct inbound;
   struct outbound;
 
-  // The sequencer's work.
-  void sequencer_loop(hosted_options opts, client_ops::callback<bool> ready);
+  /// The sequencer thread: makes the driver, then runs the mailbox.
+  void start(hosted_options opts, client_ops::callback<bool> ready);
   void take(uint64_t ack, std::vector<client_ops::op>& ops,
             client_ops::callback<std::vector<client_ops::reply>>& done);
   void run_quick(client_ops::op& o);
+  /// Whether a get's objects are ready and small (it can run inline).
+  bool ready_now(const client_ops::op& o);
   // The pool's work.
   void post(std::function<void()> job);
   void pool_loop();
@@ -99,13 +104,13 @@ private:
   std::shared_ptr<inbound> inbound_for(uint64_t stream); // REQUIRES: mtx_ held
 
   const std::string id_;
-  std::unique_ptr<hosted_runtime> driver_; // set on the sequencer before any op
+  std::unique_ptr<hosted_runtime> driver_; // set (under mtx_) before the session opens
 
   mutable std::mutex mtx_;
-  std::condition_variable seq_cv_;  // the sequencer's mailbox
   std::condition_variable pool_cv_; // the pool's queue
   std::condition_variable data_cv_; // streams: chunks in or out
   bool closing_ = false;
+  std::condition_variable seq_cv_; // the sequencer's mailbox
   std::deque<std::function<void()>> mailbox_;
   std::deque<std::function<void()>> jobs_;
   std::size_t idle_workers_ = 0;

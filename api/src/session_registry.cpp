@@ -1,5 +1,6 @@
 #include "session_registry.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "client_session.hpp"
@@ -52,21 +53,10 @@ std::string session_registry::gone_reason(const std::string& id) const {
            "session's objects and non-detached actors are gone";
 }
 
-void session_registry::attach(entry& e, uint64_t conn) {
-  if (e.conns.insert(conn).second)
-    conns_[conn].insert(e.session->id());
-}
-
 void session_registry::retire(const std::string& id, std::string reason) {
   auto i = sessions_.find(id);
   if (i == sessions_.end())
     return;
-  for (auto c : i->second.conns)
-    if (auto k = conns_.find(c); k != conns_.end()) {
-      k->second.erase(id);
-      if (k->second.empty())
-        conns_.erase(k);
-    }
   to_close_.push_back(std::move(i->second.session));
   sessions_.erase(i);
   tombstones_[id] = std::move(reason);
@@ -79,17 +69,18 @@ void session_registry::retire(const std::string& id, std::string reason) {
 }
 
 std::shared_ptr<client_session> session_registry::find(const std::string& id,
-                                                       std::string& why) const {
+                                                       std::string& why) {
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = sessions_.find(id);
   if (i == sessions_.end()) {
     why = gone_reason(id);
     return nullptr;
   }
+  i->second.last_heard = std::chrono::steady_clock::now();
   return i->second.session;
 }
 
-void session_registry::open(uint64_t conn, std::string resume_id, std::string job_name,
+void session_registry::open(std::string resume_id, std::string job_name,
                             wire::code_ref code, uint64_t grace_ms,
                             client_ops::callback<client_ops::opened> done) {
   std::unique_lock<std::mutex> lock{mtx_};
@@ -104,7 +95,7 @@ void session_registry::open(uint64_t conn, std::string resume_id, std::string jo
       lock.unlock();
       return done({false, {}, why});
     }
-    attach(i->second, conn);
+    i->second.last_heard = std::chrono::steady_clock::now();
     client_ops::opened o;
     o.session_id = resume_id;
     o.grace_ms = static_cast<uint64_t>(i->second.grace.count());
@@ -118,7 +109,10 @@ void session_registry::open(uint64_t conn, std::string resume_id, std::string jo
     return done({false, {}, "open: the client named no code (upload its executable first)"});
   }
   auto id = random_hex(16);
-  auto grace = grace_ms == 0 ? cfg_.default_grace : std::chrono::milliseconds{grace_ms};
+  // At least a second: a connected client is heard from every second.
+  auto grace = grace_ms == 0 ? cfg_.default_grace
+                             : std::max(std::chrono::milliseconds{grace_ms},
+                                        std::chrono::milliseconds{1000});
   hosted_options opts;
   opts.api_address = cfg_.api_address;
   opts.token = cfg_.token;
@@ -138,26 +132,16 @@ void session_registry::open(uint64_t conn, std::string resume_id, std::string jo
   };
   entry e;
   e.grace = grace;
+  e.last_heard = std::chrono::steady_clock::now();
   e.session = std::make_shared<client_session>(id, std::move(opts), std::move(ready));
-  auto& stored = sessions_[id] = std::move(e);
-  attach(stored, conn);
+  sessions_[id] = std::move(e);
 }
 
-void session_registry::exec(uint64_t conn, const std::string& session, uint64_t ack,
+void session_registry::exec(const std::string& session, uint64_t ack,
                             std::vector<client_ops::op> ops,
                             client_ops::callback<std::vector<client_ops::reply>> done) {
-  std::shared_ptr<client_session> s;
   std::string why;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    auto i = sessions_.find(session);
-    if (i == sessions_.end())
-      why = gone_reason(session);
-    else {
-      attach(i->second, conn);
-      s = i->second.session;
-    }
-  }
+  auto s = find(session, why);
   if (!s)
     return done({false, {}, why});
   s->exec(ack, std::move(ops), std::move(done));
@@ -190,21 +174,6 @@ void session_registry::close(const std::string& session, client_ops::callback<bo
   done({true, true, ""});
 }
 
-void session_registry::detach(uint64_t conn) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  auto k = conns_.find(conn);
-  if (k == conns_.end())
-    return;
-  auto now = std::chrono::steady_clock::now();
-  for (auto& id : k->second)
-    if (auto i = sessions_.find(id); i != sessions_.end()) {
-      i->second.conns.erase(conn);
-      if (i->second.conns.empty())
-        i->second.detached_at = now;
-    }
-  conns_.erase(k);
-}
-
 void session_registry::clock_loop() {
   std::unique_lock<std::mutex> lock{mtx_};
   while (!stopping_) {
@@ -212,11 +181,12 @@ void session_registry::clock_loop() {
     auto now = std::chrono::steady_clock::now();
     std::vector<std::pair<std::string, std::chrono::milliseconds>> expired;
     for (auto& [id, e] : sessions_)
-      if (e.conns.empty() && now - e.detached_at >= e.grace)
+      if (now - e.last_heard >= e.grace)
         expired.emplace_back(id, e.grace);
     for (auto& [id, grace] : expired)
-      retire(id, "session " + id + " expired after " + seconds_text(grace)
-                   + " without a connection: its objects and non-detached actors were freed");
+      retire(id, "session " + id + " expired: nothing heard from its client for "
+                   + seconds_text(grace)
+                   + " (its grace period): its objects and non-detached actors were freed");
   }
 }
 

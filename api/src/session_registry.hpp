@@ -1,16 +1,18 @@
 #pragma once
 // The head's remote-client sessions (docs/client.md, "Sessions"): which
-// exist, which API connections use them, and when one has been without a
-// connection longer than its grace period. Implements client_ops::host for
-// the gateway.
+// exist, and when one has not heard from its client for longer than its
+// grace period. Implements client_ops::host for the gateway.
 //
-//   open ──► attached ──(last connection gone)──► detached ──(grace over)──► expired
-//              ▲                                     │                        (tombstone)
-//              └──────────── open(resume) ───────────┘
+//   open ──► live ──(nothing from the client for the grace period)──► expired
+//             ▲  │                                                   (tombstone)
+//             └──┘ any call (a connected client sends a heartbeat every second)
+//                  — open(resume) from a new connection included
 //
-// An expired or closed session leaves a tombstone (the last 10,000), so a
-// client that comes back is told why its session is gone; an id the head
-// never had (it restarted since) is told that instead.
+// Time since the last message rather than "connection closed": a link cut
+// silently (no FIN, no RST) leaves the server's socket open for many minutes,
+// but it stops the messages. An expired or closed session leaves a tombstone
+// (the last 10,000), so a client that comes back is told why its session is
+// gone; an id the head never had (it restarted since) is told that instead.
 //
 // Threads: every member may be called from any thread (the gateway's kj
 // thread calls them); one clock thread expires sessions; sessions are closed
@@ -45,9 +47,9 @@ public:
   explicit session_registry(session_registry_config cfg);
   ~session_registry() override; // closes every session
 
-  void open(uint64_t conn, std::string resume_id, std::string job_name, wire::code_ref code,
+  void open(std::string resume_id, std::string job_name, wire::code_ref code,
             uint64_t grace_ms, client_ops::callback<client_ops::opened> done) override;
-  void exec(uint64_t conn, const std::string& session, uint64_t ack,
+  void exec(const std::string& session, uint64_t ack,
             std::vector<client_ops::op> ops,
             client_ops::callback<std::vector<client_ops::reply>> done) override;
   void write_chunk(const std::string& session, uint64_t stream, uint64_t offset,
@@ -55,7 +57,6 @@ public:
   void read_chunk(const std::string& session, uint64_t stream, uint64_t offset,
                   client_ops::callback<std::string> done) override;
   void close(const std::string& session, client_ops::callback<bool> done) override;
-  void detach(uint64_t conn) override;
 
   /// Sessions alive (attached or within their grace).
   std::size_t size() const;
@@ -64,13 +65,12 @@ private:
   struct entry {
     std::shared_ptr<client_session> session;
     std::chrono::milliseconds grace{0};
-    std::set<uint64_t> conns;
-    std::chrono::steady_clock::time_point detached_at{};
+    std::chrono::steady_clock::time_point last_heard{};
   };
 
-  std::shared_ptr<client_session> find(const std::string& id, std::string& why) const;
+  /// The session (and it was heard from now), or null and why not.
+  std::shared_ptr<client_session> find(const std::string& id, std::string& why);
   std::string gone_reason(const std::string& id) const; // REQUIRES: mtx_ held
-  void attach(entry& e, uint64_t conn);                  // REQUIRES: mtx_ held
   /// REQUIRES: mtx_ held. Removes it, leaves `reason` and closes it later.
   void retire(const std::string& id, std::string reason);
   void clock_loop();
@@ -81,7 +81,6 @@ private:
   std::condition_variable cv_;
   bool stopping_ = false;
   std::map<std::string, entry> sessions_;
-  std::map<uint64_t, std::set<std::string>> conns_;
   std::map<std::string, std::string> tombstones_;
   std::deque<std::string> tombstone_order_;
   std::deque<std::shared_ptr<client_session>> to_close_;
