@@ -420,7 +420,7 @@ private:
         quitting = quitting_;
       }
       if (broken_ && !reconnect())
-        return; // fatal_ is set; callers were told
+        return; // quitting
       flush();
       if (quitting) {
         // What was queued went out with flush(); its replies are not needed.
@@ -528,8 +528,9 @@ private:
     session_.clear(); // reconnect() opens a new one
   }
 
-  /// Reconnects and resumes (or replaces) the session; false when the head
-  /// stayed unreachable past the grace period (fatal_ set).
+  /// Reconnects and resumes (or replaces) the session; false only when the
+  /// runtime quits. Past the grace period without the head, calls fail at
+  /// once (fatal_) while it keeps trying.
   bool reconnect() {
     auto since = clock_type::now();
     auto give_up = since + std::max<std::chrono::milliseconds>(grace_, 1s) + 5s;
@@ -546,6 +547,7 @@ private:
         if (!e) {
           broken_ = false;
           resend();
+          reachable();
           return true;
         }
         if (transient(e))
@@ -558,6 +560,7 @@ private:
           auto e = open_session("");
           if (!e) {
             broken_ = false;
+            reachable();
             return true;
           }
           why = describe(e);
@@ -565,23 +568,30 @@ private:
           why = x.what();
         }
       }
-      if (clock_type::now() > give_up) {
+      if (clock_type::now() > give_up && !session_.empty()) {
+        // The session has expired on the head by now: what waited fails,
+        // and so does every call until the head is back (then a new session).
         std::string msg = "lost the head at " + address_ + " for "
                           + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                              clock_type::now() - since)
                                              .count())
-                          + " s (longer than the session's grace): " + why;
-        if (!session_.empty())
-          session_gone(msg);
+                          + " s, longer than the session's grace: the session expired (" + why
+                          + ")";
+        session_gone(msg);
         std::lock_guard<std::mutex> guard{mtx_};
         fatal_ = msg;
         cv_.notify_all();
-        return false;
       }
       std::unique_lock<std::mutex> lock{mtx_};
       cv_.wait_for(lock, backoff, [this] { return quitting_; });
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, 1s);
     }
+  }
+
+  /// The head answers again: calls go through again.
+  void reachable() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    fatal_.clear();
   }
 
   /// After a resume: every op without a reply goes again, in seq order.
