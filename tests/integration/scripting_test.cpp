@@ -80,30 +80,41 @@ BOOST_AUTO_TEST_CASE(functions_and_actors_are_called_with_json) {
 BOOST_AUTO_TEST_CASE(stdin_answers_ten_thousand_lines_in_order) {
   scripted s;
   auto lib = task_lib();
-  BOOST_REQUIRE_EQUAL(
-    s.rayctl({"actor", "create", "LibCounter", "[0]", "--lib", lib, "--name", "pipe"}).exit_code,
-    0);
-  std::string input;
-  for (int i = 0; i < 10000; ++i)
-    input += "{\"actor\": \"pipe\", \"method\": \"add\", \"args\": [1]}\n";
-  input += "not json\n";
-  input += "{\"actor\": \"pipe\", \"method\": \"value\"}\n";
-  auto in_path = s.c.root() + "/lines.jsonl";
-  BOOST_REQUIRE(write_file(in_path, input));
-  auto r = run({"/bin/sh", "-c",
-                "\"$0\" --address \"$1\" --token-file \"$2\" actor call --stdin < \"$3\"",
-                rayctl_bin(), s.c.head().api_address(), s.c.head().token_file(), in_path},
-               {{"RAYD_TMPDIR", s.c.rayd_tmpdir()}}, 120s);
-  auto lines = nonempty_lines(r.out);
-  BOOST_REQUIRE_EQUAL(lines.size(), 10002u);
-  bool in_order = true;
-  for (int i = 0; i < 10000; ++i)
-    in_order = in_order && json::parse(lines[i]).value("result", -1) == i + 1;
-  BOOST_CHECK(in_order);
-  auto bad = json::parse(lines[10000]);
-  BOOST_CHECK_EQUAL(bad["error"].value("code", 0), 2);
-  BOOST_CHECK_EQUAL(json::parse(lines[10001]).value("result", -1), 10000);
-  BOOST_CHECK_EQUAL(r.exit_code, 2); // the worst line's code
+  // Inside the cluster, then as a remote client through the API port alone.
+  for (std::string scheme : {"", "rayd://"}) {
+    BOOST_TEST_MESSAGE("address " << scheme << s.c.head().api_address());
+    auto name = scheme.empty() ? std::string{"pipe"} : std::string{"pipe-remote"};
+    BOOST_REQUIRE_EQUAL(
+      s.rayctl({"actor", "create", "LibCounter", "[0]", "--lib", lib, "--name", name}).exit_code,
+      0);
+    std::string input;
+    for (int i = 0; i < 10000; ++i)
+      input += "{\"actor\": \"" + name + "\", \"method\": \"add\", \"args\": [1]}\n";
+    input += "not json\n";
+    input += "{\"actor\": \"" + name + "\", \"method\": \"value\"}\n";
+    input += "{\"actor\": \"nobody\", \"method\": \"value\"}\n";
+    input += "{\"actor\": \"" + name + "\", \"method\": \"nothing\"}\n";
+    auto in_path = s.c.root() + "/lines.jsonl";
+    BOOST_REQUIRE(write_file(in_path, input));
+    auto r = run({"/bin/sh", "-c",
+                  "\"$0\" --address \"$1\" --token-file \"$2\" actor call --stdin < \"$3\"",
+                  rayctl_bin(), scheme + s.c.head().api_address(), s.c.head().token_file(),
+                  in_path},
+                 {{"RAYD_TMPDIR", s.c.rayd_tmpdir()}}, 120s);
+    BOOST_TEST_MESSAGE("10,004 lines: " << r.elapsed_ms << " ms");
+    auto lines = nonempty_lines(r.out);
+    BOOST_REQUIRE_EQUAL(lines.size(), 10004u);
+    bool in_order = true;
+    for (int i = 0; i < 10000; ++i)
+      in_order = in_order && json::parse(lines[i]).value("result", -1) == i + 1;
+    BOOST_CHECK(in_order);
+    auto bad = json::parse(lines[10000]);
+    BOOST_CHECK_EQUAL(bad["error"].value("code", 0), 2);
+    BOOST_CHECK_EQUAL(json::parse(lines[10001]).value("result", -1), 10000);
+    BOOST_CHECK_EQUAL(json::parse(lines[10002])["error"].value("code", 0), 3); // unknown actor
+    BOOST_CHECK_EQUAL(json::parse(lines[10003])["error"].value("code", 0), 3); // unknown method
+    BOOST_CHECK_EQUAL(r.exit_code, 3); // the worst line's code
+  }
 }
 
 BOOST_AUTO_TEST_CASE(every_error_has_its_exit_code_and_json) {
