@@ -3,9 +3,9 @@
 // "Scripting") as a shell script uses it — N requests piped into one rayctl,
 // one JSON answer per line, in order — reported as calls per second with
 // rayctl's own start included (issue 11's rayctl_pipe_calls, target
-// >= 20,000/s), and the time of a 1-line run (the start alone). In the
-// cluster, not yet through the API port alone (that is `rayd-bench client`,
-// to come with the remote client).
+// >= 20,000/s), and the time of a 1-line run (the start alone); measured as
+// a remote client through the API port alone (rayd://, the issue's figure)
+// and inside the cluster, alternating in one run.
 
 #include <string>
 
