@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
 
   app.add_option("--client-reconnect-grace", o.client_reconnect_grace_s,
                  "Head: seconds a remote client's session (its objects, actors and "
-                 "unanswered calls) outlives its connection (docs/client.md)")
+                 "unanswered calls) lives after the last message from its client (docs/client.md)")
     ->default_val(300)
     ->check(CLI::Range(1.0, 7.0 * 24 * 3600));
 
