@@ -42,6 +42,10 @@ namespace rayd::rpc {
 class gateway;
 } // namespace rayd::rpc
 
+namespace rayd::core {
+class session_registry;
+} // namespace rayd::core
+
 namespace rayd::cli {
 
 /// The options after defaults, discovery and validation (daemon.cpp).
@@ -96,6 +100,8 @@ struct head_services {
   gcs_gate_actor gate; // the local node manager joins through it
   std::string cluster_address;
   std::string api_address;
+  /// Remote clients' sessions (docs/client.md); outlives the gateway.
+  std::unique_ptr<core::session_registry> sessions;
   std::unique_ptr<rpc::gateway> gateway;
   autoscaler_actor autoscaler; // unset without --autoscaling-config
   head_services();

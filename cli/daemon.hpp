@@ -42,6 +42,8 @@ struct daemon_options {
   double job_history_max_age_s = 7 * 24 * 3600;
   // Autoscaler (head): the cluster config file; empty = no autoscaler.
   std::string autoscaling_config;
+  /// Head: seconds a remote client's session outlives its connection.
+  double client_reconnect_grace_s = 300;
 };
 
 /// Runs a node until it is stopped. Returns the process exit code.

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/gcs/autoscaler_actor.hpp"
+#include "api/src/session_registry.hpp"
 #include "actors/gcs/blob_actor.hpp"
 #include "actors/gcs/job_manager_actor.hpp"
 #include "actors/gcs/log_table.hpp"
@@ -166,6 +167,13 @@ caf::expected<head_services> start_head(caf::actor_system& sys, const daemon_opt
   gcfg.actors = *actors;
   gcfg.autoscaler = out.autoscaler;
   gcfg.token = meta.token;
+  core::session_registry_config ccfg;
+  ccfg.api_address = out.api_address;
+  ccfg.token = meta.token;
+  ccfg.default_grace = std::chrono::milliseconds{
+    static_cast<int64_t>(o.client_reconnect_grace_s * 1000)};
+  out.sessions = std::make_unique<core::session_registry>(std::move(ccfg));
+  gcfg.clients = out.sessions.get();
   gcfg.socket = *api_sock;
   if (!o.tls_cert.empty()) {
     // Checked by rayd_main already; read again here (the daemon may have

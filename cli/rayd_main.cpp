@@ -1,6 +1,7 @@
 // rayd: parses flags (CLI11 lives only in this file) and hands a plain
 // options struct to the daemon or to `rayd stop`.
 
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -101,6 +102,12 @@ int main(int argc, char** argv) {
                  "Head: run the autoscaler with this cluster config (YAML, "
                  "docs/autoscaler.md); re-read when the file changes");
 
+  app.add_option("--client-reconnect-grace", o.client_reconnect_grace_s,
+                 "Head: seconds a remote client's session (its objects, actors and "
+                 "unanswered calls) outlives its connection (docs/client.md)")
+    ->default_val(300)
+    ->check(CLI::Range(1.0, 7.0 * 24 * 3600));
+
   auto* stop = app.add_subcommand("stop", "Stop the rayd processes of one session on this host");
   stop->add_option("--session-dir", so.session_dir,
                    "The session to stop (default: $RAYD_TMPDIR/session_latest)");
@@ -158,6 +165,10 @@ int main(int argc, char** argv) {
     std::error_code ec;
     o.tls_cert = std::filesystem::absolute(o.tls_cert, ec).string();
     o.tls_key = std::filesystem::absolute(o.tls_key, ec).string();
+    // Remote clients' sessions run drivers in this process that talk to this
+    // API port: they trust RAYD_TLS_CA when given, else this certificate
+    // (right for a self-signed one). Set before any thread starts.
+    ::setenv("RAYD_TLS_CA", o.tls_cert.c_str(), 0);
   }
   return rayd::cli::run_daemon(o);
 }

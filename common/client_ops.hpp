@@ -98,22 +98,18 @@ using callback = std::function<void(result<T>)>;
 /// The head's side of ClientService, implemented by the session registry
 /// (api/src/session_registry.hpp); the gateway calls it from its kj thread.
 /// Every method returns at once; the callback may run on another thread.
-/// `conn` names the API connection a call came on: a session's grace period
-/// starts when the last connection that used it goes (detach()).
 class host {
 public:
   virtual ~host() = default;
-  virtual void open(uint64_t conn, std::string resume_id, std::string job_name,
-                    wire::code_ref code, uint64_t grace_ms, callback<opened> done) = 0;
-  virtual void exec(uint64_t conn, const std::string& session, uint64_t ack,
-                    std::vector<op> ops, callback<std::vector<reply>> done) = 0;
+  virtual void open(std::string resume_id, std::string job_name, wire::code_ref code,
+                    uint64_t grace_ms, callback<opened> done) = 0;
+  virtual void exec(const std::string& session, uint64_t ack, std::vector<op> ops,
+                    callback<std::vector<reply>> done) = 0;
   virtual void write_chunk(const std::string& session, uint64_t stream, uint64_t offset,
                            std::string data, callback<uint64_t> done) = 0;
   virtual void read_chunk(const std::string& session, uint64_t stream, uint64_t offset,
                           callback<std::string> done) = 0;
   virtual void close(const std::string& session, callback<bool> done) = 0;
-  /// The connection `conn` is gone.
-  virtual void detach(uint64_t conn) = 0;
 };
 
 } // namespace rayd::client_ops

@@ -12,6 +12,7 @@
 
 #include "common/error.hpp"
 #include "common/session.hpp"
+#include "schemas/client_convert.hpp"
 #include "schemas/convert.hpp"
 #include "schemas/tls_files.hpp"
 
@@ -64,6 +65,16 @@ struct client::impl {
   schema::JobService::Client jobs = nullptr;
   schema::TaskService::Client tasks = nullptr;
   schema::ActorService::Client actors = nullptr;
+  schema::ClientService::Client sessions = nullptr;
+  /// Calls started by exec_async(), alive until they complete.
+  struct ignore_errors final : kj::TaskSet::ErrorHandler {
+    void taskFailed(kj::Exception&&) override {
+    }
+  } on_task_error;
+  kj::TaskSet calls{on_task_error};
+  int wake_fd = -1;
+  kj::Own<kj::AsyncInputStream> wake;
+  uint64_t wake_buf = 0;
 
   impl(const std::string& addr, std::chrono::milliseconds t)
     : address(addr), timeout(t.count() * kj::MILLISECONDS), io(kj::setupAsyncIo()) {
@@ -251,7 +262,7 @@ client::connect(const std::string& address, const std::string& token,
   auto services = p->wait(req.send().then([](auto resp) {
     auto s = resp.getServices();
     return std::make_tuple(s.getCluster(), s.getKv(), s.getJobs(), s.getTasks(),
-                           s.getActors());
+                           s.getActors(), s.getClient());
   }));
   if (!services)
     return services.error();
@@ -260,6 +271,7 @@ client::connect(const std::string& address, const std::string& token,
   p->jobs = std::get<2>(*services);
   p->tasks = std::get<3>(*services);
   p->actors = std::get<4>(*services);
+  p->sessions = std::get<5>(*services);
   return std::unique_ptr<client>{new client(std::move(p))};
 }
 
@@ -497,6 +509,94 @@ caf::expected<actor_info> client::actor_kill(const std::string& id_or_name,
   if (!r)
     return not_found_if_unknown(r.error());
   return r;
+}
+
+// -- remote client sessions (ClientService) -----------------------------------
+
+caf::expected<client_ops::opened> client::session_open(const std::string& resume_id,
+                                                       const std::string& job_name,
+                                                       const wire::code_ref& code,
+                                                       uint64_t grace_ms) {
+  auto req = impl_->sessions.openRequest();
+  req.setResumeId(resume_id);
+  req.setJobName(job_name);
+  fill(req.initCode(static_cast<unsigned>(code.files.size())), code);
+  req.setGraceMs(grace_ms);
+  // A new session connects a driver on the head: allow it more time.
+  return impl_->wait(req.send().then([](auto r) {
+    client_ops::opened o;
+    o.session_id = to_std(r.getSessionId());
+    o.grace_ms = r.getGraceMs();
+    o.last_seq = r.getLastSeq();
+    return o;
+  }), std::chrono::milliseconds{10000});
+}
+
+void client::session_exec(const std::string& session, uint64_t ack,
+                          const std::vector<client_ops::op>& ops,
+                          std::function<void(caf::expected<std::vector<client_ops::reply>>)> done) {
+  auto req = impl_->sessions.execRequest();
+  req.setSessionId(session);
+  req.setAck(ack);
+  auto list = req.initOps(static_cast<unsigned>(ops.size()));
+  for (unsigned i = 0; i < ops.size(); ++i)
+    fill(list[i], ops[i]);
+  auto* self = impl_.get();
+  auto shared = std::make_shared<decltype(done)>(std::move(done));
+  impl_->calls.add(req.send()
+                     .then(
+                       [shared](auto r) {
+                         std::vector<client_ops::reply> out;
+                         out.reserve(r.getReplies().size());
+                         for (auto x : r.getReplies())
+                           out.push_back(read_reply(x));
+                         (*shared)(std::move(out));
+                       },
+                       [shared, self](kj::Exception&& e) {
+                         (*shared)(self->translate(e));
+                       }));
+}
+
+caf::expected<uint64_t> client::session_write_chunk(const std::string& session,
+                                                    uint64_t stream, uint64_t offset,
+                                                    std::string_view data) {
+  auto req = impl_->sessions.writeChunkRequest();
+  req.setSessionId(session);
+  req.setStream(stream);
+  req.setOffset(offset);
+  req.setData(capnp::Data::Reader{reinterpret_cast<const kj::byte*>(data.data()), data.size()});
+  return impl_->wait(req.send().then([](auto r) { return r.getNext(); }));
+}
+
+caf::expected<std::string> client::session_read_chunk(const std::string& session,
+                                                      uint64_t stream, uint64_t offset) {
+  auto req = impl_->sessions.readChunkRequest();
+  req.setSessionId(session);
+  req.setStream(stream);
+  req.setOffset(offset);
+  return impl_->wait(req.send().then([](auto r) { return to_std(r.getData()); }));
+}
+
+caf::expected<void> client::session_close(const std::string& session) {
+  auto req = impl_->sessions.closeRequest();
+  req.setSessionId(session);
+  auto r = impl_->wait(req.send().then([](auto) { return true; }));
+  if (!r)
+    return r.error();
+  return caf::unit;
+}
+
+void client::poll(int wake_fd, std::chrono::milliseconds max) {
+  auto& p = *impl_;
+  if (p.wake_fd != wake_fd) {
+    p.wake = p.io.lowLevelProvider->wrapInputFd(wake_fd);
+    p.wake_fd = wake_fd;
+  }
+  auto woken = p.wake->tryRead(&p.wake_buf, 1, sizeof(p.wake_buf)).ignoreResult();
+  auto& timer = p.io.provider->getTimer();
+  kj::runCatchingExceptions([&] {
+    woken.exclusiveJoin(timer.afterDelay(max.count() * kj::MILLISECONDS)).wait(p.io.waitScope);
+  });
 }
 
 } // namespace rayd::rpc

@@ -6,6 +6,8 @@
 // a kj event loop). Use one client per thread.
 
 #include <chrono>
+#include <functional>
+#include <string_view>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +18,7 @@
 #include "actors/actor_types.hpp"
 #include "actors/job_types.hpp"
 #include "actors/types.hpp"
+#include "common/client_ops.hpp"
 
 namespace rayd::rpc {
 
@@ -103,6 +106,26 @@ public:
   caf::expected<std::vector<actor_info>> actor_list();
   caf::expected<actor_info> actor_kill(const std::string& id_or_name, const std::string& ns,
                                        bool no_restart, const std::string& by);
+
+  // -- remote client sessions (see ClientService; docs/client.md) -----------
+  /// Opens a session (resume_id "") or resumes one on this connection.
+  caf::expected<client_ops::opened> session_open(const std::string& resume_id,
+                                                 const std::string& job_name,
+                                                 const wire::code_ref& code, uint64_t grace_ms);
+  /// Starts an exec call and returns at once; `done` runs inside a later
+  /// poll() (or another call's wait) on this thread, with the replies or
+  /// the error (errc::unavailable when the connection broke).
+  void session_exec(const std::string& session, uint64_t ack,
+                    const std::vector<client_ops::op>& ops,
+                    std::function<void(caf::expected<std::vector<client_ops::reply>>)> done);
+  caf::expected<uint64_t> session_write_chunk(const std::string& session, uint64_t stream,
+                                              uint64_t offset, std::string_view data);
+  caf::expected<std::string> session_read_chunk(const std::string& session, uint64_t stream,
+                                                uint64_t offset);
+  caf::expected<void> session_close(const std::string& session);
+  /// Runs this client's event loop (completing session_exec calls) until
+  /// `wake_fd` (an eventfd) is readable or `max` passed.
+  void poll(int wake_fd, std::chrono::milliseconds max);
 
   struct impl;
 

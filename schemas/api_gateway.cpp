@@ -439,7 +439,6 @@ public:
     services.setJobs(services_.jobs);
     services.setTasks(services_.tasks);
     services.setActors(services_.actors);
-    // One per connection: a session's grace period starts when it goes.
     services.setClient(make_client_service(cfg_.clients));
     return kj::READY_NOW;
   }

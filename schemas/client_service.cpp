@@ -1,6 +1,5 @@
 #include "schemas/client_service.hpp"
 
-#include <atomic>
 #include <memory>
 #include <utility>
 
@@ -31,23 +30,16 @@ std::pair<kj::Promise<client_ops::result<T>>, client_ops::callback<T>> bridge_ca
   return {kj::mv(paf.promise), std::move(cb)};
 }
 
-std::atomic<uint64_t> next_connection{1};
-
 class client_impl final : public schema::ClientService::Server {
 public:
-  explicit client_impl(client_ops::host* host) : host_(host), conn_(next_connection++) {
-  }
-
-  ~client_impl() noexcept(false) {
-    if (host_ != nullptr)
-      host_->detach(conn_);
+  explicit client_impl(client_ops::host* host) : host_(host) {
   }
 
   kj::Promise<void> open(OpenContext ctx) override {
     check();
     auto p = ctx.getParams();
     auto [promise, cb] = bridge_callback<client_ops::opened>();
-    host_->open(conn_, to_std(p.getResumeId()), to_std(p.getJobName()), read_code(p.getCode()),
+    host_->open(to_std(p.getResumeId()), to_std(p.getJobName()), read_code(p.getCode()),
                 p.getGraceMs(), std::move(cb));
     return promise.then([ctx](client_ops::result<client_ops::opened> r) mutable {
       if (!r.ok)
@@ -67,7 +59,7 @@ public:
     for (auto o : p.getOps())
       ops.push_back(read_op(o));
     auto [promise, cb] = bridge_callback<std::vector<client_ops::reply>>();
-    host_->exec(conn_, to_std(p.getSessionId()), p.getAck(), std::move(ops), std::move(cb));
+    host_->exec(to_std(p.getSessionId()), p.getAck(), std::move(ops), std::move(cb));
     return promise.then([ctx](client_ops::result<std::vector<client_ops::reply>> r) mutable {
       if (!r.ok)
         fail(r.error);
@@ -119,7 +111,6 @@ private:
   }
 
   client_ops::host* host_;
-  uint64_t conn_;
 };
 
 } // namespace

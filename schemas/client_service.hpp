@@ -6,9 +6,8 @@
 // own threads; answers come back to the kj loop through cross-thread
 // fulfillers, so the gateway never blocks on a session.
 //
-// Lifetime: the object lives as long as its connection holds it; its
-// destructor tells the registry the connection is gone (a session's grace
-// period starts then). Include only in gateway translation units.
+// Lifetime: the object lives as long as its connection holds it. Include
+// only in gateway translation units.
 
 #include <cstdint>
 

@@ -19,7 +19,17 @@ namespace rayd {
 struct init_options {
   /// The head's API address HOST:PORT. Default: $RAYD_ADDRESS, else the
   /// cluster of this host's latest session, else an embedded local cluster.
+  /// `rayd://HOST:PORT` makes this program a remote client: every call goes
+  /// through the head's API port and nothing else (docs/client.md).
   std::string address;
+  /// Remote client: how long the head keeps this client's session (its
+  /// objects, actors, unanswered calls) while the connection is down; the
+  /// client reconnects within it and loses nothing. Default (0): the head's
+  /// --client-reconnect-grace, 5 minutes unless set.
+  std::chrono::milliseconds client_reconnect_grace{0};
+  /// Remote client: a PEM file of the CA that signed the head's TLS
+  /// certificate. Default: $RAYD_TLS_CA; unset, the API port must be plain.
+  std::string tls_ca;
   /// The cluster token. Default: $RAYD_TOKEN, $RAYD_TOKEN_FILE, else the
   /// token of the local head session serving `address`.
   std::string token;

@@ -163,6 +163,31 @@ cluster_connection::~cluster_connection() = default;
 
 namespace {
 
+/// The token init_options or the environment name ("" for none).
+std::string explicit_token(const init_options& opts) {
+  if (!opts.token.empty())
+    return opts.token;
+  auto t = token_from_flags_or_env("", opts.token_file);
+  if (!t)
+    throw connection_error("rayd: " + describe(t.error()));
+  return *t;
+}
+
+} // namespace
+
+std::string token_for(const init_options& opts, const std::string& address) {
+  auto token = explicit_token(opts);
+  if (token.empty())
+    if (auto local = find_local_token(address))
+      token = *local;
+  if (token.empty())
+    throw connection_error("rayd: no cluster token for " + address
+                           + ": set RAYD_TOKEN or init_options.token");
+  return token;
+}
+
+namespace {
+
 /// Finds the cluster and the home node (see the header).
 void find_cluster(const init_options& opts, cluster_connection& out,
                   std::unique_ptr<rpc::client>& client) {
@@ -174,13 +199,7 @@ void find_cluster(const init_options& opts, cluster_connection& out,
     if (auto nf = read_node_file(rayd_tmpdir() + "/session_latest");
         nf && !nf->api_address.empty() && process_start_ticks(nf->pid) == nf->pid_start_ticks)
       address = nf->api_address;
-  std::string token = opts.token;
-  if (token.empty()) {
-    auto t = token_from_flags_or_env("", opts.token_file);
-    if (!t)
-      throw connection_error("rayd: " + describe(t.error()));
-    token = *t;
-  }
+  std::string token = explicit_token(opts);
   if (address.empty()) {
     if (!opts.embedded_if_absent)
       throw connection_error("rayd: no cluster to connect to: set RAYD_ADDRESS or "
@@ -190,11 +209,7 @@ void find_cluster(const init_options& opts, cluster_connection& out,
     token = out.embedded->token();
   }
   if (token.empty())
-    if (auto local = find_local_token(address))
-      token = *local;
-  if (token.empty())
-    throw connection_error("rayd: no cluster token for " + address
-                           + ": set RAYD_TOKEN or init_options.token");
+    token = token_for(opts, address);
   auto c = rpc::client::connect(address, token);
   if (!c)
     throw connection_error("rayd: " + describe(c.error()));
@@ -223,8 +238,10 @@ void find_cluster(const init_options& opts, cluster_connection& out,
     throw connection_error("rayd: the cluster at " + address + " has no alive node");
 }
 
-/// Uploads this executable (and task libraries) once per content hash.
-void ship_code(const init_options& opts, rpc::client& client, wire::code_ref& code) {
+} // namespace
+
+wire::code_ref ship_code(const init_options& opts, rpc::client& client) {
+  wire::code_ref code;
   std::vector<std::string> files{fs::read_symlink("/proc/self/exe").string()};
   for (auto& p : opts.code_search_path) {
     std::error_code ec;
@@ -259,15 +276,17 @@ void ship_code(const init_options& opts, rpc::client& client, wire::code_ref& co
     }
     code.files.push_back({hash, fs::path{path}.filename().string()});
   }
+  return code;
 }
 
-} // namespace
-
-cluster_connection connect_cluster(const init_options& opts) {
+cluster_connection connect_cluster(const init_options& opts, const wire::code_ref* code) {
   cluster_connection out;
   std::unique_ptr<rpc::client> client;
   find_cluster(opts, out, client);
-  ship_code(opts, *client, out.code);
+  if (code != nullptr)
+    out.code = *code;
+  else
+    out.code = ship_code(opts, *client);
   return out;
 }
 

@@ -25,6 +25,10 @@
 #include "common/wire.hpp"
 #include "rayd/core.hpp"
 
+namespace rayd::rpc {
+class client;
+} // namespace rayd::rpc
+
 namespace rayd::core {
 
 /// A rayd head started for this process's lifetime (rayd::init() with no
@@ -46,6 +50,19 @@ struct cluster_connection {
   wire::code_ref code; // what a lease names for the worker to run
 };
 
-cluster_connection connect_cluster(const init_options& opts);
+/// `code` set: the code was shipped already (a remote client's session on
+/// the head); nothing of this process is uploaded.
+cluster_connection connect_cluster(const init_options& opts,
+                                   const wire::code_ref* code = nullptr);
+
+/// The token for the cluster at `address`: init_options', $RAYD_TOKEN or
+/// $RAYD_TOKEN_FILE's, else the local head session's serving it. Throws
+/// rayd::connection_error when there is none.
+std::string token_for(const init_options& opts, const std::string& address);
+
+/// Uploads this process's executable and opts.code_search_path's task
+/// libraries to the head's blob store, each once per content hash; returns
+/// what a lease names. Throws rayd::error / rayd::connection_error.
+wire::code_ref ship_code(const init_options& opts, rpc::client& client);
 
 } // namespace rayd::core

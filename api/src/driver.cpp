@@ -52,7 +52,9 @@
 
 #include "actor_caller.hpp"
 #include "actor_directory.hpp"
+#include "client_runtime.hpp"
 #include "cluster_connect.hpp"
+#include "hosted_driver.hpp"
 #include "head_link.hpp"
 #include "lease_pool.hpp"
 #include "node_directory.hpp"
@@ -88,14 +90,15 @@ std::string job_id_for(const std::string& prefix) {
   return "driver-" + prefix;
 }
 
-class driver final : public runtime, private actor_caller::host {
+class driver final : public hosted_runtime, private actor_caller::host {
 public:
-  driver(const init_options& opts)
-    : cluster_{connect_cluster(opts)},
+  /// An in-cluster driver (`hosted` null), or a remote client's on the head.
+  driver(const init_options& opts, const hosted_options* hosted = nullptr)
+    : cluster_{connect_cluster(opts, hosted != nullptr ? &hosted->code : nullptr)},
       max_inline_put_bytes_{opts.max_inline_put_bytes},
       token_{cluster_.token},
       job_prefix_{random_hex(6)},
-      job_id_{job_id_for(job_prefix_)},
+      job_id_{hosted != nullptr ? hosted->job_id : job_id_for(job_prefix_)},
       code_{cluster_.code},
       objects_client_{token_, job_id_},
       objects_{job_prefix_},
@@ -321,6 +324,29 @@ public:
   void release(const object_id& id) override {
     std::lock_guard<std::mutex> guard{mtx_};
     objects_.release(id);
+  }
+
+  // -- hosted_runtime (a remote client's session) -----------------------------------
+
+  std::optional<std::size_t> stored_size(const object_id& id) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto* obj = objects_.find(id);
+    if (obj == nullptr || obj->state != object_table::entry::ready_stored)
+      return std::nullopt;
+    return obj->loc.size;
+  }
+
+  void read_stored(const object_id& id,
+                   const std::function<void(std::size_t, std::string_view)>& sink) override {
+    wire::object_loc loc;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      auto* obj = objects_.find(id);
+      if (obj == nullptr || obj->state != object_table::entry::ready_stored)
+        throw object_lost("object " + id + " is not in an object store");
+      loc = obj->loc;
+    }
+    objects_client_.get_to(loc, sink);
   }
 
   // -- actors (docs/actors.md) -----------------------------------------------------
@@ -1109,9 +1135,17 @@ private:
 };
 
 std::mutex runtime_mtx;
-std::unique_ptr<driver> the_runtime;
+std::unique_ptr<runtime> the_runtime;
 
 } // namespace
+
+std::unique_ptr<hosted_runtime> make_hosted_driver(const hosted_options& hosted) {
+  init_options opts;
+  opts.address = hosted.api_address;
+  opts.token = hosted.token;
+  opts.embedded_if_absent = false;
+  return std::make_unique<driver>(opts, &hosted);
+}
 
 void start(const init_options& opts) {
   if (auto* fd = std::getenv("RAYD_WORKER_FD"); fd && *fd)
@@ -1120,7 +1154,14 @@ void start(const init_options& opts) {
   if (the_runtime)
     throw error("rayd: init() was called twice (call shutdown() first)");
   ::signal(SIGPIPE, SIG_IGN);
-  the_runtime = std::make_unique<driver>(opts);
+  std::string address = opts.address;
+  if (address.empty())
+    if (auto* a = std::getenv("RAYD_ADDRESS"); a && *a)
+      address = a;
+  if (is_client_address(address))
+    the_runtime = make_client_runtime(opts, address);
+  else
+    the_runtime = std::make_unique<driver>(opts);
 }
 
 runtime& current() {
@@ -1149,7 +1190,7 @@ bool running() {
 }
 
 void stop() {
-  std::unique_ptr<driver> r;
+  std::unique_ptr<runtime> r;
   {
     std::lock_guard<std::mutex> guard{runtime_mtx};
     r = std::move(the_runtime);

@@ -122,6 +122,17 @@ object_client::put_in_place(const std::string& id, std::size_t size,
 }
 
 std::string object_client::get(const wire::object_loc& loc) {
+  std::string out;
+  get_to(loc, [&out](std::size_t size, std::string_view chunk) {
+    if (out.capacity() < size)
+      out.reserve(size);
+    out += chunk;
+  });
+  return out;
+}
+
+void object_client::get_to(const wire::object_loc& loc,
+                           const std::function<void(std::size_t, std::string_view)>& sink) {
   auto& s = session_for(loc.address);
   std::lock_guard<std::mutex> guard{s.mtx};
   try {
@@ -130,15 +141,15 @@ std::string object_client::get(const wire::object_loc& loc) {
     throw object_lost("object " + loc.object_id + " is lost: its node " + loc.node_id + " ("
                       + loc.address + ") cannot be reached");
   }
-  auto fail = [&s, &loc](const std::string& why) -> std::string {
+  auto fail = [&s, &loc](const std::string& why) {
     drop(s);
     throw object_lost("object " + loc.object_id + " is lost: " + why);
   };
   if (wire::write_all(s.fd, wire::encode(wire::msg::get, wire::object_id_msg{loc.object_id})))
-    return fail("node " + loc.address + " closed the connection");
+    fail("node " + loc.address + " closed the connection");
   auto h = wire::read_frame(s.fd, s.reader);
   if (!h)
-    return fail(describe(h.error()));
+    fail(describe(h.error()));
   if (h->type != wire::msg::object) {
     auto e = wire::decode<wire::error_msg>(h->payload);
     throw object_lost("object " + loc.object_id + " is lost: "
@@ -146,16 +157,22 @@ std::string object_client::get(const wire::object_loc& loc) {
   }
   auto hdr = wire::decode<wire::object_header>(h->payload);
   if (!hdr)
-    return fail("malformed OBJECT");
-  std::string out;
-  out.reserve(hdr->size);
-  while (out.size() < hdr->size) {
+    fail("malformed OBJECT");
+  std::size_t got = 0;
+  if (hdr->size == 0)
+    sink(0, {});
+  while (got < hdr->size) {
     auto c = wire::read_frame(s.fd, s.reader);
     if (!c || c->type != wire::msg::chunk)
-      return fail("the transfer broke off");
-    out += c->payload;
+      fail("the transfer broke off");
+    got += c->payload.size();
+    try {
+      sink(hdr->size, c->payload);
+    } catch (...) {
+      drop(s); // the rest of the object is still on the socket
+      throw;
+    }
   }
-  return out;
 }
 
 void object_client::free(const std::string& address, std::vector<std::string> ids) {

@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/src/shared_put.hpp"
@@ -53,6 +54,11 @@ public:
     return shared_.usable();
   }
   std::string get(const wire::object_loc& loc);
+  /// Like get(), but hands the bytes to `sink` chunk by chunk as they
+  /// arrive, with the object's total size (memory stays one chunk). If
+  /// `sink` throws, the connection is dropped and the exception passes on.
+  void get_to(const wire::object_loc& loc,
+              const std::function<void(std::size_t, std::string_view)>& sink);
   void free(const std::string& address, std::vector<std::string> ids);
   /// Opens the connection to the node at `address` if there is none.
   void open(const std::string& address);

@@ -1,0 +1,735 @@
+#include "client_session.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <utility>
+
+#include "rayd/errors.hpp"
+
+namespace rayd::core {
+
+using client_ops::kind;
+using client_ops::reply;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// How often a waiting op looks whether its session is closing.
+constexpr auto wait_slice = 200ms;
+/// Threads a session's pool grows to at most.
+constexpr std::size_t max_workers = 512;
+
+reply error_reply(uint64_t seq, std::exception_ptr e) {
+  reply r;
+  r.seq = seq;
+  try {
+    std::rethrow_exception(e);
+  } catch (const actor_died_error& x) {
+    r.error_kind = "actor_died";
+    r.error = x.what();
+    r.function = x.function();
+    r.remote_type = x.remote_type();
+    r.remote_message = x.remote_message();
+    r.node_id = x.node_id();
+  } catch (const task_error& x) {
+    r.error_kind = "task_error";
+    r.error = x.what();
+    r.function = x.function();
+    r.remote_type = x.remote_type();
+    r.remote_message = x.remote_message();
+    r.node_id = x.node_id();
+  } catch (const object_lost& x) {
+    r.error_kind = "object_lost";
+    r.error = x.what();
+  } catch (const get_timeout& x) {
+    r.error_kind = "get_timeout";
+    r.error = x.what();
+  } catch (const object_store_full& x) {
+    r.error_kind = "store_full";
+    r.error = x.what();
+  } catch (const connection_error& x) {
+    r.error_kind = "connection";
+    r.error = x.what();
+  } catch (const std::exception& x) {
+    r.error_kind = "error";
+    r.error = x.what();
+  } catch (...) {
+    r.error_kind = "error";
+    r.error = "unknown failure";
+  }
+  return r;
+}
+
+/// Puts up to this size are stored by the driver without a node (inline).
+constexpr std::size_t quick_put_bytes = 64 * 1024;
+
+bool is_quick(const client_ops::op& o) {
+  switch (o.what) {
+    case kind::put:
+      return o.values.size() == 1 && o.values.front().size() <= quick_put_bytes;
+    case kind::submit:
+    case kind::add_ref:
+    case kind::release:
+    case kind::call_actor:
+    case kind::unknown:
+      return true;
+    case kind::create_actor:
+      return o.name.empty(); // an anonymous create returns at once
+    default:
+      return false;
+  }
+}
+
+} // namespace
+
+struct client_session::batch {
+  std::vector<uint64_t> seqs;
+  std::size_t remaining = 0;
+  client_ops::callback<std::vector<reply>> done;
+};
+
+/// A put_stream's bytes on their way from write_chunk to the store.
+struct client_session::inbound {
+  uint64_t next = 0; // the offset expected next
+  std::deque<std::string> chunks;
+  std::size_t queued = 0;
+  std::deque<std::pair<uint64_t, client_ops::callback<uint64_t>>> parked; // until drained
+  std::string failed;
+};
+
+/// A streamed get value on its way from the store to read_chunk.
+struct client_session::outbound {
+  uint64_t size = 0;
+  uint64_t delivered = 0; // the offset of the next chunk to hand out
+  std::deque<std::string> chunks;
+  std::size_t queued = 0;
+  uint64_t last_offset = std::numeric_limits<uint64_t>::max();
+  std::string last; // the chunk handed out last (a resend asks again)
+  std::deque<client_ops::callback<std::string>> parked; // reads waiting for a chunk
+  std::string failed;
+};
+
+client_session::client_session(std::string id, hosted_options opts,
+                               client_ops::callback<bool> ready)
+  : id_(std::move(id)) {
+  starter_ = std::thread([this, opts = std::move(opts), ready = std::move(ready)]() mutable {
+    start(std::move(opts), std::move(ready));
+  });
+}
+
+client_session::~client_session() {
+  close();
+}
+
+uint64_t client_session::last_seq() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return max_seq_;
+}
+
+void client_session::close() {
+  std::vector<std::shared_ptr<batch>> failed;
+  std::vector<client_ops::callback<uint64_t>> writes;
+  std::vector<client_ops::callback<std::string>> reads;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (closing_ && !starter_.joinable())
+      return;
+    closing_ = true;
+    for (auto& [_, s] : inbound_)
+      for (auto& p : s->parked)
+        writes.push_back(std::move(p.second));
+    for (auto& [_, s] : outbound_)
+      for (auto& p : s->parked)
+        reads.push_back(std::move(p));
+    inbound_.clear();
+    outbound_.clear();
+  }
+  pool_cv_.notify_all();
+  data_cv_.notify_all();
+  const std::string why = "session " + id_ + " closed";
+  for (auto& w : writes)
+    w({false, 0, why});
+  for (auto& r : reads)
+    r({false, {}, why});
+  if (starter_.joinable())
+    starter_.join();
+  std::vector<std::thread> workers;
+  {
+    std::unique_lock<std::mutex> lock{mtx_};
+    data_cv_.wait(lock, [this] { return active_ == 0; }); // exec() calls running ops
+    workers.swap(workers_);
+  }
+  for (auto& w : workers)
+    w.join();
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& [_, bs] : waiting_)
+      for (auto& b : bs)
+        if (b->done) {
+          failed.push_back(b);
+        }
+    waiting_.clear();
+  }
+  for (auto& b : failed) {
+    auto done = std::move(b->done);
+    b->done = nullptr;
+    if (done)
+      done({false, {}, why});
+  }
+  driver_.reset(); // frees the session's objects; its job ends
+}
+
+// -- ops in seq order ---------------------------------------------------------------
+
+void client_session::start(hosted_options opts, client_ops::callback<bool> ready) {
+  try {
+    auto d = make_hosted_driver(opts);
+    std::lock_guard<std::mutex> guard{mtx_};
+    driver_ = std::move(d);
+  } catch (const std::exception& e) {
+    ready({false, false, std::string{"cannot start the session's driver: "} + e.what()});
+    return;
+  }
+  ready({true, true, ""});
+}
+
+void client_session::exec(uint64_t ack, std::vector<client_ops::op> ops,
+                          client_ops::callback<std::vector<reply>> done) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (closing_ || !driver_) {
+      auto why = closing_ ? "session " + id_ + " closed" : "session " + id_ + " is starting";
+      return done({false, {}, why});
+    }
+    ++active_;
+  }
+  take(ack, ops, done);
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    --active_;
+  }
+  data_cv_.notify_all(); // close() waits for active_ == 0
+}
+
+void client_session::take(uint64_t ack, std::vector<client_ops::op>& ops,
+                          client_ops::callback<std::vector<reply>>& done) {
+  auto b = std::make_shared<batch>();
+  b->done = std::move(done);
+  std::vector<client_ops::op*> fresh;
+  {
+    std::unique_lock<std::mutex> lock{mtx_};
+    replies_.erase(replies_.begin(), replies_.upper_bound(ack));
+    for (auto i = outbound_.begin(); i != outbound_.end();) // read to the end
+      i = i->second->delivered >= i->second->size ? outbound_.erase(i) : std::next(i);
+    for (auto& o : ops) {
+      b->seqs.push_back(o.seq);
+      if (o.seq <= max_seq_) { // a resend: answered, or still running
+        if (replies_.count(o.seq) != 0)
+          continue;
+        if (auto w = waiting_.find(o.seq); w != waiting_.end()) {
+          w->second.push_back(b);
+          ++b->remaining;
+          continue;
+        }
+        replies_[o.seq] = error_reply(o.seq, std::make_exception_ptr(error(
+                                               "op " + std::to_string(o.seq)
+                                               + " was answered and acknowledged already")));
+        continue;
+      }
+      max_seq_ = o.seq;
+      waiting_[o.seq].push_back(b);
+      ++b->remaining;
+      fresh.push_back(&o);
+    }
+    if (b->remaining == 0) {
+      std::vector<reply> out;
+      for (auto s : b->seqs)
+        out.push_back(replies_[s]);
+      lock.unlock();
+      b->done({true, std::move(out), ""});
+      return;
+    }
+  }
+  for (auto* o : fresh) {
+    if (is_quick(*o) || (o->what == kind::get && ready_now(*o))) {
+      reply r;
+      try {
+        if (o->what == kind::get) {
+          r = get(*o);
+        } else {
+          run_quick(*o);
+          if (o->what == kind::create_actor)
+            r.actor_id = o->result;
+        }
+        r.seq = o->seq;
+      } catch (...) {
+        r = error_reply(o->seq, std::current_exception());
+      }
+      std::unique_lock<std::mutex> lock{mtx_};
+      complete(std::move(r), lock);
+    } else {
+      auto op = std::make_shared<client_ops::op>(std::move(*o));
+      post([this, op] {
+        reply r;
+        try {
+          r = run_waiting(*op);
+        } catch (...) {
+          r = error_reply(op->seq, std::current_exception());
+        }
+        r.seq = op->seq;
+        std::unique_lock<std::mutex> lock{mtx_};
+        complete(std::move(r), lock);
+      });
+    }
+  }
+}
+
+void client_session::complete(reply r, std::unique_lock<std::mutex>& lock) {
+  auto seq = r.seq;
+  replies_[seq] = std::move(r);
+  auto w = waiting_.find(seq);
+  if (w == waiting_.end())
+    return;
+  auto batches = std::move(w->second);
+  waiting_.erase(w);
+  std::vector<std::pair<client_ops::callback<std::vector<reply>>, std::vector<reply>>> ready;
+  for (auto& b : batches) {
+    if (--b->remaining != 0 || !b->done)
+      continue;
+    std::vector<reply> out;
+    out.reserve(b->seqs.size());
+    for (auto s : b->seqs)
+      out.push_back(replies_[s]);
+    ready.emplace_back(std::move(b->done), std::move(out));
+    b->done = nullptr;
+  }
+  lock.unlock();
+  for (auto& [done, out] : ready)
+    done({true, std::move(out), ""});
+  lock.lock();
+}
+
+bool client_session::ready_now(const client_ops::op& o) {
+  std::vector<object_id> ids;
+  for (auto& id : o.ids)
+    ids.push_back(map_id(id));
+  auto ready = driver_->wait(ids, ids.size(), std::chrono::milliseconds{0});
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (!ready[i])
+      return false;
+    if (auto size = driver_->stored_size(ids[i]); size && *size > inline_limit)
+      return false; // a stream: its producer runs on the pool anyway
+  }
+  return true;
+}
+
+object_id client_session::map_id(const std::string& client_id) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = ids_.find(client_id);
+  return i == ids_.end() ? client_id : i->second.first;
+}
+
+std::vector<arg> client_session::map_args(std::vector<client_ops::arg>& args) {
+  std::vector<arg> out;
+  out.reserve(args.size());
+  for (auto& a : args) {
+    arg x;
+    x.is_ref = a.is_ref;
+    if (a.is_ref)
+      x.ref = map_id(a.value);
+    else
+      x.value = std::move(a.value);
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+void client_session::run_quick(client_ops::op& o) {
+  auto remember = [this, &o](object_id id) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    ids_[o.result] = {std::move(id), 1};
+  };
+  switch (o.what) {
+    case kind::submit: {
+      task_options opts;
+      opts.resources = o.resources;
+      opts.max_retries = o.max_retries;
+      opts.label_selector = o.labels;
+      remember(driver_->submit(o.name, map_args(o.args), opts));
+      return;
+    }
+    case kind::put:
+      if (o.values.size() != 1)
+        throw error("put: no value");
+      remember(driver_->put(std::move(o.values.front())));
+      return;
+    case kind::call_actor:
+      remember(driver_->call_actor(o.target, o.name, map_args(o.args)));
+      return;
+    case kind::add_ref: {
+      object_id id;
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        auto i = ids_.find(o.target);
+        if (i == ids_.end())
+          return;
+        ++i->second.second;
+        id = i->second.first;
+      }
+      driver_->add_ref(id);
+      return;
+    }
+    case kind::release: {
+      object_id id;
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        auto i = ids_.find(o.target);
+        if (i == ids_.end())
+          return;
+        id = i->second.first;
+        if (--i->second.second <= 0)
+          ids_.erase(i);
+      }
+      driver_->release(id);
+      return;
+    }
+    case kind::create_actor: {
+      actor_options opts;
+      opts.detached = o.flag;
+      opts.max_restarts = o.max_retries;
+      opts.max_task_retries = o.max_task_retries;
+      opts.max_concurrency = o.max_concurrency;
+      opts.resources = o.resources;
+      opts.label_selector = o.labels;
+      o.result = driver_->create_actor(o.target, std::move(o.values), opts);
+      return;
+    }
+    default:
+      throw error("this head does not know that op (a newer client?)");
+  }
+}
+
+// -- the pool ------------------------------------------------------------------------
+
+void client_session::post(std::function<void()> job) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (closing_)
+    return;
+  jobs_.push_back(std::move(job));
+  if (jobs_.size() > idle_workers_ && workers_.size() < max_workers)
+    workers_.emplace_back([this] { pool_loop(); });
+  else
+    pool_cv_.notify_one();
+}
+
+void client_session::pool_loop() {
+  std::unique_lock<std::mutex> lock{mtx_};
+  for (;;) {
+    ++idle_workers_;
+    pool_cv_.wait(lock, [this] { return closing_ || !jobs_.empty(); });
+    --idle_workers_;
+    if (closing_)
+      return;
+    auto job = std::move(jobs_.front());
+    jobs_.pop_front();
+    lock.unlock();
+    job();
+    lock.lock();
+  }
+}
+
+reply client_session::run_waiting(client_ops::op& o) {
+  reply r;
+  switch (o.what) {
+    case kind::get:
+      return get(o);
+    case kind::put_stream:
+      return put_stream(o);
+    case kind::wait: {
+      std::vector<object_id> ids;
+      for (auto& id : o.ids)
+        ids.push_back(map_id(id));
+      auto deadline = o.timeout_ms < 0 ? std::chrono::steady_clock::time_point::max()
+                                       : std::chrono::steady_clock::now()
+                                           + std::chrono::milliseconds{o.timeout_ms};
+      for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+        auto slice = std::max(0ms, std::min<std::chrono::milliseconds>(wait_slice, left));
+        r.ready = driver_->wait(ids, o.count, slice);
+        auto n = static_cast<uint64_t>(std::count(r.ready.begin(), r.ready.end(), true));
+        if (n >= o.count || slice < wait_slice)
+          return r;
+        std::lock_guard<std::mutex> guard{mtx_};
+        if (closing_)
+          throw error("session " + id_ + " closed");
+      }
+    }
+    case kind::create_actor: {
+      actor_options opts;
+      opts.name = o.name;
+      opts.ray_namespace = o.ns;
+      opts.get_if_exists = o.get_if_exists;
+      opts.detached = o.flag;
+      opts.max_restarts = o.max_retries;
+      opts.max_task_retries = o.max_task_retries;
+      opts.max_concurrency = o.max_concurrency;
+      opts.resources = o.resources;
+      opts.label_selector = o.labels;
+      r.actor_id = driver_->create_actor(o.target, std::move(o.values), opts);
+      return r;
+    }
+    case kind::get_actor: {
+      auto found = driver_->get_actor(o.name, o.ns);
+      r.actor_id = found.id;
+      r.class_name = found.class_name;
+      return r;
+    }
+    case kind::kill_actor:
+      driver_->kill_actor(o.target, o.flag);
+      return r;
+    default:
+      throw error("this head does not know that op (a newer client?)");
+  }
+}
+
+reply client_session::get(const client_ops::op& o) {
+  reply r;
+  std::vector<object_id> ids;
+  for (auto& id : o.ids)
+    ids.push_back(map_id(id));
+  // Ready first, in slices, so a closing session never waits on a get.
+  auto deadline = o.timeout_ms < 0 ? std::chrono::steady_clock::time_point::max()
+                                   : std::chrono::steady_clock::now()
+                                       + std::chrono::milliseconds{o.timeout_ms};
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+    auto slice = std::max(0ms, std::min<std::chrono::milliseconds>(wait_slice, left));
+    auto ready = driver_->wait(ids, ids.size(), slice);
+    if (std::all_of(ready.begin(), ready.end(), [](bool b) { return b; }))
+      break;
+    if (slice < wait_slice)
+      throw get_timeout("get: " + std::to_string(ids.size())
+                        + " object(s) not ready within the timeout");
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (closing_)
+      throw error("session " + id_ + " closed");
+  }
+  // Large stored values stream; the rest come back inline.
+  r.values.resize(ids.size());
+  std::vector<object_id> small;
+  std::vector<std::size_t> small_at;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto size = driver_->stored_size(ids[i]);
+    if (size && *size > inline_limit) {
+      auto s = std::make_shared<outbound>();
+      s->size = *size;
+      uint64_t stream = 0;
+      {
+        std::lock_guard<std::mutex> guard{mtx_};
+        stream = next_stream_++;
+        outbound_[stream] = s;
+      }
+      r.values[i].streamed = true;
+      r.values[i].stream = stream;
+      r.values[i].size = *size;
+      post([this, s, id = ids[i]] { produce(s, id); });
+    } else {
+      small.push_back(ids[i]);
+      small_at.push_back(i);
+    }
+  }
+  if (!small.empty()) {
+    auto values = driver_->get(small, std::chrono::milliseconds{0});
+    for (std::size_t k = 0; k < values.size(); ++k)
+      r.values[small_at[k]].bytes = std::move(values[k]);
+  }
+  return r;
+}
+
+void client_session::produce(std::shared_ptr<outbound> s, object_id id) {
+  std::string pending;
+  auto push = [this, &s](std::string chunk) {
+    std::vector<std::pair<client_ops::callback<std::string>, std::string>> answers;
+    {
+      std::unique_lock<std::mutex> lock{mtx_};
+      data_cv_.wait(lock, [this, &s] { return closing_ || s->queued < window_bytes; });
+      if (closing_)
+        throw error("session " + id_ + " closed");
+      s->queued += chunk.size();
+      s->chunks.push_back(std::move(chunk));
+      while (!s->parked.empty() && !s->chunks.empty()) {
+        auto c = std::move(s->chunks.front());
+        s->chunks.pop_front();
+        s->queued -= c.size();
+        s->last_offset = s->delivered;
+        s->delivered += c.size();
+        s->last = c;
+        answers.emplace_back(std::move(s->parked.front()), std::move(c));
+        s->parked.pop_front();
+      }
+    }
+    for (auto& [cb, c] : answers)
+      cb({true, std::move(c), ""});
+  };
+  try {
+    driver_->read_stored(id, [&pending, &push](std::size_t, std::string_view c) {
+      pending.append(c.data(), c.size());
+      if (pending.size() >= chunk_bytes) {
+        push(std::move(pending));
+        pending.clear();
+      }
+    });
+    if (!pending.empty())
+      push(std::move(pending));
+  } catch (const std::exception& e) {
+    std::deque<client_ops::callback<std::string>> parked;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      s->failed = e.what();
+      parked.swap(s->parked);
+    }
+    for (auto& cb : parked)
+      cb({false, {}, e.what()});
+  }
+}
+
+void client_session::read_chunk(uint64_t stream, uint64_t offset,
+                                client_ops::callback<std::string> done) {
+  std::unique_lock<std::mutex> lock{mtx_};
+  auto i = outbound_.find(stream);
+  if (i == outbound_.end()) {
+    lock.unlock();
+    return done({false, {}, "no stream " + std::to_string(stream) + " in session " + id_});
+  }
+  auto s = i->second;
+  if (offset == s->last_offset) {
+    auto copy = s->last;
+    lock.unlock();
+    return done({true, std::move(copy), ""});
+  }
+  if (offset != s->delivered || !s->failed.empty()) {
+    auto why = !s->failed.empty() ? s->failed
+                                  : "read at offset " + std::to_string(offset) + ", the stream is at "
+                                      + std::to_string(s->delivered);
+    lock.unlock();
+    return done({false, {}, why});
+  }
+  if (s->chunks.empty()) {
+    s->parked.push_back(std::move(done));
+    return;
+  }
+  auto c = std::move(s->chunks.front());
+  s->chunks.pop_front();
+  s->queued -= c.size();
+  s->last_offset = s->delivered;
+  s->delivered += c.size();
+  s->last = c;
+  lock.unlock();
+  data_cv_.notify_all();
+  done({true, std::move(c), ""});
+}
+
+std::shared_ptr<client_session::inbound> client_session::inbound_for(uint64_t stream) {
+  auto& s = inbound_[stream];
+  if (!s)
+    s = std::make_shared<inbound>();
+  return s;
+}
+
+void client_session::write_chunk(uint64_t stream, uint64_t offset, std::string data,
+                                 client_ops::callback<uint64_t> done) {
+  std::unique_lock<std::mutex> lock{mtx_};
+  if (closing_) {
+    lock.unlock();
+    return done({false, 0, "session " + id_ + " closed"});
+  }
+  auto s = inbound_for(stream);
+  if (!s->failed.empty() || offset > s->next) {
+    auto why = !s->failed.empty() ? s->failed
+                                  : "chunk at offset " + std::to_string(offset) + ", expected "
+                                      + std::to_string(s->next);
+    lock.unlock();
+    return done({false, 0, why});
+  }
+  if (offset < s->next) { // a resend after a reconnect
+    auto next = s->next;
+    lock.unlock();
+    return done({true, next, ""});
+  }
+  s->next += data.size();
+  s->queued += data.size();
+  s->chunks.push_back(std::move(data));
+  if (s->queued > window_bytes) {
+    s->parked.emplace_back(s->next, std::move(done)); // answered as the store takes bytes
+    lock.unlock();
+    data_cv_.notify_all();
+    return;
+  }
+  auto next = s->next;
+  lock.unlock();
+  data_cv_.notify_all();
+  done({true, next, ""});
+}
+
+reply client_session::put_stream(const client_ops::op& o) {
+  std::shared_ptr<inbound> s;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    s = inbound_for(o.stream);
+  }
+  const uint64_t size = o.count;
+  auto fill = [this, &s, size](char* dst) {
+    uint64_t copied = 0;
+    while (copied < size) {
+      std::string chunk;
+      std::vector<client_ops::callback<uint64_t>> released;
+      std::vector<uint64_t> nexts;
+      {
+        std::unique_lock<std::mutex> lock{mtx_};
+        if (!data_cv_.wait_for(lock, std::chrono::hours{24},
+                               [this, &s] { return closing_ || !s->chunks.empty(); })
+            || closing_)
+          throw error("session " + id_ + " closed during a put");
+        chunk = std::move(s->chunks.front());
+        s->chunks.pop_front();
+        s->queued -= chunk.size();
+        while (!s->parked.empty() && s->queued <= window_bytes) {
+          nexts.push_back(s->parked.front().first);
+          released.push_back(std::move(s->parked.front().second));
+          s->parked.pop_front();
+        }
+      }
+      for (std::size_t k = 0; k < released.size(); ++k)
+        released[k]({true, nexts[k], ""});
+      if (copied + chunk.size() > size)
+        throw error("put: more bytes than the " + std::to_string(size) + " announced");
+      std::memcpy(dst + copied, chunk.data(), chunk.size());
+      copied += chunk.size();
+    }
+  };
+  reply r;
+  object_id id;
+  try {
+    id = driver_->put_packed(size, fill);
+  } catch (const std::exception& e) {
+    std::deque<std::pair<uint64_t, client_ops::callback<uint64_t>>> parked;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      s->failed = e.what();
+      parked.swap(s->parked);
+    }
+    for (auto& p : parked)
+      p.second({false, 0, e.what()});
+    throw;
+  }
+  std::lock_guard<std::mutex> guard{mtx_};
+  ids_[o.result] = {std::move(id), 1};
+  inbound_.erase(o.stream);
+  return r;
+}
+
+} // namespace rayd::core
