@@ -10,10 +10,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -76,15 +79,19 @@ std::optional<memory_sample> read_memory(pid_t pid) {
 }
 
 /// Samples one process's memory on a thread of its own every `period` from
-/// start() until stop(), which joins the thread and returns what it saw.
+/// start() until stop(), which joins the thread and returns what it saw;
+/// `each_period` (if any) runs on that thread after every sample.
 ///
 ///   idle --start()--> sampling --stop()--> stopped (samples handed out)
 ///
 /// The destructor stops a sampler still running. start() and stop() are
-/// called from one thread (the harness's).
+/// called from one thread (the harness's); whatever `each_period` touches
+/// is the sampler thread's until stop() returns.
 class memory_sampler {
 public:
-  memory_sampler(pid_t pid, std::chrono::microseconds period) : pid_(pid), period_(period) {
+  memory_sampler(pid_t pid, std::chrono::microseconds period,
+                 std::function<void()> each_period = {})
+    : pid_(pid), period_(period), each_period_(std::move(each_period)) {
   }
   memory_sampler(const memory_sampler&) = delete;
   memory_sampler& operator=(const memory_sampler&) = delete;
@@ -110,6 +117,8 @@ private:
     while (running_) {
       if (auto s = read_memory(pid_))
         samples_.push_back(*s);
+      if (each_period_)
+        each_period_();
       next += period_;
       std::this_thread::sleep_until(next);
     }
@@ -117,10 +126,83 @@ private:
 
   pid_t pid_;
   std::chrono::microseconds period_;
+  std::function<void()> each_period_;
   std::atomic<bool> running_{false};
   std::thread thread_;
   std::vector<memory_sample> samples_; // the sampler thread's until joined
 };
+
+// ------------------------------------------------------------ client sockets
+
+/// The children of this process whose command name is `comm` (of which the
+/// kernel keeps 15 characters).
+std::vector<pid_t> children_named(const std::string& comm) {
+  std::vector<pid_t> out;
+  const pid_t self = ::getpid();
+  std::error_code ec;
+  for (fs::directory_iterator it{"/proc", ec}, end; !ec && it != end; it.increment(ec)) {
+    auto name = it->path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0])))
+      continue;
+    auto stat = read_file(it->path().string() + "/stat");
+    if (!stat)
+      continue;
+    auto open = stat->find('('), close = stat->rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close + 4 > stat->size())
+      continue;
+    auto cmd = stat->substr(open + 1, close - open - 1);
+    pid_t ppid = std::atoi(stat->c_str() + close + 4); // after ") S "
+    if (ppid == self && cmd == comm.substr(0, 15))
+      out.push_back(std::atoi(name.c_str()));
+  }
+  return out;
+}
+
+/// "HOST:PORT" of an address of /proc/net/tcp ("0100007F:1F90"; IPv4 only,
+/// IPv6 as its hex).
+std::string peer_of(const std::string& hex) {
+  auto colon = hex.find(':');
+  if (colon == std::string::npos)
+    return hex;
+  auto port = std::strtoul(hex.c_str() + colon + 1, nullptr, 16);
+  if (colon != 8)
+    return hex.substr(0, colon) + ":" + std::to_string(port);
+  auto ip = static_cast<uint32_t>(std::strtoul(hex.substr(0, 8).c_str(), nullptr, 16));
+  return std::to_string(ip & 0xff) + "." + std::to_string((ip >> 8) & 0xff) + "."
+         + std::to_string((ip >> 16) & 0xff) + "." + std::to_string(ip >> 24) + ":"
+         + std::to_string(port);
+}
+
+/// The remote ends of `pid`'s connected TCP sockets (its fds matched with its
+/// network namespace's /proc/net/tcp and tcp6), added to `peers`.
+void add_tcp_peers(pid_t pid, std::set<std::string>& peers) {
+  const std::string base = "/proc/" + std::to_string(pid);
+  std::set<std::string> inodes;
+  std::error_code ec;
+  for (fs::directory_iterator it{base + "/fd", ec}, end; !ec && it != end; it.increment(ec)) {
+    auto target = fs::read_symlink(it->path(), ec);
+    auto t = target.string();
+    if (!ec && t.rfind("socket:[", 0) == 0)
+      inodes.insert(t.substr(8, t.size() - 9));
+    ec.clear();
+  }
+  for (const char* table : {"/net/tcp", "/net/tcp6"}) {
+    auto text = read_file(base + table);
+    if (!text)
+      continue;
+    std::istringstream in{*text};
+    std::string line;
+    std::getline(in, line); // the header
+    while (std::getline(in, line)) {
+      std::istringstream f{line};
+      std::string sl, local, remote, state, queues, timer, retr, uid, timeout, inode;
+      f >> sl >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> inode;
+      // 01: ESTABLISHED (a listening socket has no peer).
+      if (inodes.count(inode) && state == "01")
+        peers.insert(peer_of(remote));
+    }
+  }
+}
 
 /// The peak of `field` over the samples in [from_ns, to_ns] (0 and n = 0 if none).
 struct peak {
@@ -181,7 +263,8 @@ double diff_mib(uint64_t a, uint64_t b) {
 /// line becomes the figure's value.
 struct rate_spec {
   std::string metric;
-  std::string workload; // rayd-micro-driver's
+  std::string workload; // rayd-micro-driver's, or rayd-client-driver's with own_driver
+  bool own_driver;
   std::vector<std::string> args;
   const char* unit;
   const char* value_key; // in the driver's JSON line
@@ -201,6 +284,26 @@ std::string next_to_self(const std::string& name) {
   return (fs::read_symlink("/proc/self/exe", ec).parent_path() / name).string();
 }
 
+/// Starts `c`'s head (--num-cpus 2) and one worker node (--num-cpus 1) and
+/// waits until both are ALIVE; "" or why not. The harness's API client is
+/// gone when it returns (tcp_pingpong forks: no thread may be left).
+std::string start_cluster(cluster& c, pid_t& worker) {
+  if (c.spawn_head({"--num-cpus", "2"}) < 0 || !c.wait_head())
+    return "the head did not come up (see " + c.tmpdir() + "/head.out)";
+  worker = c.spawn_worker({"--num-cpus", "1"});
+  if (worker < 0)
+    return "cannot start the worker node";
+  std::string err;
+  auto cli = connect_until(c.head().api_address, c.token(), steady::now() + 30s, err);
+  if (!cli)
+    return "cannot connect to the API: " + err;
+  bool two = false;
+  for (auto t0 = steady::now(); !two && ms_since(t0) < 30000; sleep_ms(5))
+    if (auto v = cli->status())
+      two = count_alive(*v) == 2;
+  return two ? "" : "the worker node did not show ALIVE within 30 s";
+}
+
 bool wanted(const client_bench_options& o, const std::string& metric) {
   return o.only.empty() || std::find(o.only.begin(), o.only.end(), metric) != o.only.end();
 }
@@ -211,8 +314,8 @@ json run_client(const settings& s, const client_bench_options& o) {
   const std::string name = "client";
   auto total_t0 = steady::now();
   auto micro = o.micro_driver.empty() ? next_to_self("rayd-micro-driver") : o.micro_driver;
-  auto transfer = o.client_driver.empty() ? next_to_self("rayd-client-driver") : o.client_driver;
-  for (const auto& d : {micro, transfer})
+  auto own = o.client_driver.empty() ? next_to_self("rayd-client-driver") : o.client_driver;
+  for (const auto& d : {micro, own})
     if (::access(d.c_str(), X_OK) != 0)
       return error_result(name, "no executable " + d
                                   + " (build rayd-bench's drivers, or pass --micro-driver / "
@@ -223,27 +326,30 @@ json run_client(const settings& s, const client_bench_options& o) {
   const auto put_bytes = static_cast<uint64_t>(std::llround(o.put_gibibytes * gib));
   const auto transfer_bytes = static_cast<uint64_t>(std::llround(o.gigabytes * gib));
   const std::vector<rate_spec> all_specs{
-    {"client__1_1_actor_calls_sync", "actor_calls_sync", {"--seconds", secs}, "calls/s",
+    {"client__1_1_actor_calls_sync", "actor_calls_sync", false, {"--seconds", secs}, "calls/s",
      "rate", 465,
      "get(a.small_value()) one call at a time on one actor (no resources), from the "
      "client"},
-    {"client__1_1_actor_calls_async", "actor_calls_async", {"--seconds", secs}, "calls/s",
+    {"client__1_1_actor_calls_async", "actor_calls_async", false, {"--seconds", secs}, "calls/s",
      "rate", 907, "1000 calls on one actor submitted, then get of all; repeated"},
-    {"client__1_1_actor_calls_concurrent", "actor_calls_concurrent", {"--seconds", secs},
+    {"client__1_1_actor_calls_concurrent", "actor_calls_concurrent", false, {"--seconds", secs},
      "calls/s", "rate", 862,
      "as Ray's: 1000 calls submitted from one client thread to an actor with "
      "max_concurrency 16, then get of all; repeated"},
-    {"client__get_calls", "get_calls", {"--seconds", secs}, "gets/s", "rate", 1159,
+    {"client__get_calls", "get_calls", false, {"--seconds", secs}, "gets/s", "rate", 1159,
      "get of one small put object (put(int64), stored on the cluster: the client keeps "
      "no copy), one at a time; a task read it first"},
-    {"client__put_calls", "put_calls", {"--seconds", secs}, "puts/s", "rate", 789,
-     "put(0), one at a time, refs dropped at once"},
-    {"client__put_gigabytes", "put_gigabytes",
+    {"client__put_calls", "put_calls", true, {"--seconds", secs}, "puts/s", "rate", 789,
+     "put(0) in a loop, refs dropped at once, then a get of the last one: a client's small "
+     "put returns at once (queued to its session, which runs a client's ops in order), so "
+     "the figure counts until the session ran them all (submitted_per_s: the loop alone; "
+     "Ray's client put waits for each)"},
+    {"client__put_gigabytes", "put_gigabytes", false,
      {"--seconds", secs, "--bytes", std::to_string(put_bytes), "--batch", "1"}, "GB/s",
      "gigabytes_per_s", 0.132,
      "put of a value of --put-gib GiB (default 1), its ref dropped at once (the head "
      "frees it); GB = 1e9 bytes"},
-    {"client__tasks_and_get_batch", "tasks_and_get_batch", {"--seconds", secs}, "batches/s",
+    {"client__tasks_and_get_batch", "tasks_and_get_batch", false, {"--seconds", secs}, "batches/s",
      "batches_per_s", 0.92,
      "as Ray's: 1000 small tasks submitted, then get of all; batches of 1000 per second "
      "(tasks_per_s alongside)"},
@@ -266,25 +372,14 @@ json run_client(const settings& s, const client_bench_options& o) {
   pingpong.push_back(tcp_pingpong(o.pingpong_seconds));
 
   cluster c{s, "client"};
-  if (c.spawn_head({"--num-cpus", "2"}) < 0 || !c.wait_head())
-    return error_result(name, "the head did not come up (see " + c.tmpdir() + "/head.out)");
-  pid_t worker = c.spawn_worker({"--num-cpus", "1"});
-  if (worker < 0)
-    return error_result(name, "cannot start the worker node");
-  {
-    std::string err;
-    auto cli = connect_until(c.head().api_address, c.token(), steady::now() + 30s, err);
-    if (!cli)
-      return error_result(name, "cannot connect to the API: " + err);
-    bool two = false;
-    for (auto t0 = steady::now(); !two && ms_since(t0) < 30000; sleep_ms(5))
-      if (auto v = cli->status())
-        two = count_alive(*v) == 2;
-    if (!two)
-      return error_result(name, "the worker node did not show ALIVE within 30 s");
-  } // the harness's own API client (and its thread) is gone before tcp_pingpong forks
+  pid_t worker = -1;
+  if (auto why = start_cluster(c, worker); !why.empty())
+    return error_result(name, why);
   // run_drivers: an empty address is the in-cluster way.
-  const std::string address = o.in_cluster ? "" : "rayd://" + c.head().api_address;
+  auto address_of = [&o](const cluster& cl) {
+    return o.in_cluster ? std::string{} : "rayd://" + cl.head().api_address;
+  };
+  const std::string address = address_of(c);
   note(o.in_cluster ? "client: --in-cluster: the drivers join the cluster (not the client path)"
                     : "client: the drivers connect to " + address + " only");
 
@@ -306,8 +401,14 @@ json run_client(const settings& s, const client_bench_options& o) {
       }
       note("client: run " + std::to_string(r) + "/" + std::to_string(o.runs) + " "
            + sp.metric);
-      auto d = run_drivers(c, worker, micro, sp.workload, 1, sp.args, timeout_s, address);
+      auto d = run_drivers(c, worker, sp.own_driver ? own : micro, sp.workload, 1, sp.args,
+                           timeout_s, address);
       json row{{"run", r}, {"cpu", d.cpu}};
+      // What the head holds once the driver is gone (its session's objects freed):
+      // a figure that grows run after run is memory the head keeps.
+      if (auto m = read_memory(c.head_pid()))
+        row["head_after_mib"] = {{"rss_anon", to_mib(m->rss_anon)},
+                                 {"vm_rss", to_mib(m->vm_rss)}};
       if (!d.error.empty() || d.outputs.empty()) {
         auto why = d.error.empty() ? std::string{"no driver output"} : d.error;
         row["error"] = why;
@@ -328,6 +429,10 @@ json run_client(const settings& s, const client_bench_options& o) {
         }
         if (sp.workload == "get_calls")
           row["task_read_ok"] = first.value("task_read_ok", false);
+        if (sp.workload == "put_calls") {
+          row["submitted_per_s"] = round_to(number_or(first, "submitted_per_s"), 1);
+          row["drain_s"] = round_to(number_or(first, "drain_s"), 3);
+        }
         note("client: " + sp.metric + " = " + std::to_string(v) + " " + sp.unit);
       }
       per_run[sp.metric].push_back(row);
@@ -340,18 +445,48 @@ json run_client(const settings& s, const client_bench_options& o) {
 
     if (!do_memory)
       continue;
-    // The head's memory while the client puts and gets one large object.
+    // The head's memory while the client puts and gets one large object, on
+    // a fresh cluster: a head that served the workloads above keeps their
+    // peak heap (the allocator does not give it back), and a transfer could
+    // reuse that memory unseen.
     note("client: run " + std::to_string(r) + "/" + std::to_string(o.runs) + " "
-         + memory_metric + " (" + std::to_string(o.gigabytes) + " GiB put and get)");
-    memory_sampler sampler{c.head_pid(),
-                           std::chrono::microseconds{std::llround(o.sample_ms * 1000)}};
+         + memory_metric + " (" + std::to_string(o.gigabytes)
+         + " GiB put and get, on a fresh cluster)");
+    json row{{"run", r}};
+    cluster mc{s, "client-memory"};
+    pid_t mworker = -1;
+    if (auto why = start_cluster(mc, mworker); !why.empty()) {
+      row["error"] = why;
+      errors.push_back(memory_metric + " (run " + std::to_string(r) + "): " + why);
+      memory_runs.push_back(row);
+      continue;
+    }
+    // Meanwhile, where the driver's TCP connections go (the API port only).
+    std::set<std::string> peers;
+    memory_sampler sampler{mc.head_pid(),
+                           std::chrono::microseconds{std::llround(o.sample_ms * 1000)},
+                           [&peers] {
+                             for (auto pid : children_named("rayd-client-driver"))
+                               add_tcp_peers(pid, peers);
+                           }};
     sampler.start();
-    auto d = run_drivers(c, worker, transfer, "transfer", 1,
+    auto d = run_drivers(mc, mworker, own, "transfer", 1,
                          {"--bytes", std::to_string(transfer_bytes)},
-                         600 + 60 * o.gigabytes, address);
+                         600 + 60 * o.gigabytes, address_of(mc));
     sleep_ms(200); // what the head keeps once the object is freed
     auto samples = sampler.stop();
-    json row{{"run", r}, {"samples", samples.size()}, {"cpu", d.cpu}};
+    finish(mc, row);
+    const std::string api = mc.head().api_address;
+    const bool api_only = !peers.empty() && peers.size() == 1 && *peers.begin() == api;
+    row.update({{"samples", samples.size()},
+                {"cpu", d.cpu},
+                {"client_tcp_peers", std::vector<std::string>(peers.begin(), peers.end())},
+                {"api_address", api},
+                {"client_reached_api_port_only", api_only}});
+    if (!o.in_cluster && !api_only)
+      errors.push_back(memory_metric + " (run " + std::to_string(r)
+                       + "): the client's TCP connections went elsewhere than the API port "
+                         "(see client_tcp_peers)");
     if (!d.error.empty() || d.outputs.empty()) {
       auto why = d.error.empty() ? std::string{"no driver output"} : d.error;
       row["error"] = why;
@@ -495,7 +630,7 @@ json run_client(const settings& s, const client_bench_options& o) {
                       + " ms) at its peak during the client's put of a "
                       + std::to_string(o.gigabytes) + " GiB object and during its get "
                       "back, minus the head at rest (client connected, just before the "
-                      "put). RssAnon, not VmRSS: the object itself lands in the head "
+                      "put); each run on a fresh head and worker node. RssAnon, not VmRSS: the object itself lands in the head "
                       "node's shared-memory object store (memfds, counted in the head's "
                       "RssShmem and VmRSS while it maps them, never in RssAnon), which is "
                       "where it belongs; RssAnon is what the head buffers on the way (the "

@@ -10,18 +10,20 @@
 //   client__1_1_actor_calls_async       1000 calls on one actor, get all; calls/s
 //   client__1_1_actor_calls_concurrent  the same on an actor with max_concurrency
 //                                       16 (as Ray: one client thread, batches)
-//   client__get_calls / client__put_calls   small get / put per second
+//   client__get_calls / client__put_calls   small get / put per second (the
+//                                       puts until the session ran them all)
 //   client__put_gigabytes               put of a 1 GiB value (freed at once), GB/s
 //   client__tasks_and_get_batch         1000 small tasks then get all; batches/s
 //                                       (Ray's unit; tasks/s shown too)
 //   tcp_pingpong                        loopback round trips/s, same run
 //   client__head_extra_rss_mib          the head's RssAnon peak minus at rest,
 //                                       while the client puts and gets a 2 GiB
-//                                       object (sampled every 20 ms)
+//                                       object (sampled every 20 ms; each run
+//                                       on a fresh cluster)
 //
 // These figures run rayd-micro-driver (the micro workloads, unchanged) and
-// rayd-client-driver (the large transfer); each is measured --runs times on
-// one cluster and the median is reported with the samples.
+// rayd-client-driver (put_calls with its drain, the large transfer); each is
+// measured --runs times and the median is reported with the samples.
 //
 // Thread rules: run_client() is called from the main thread of a process that
 // has no other threads (tcp_pingpong forks); it starts and joins a memory

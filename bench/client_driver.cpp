@@ -1,8 +1,16 @@
-// rayd-client-driver: the large-transfer driver of `rayd-bench client` (the
-// other client__ figures run rayd-micro-driver as a remote client). Started
-// with RAYD_ADDRESS=rayd://HOST:API_PORT, so every call goes through the
-// head's API port; one invocation does:
+// rayd-client-driver: the drivers of `rayd-bench client` that rayd-micro-driver
+// has no equivalent for (the other client__ figures run rayd-micro-driver as a
+// remote client). Started with RAYD_ADDRESS=rayd://HOST:API_PORT, so every call
+// goes through the head's API port. Two workloads:
 //
+// --workload put_calls: put(0) for --seconds (refs dropped at once), then a
+// get of the last one. A remote client's small put returns at once (its op is
+// queued to the session, ids are chosen by the client), so the loop alone
+// times submissions; the session runs a client's ops in order, so the get
+// returns once every put before it ran. The figure is puts / (loop + that
+// drain) ("rate"); the loop alone is reported too ("submitted_per_s").
+//
+// --workload transfer:
 //   1. fills --bytes (default 2 GiB) of pseudo-random bytes and hashes them
 //      (XXH64; untimed, before the barrier);
 //   2. waits for the harness's go (--barrier DIR: DIR/ready.<pid>, then DIR/go),
@@ -16,6 +24,7 @@
 //      this process's own peak RSS.
 //
 //   rayd-client-driver --workload transfer [--bytes N] [--barrier DIR]
+//   rayd-client-driver --workload put_calls [--seconds S] [--barrier DIR]
 //
 // rayd::init() is the first statement of main: were a node ever to start this
 // binary as a worker, it would serve there and never return (it has no tasks).
@@ -43,13 +52,14 @@ using clock_type = std::chrono::steady_clock;
 struct flags {
   std::string workload;
   uint64_t bytes = 2ull << 30;
+  double seconds = 2;
   std::string barrier;
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
-               "rayd-client-driver: %s\nusage: rayd-client-driver --workload transfer "
-               "[--bytes N] [--barrier DIR]\n",
+               "rayd-client-driver: %s\nusage: rayd-client-driver --workload "
+               "transfer|put_calls [--bytes N] [--seconds S] [--barrier DIR]\n",
                why.c_str());
   std::exit(2);
 }
@@ -67,15 +77,17 @@ flags parse(int argc, char** argv) {
       f.workload = value();
     else if (a == "--bytes")
       f.bytes = std::strtoull(value().c_str(), nullptr, 10);
+    else if (a == "--seconds")
+      f.seconds = std::atof(value().c_str());
     else if (a == "--barrier")
       f.barrier = value();
     else
       usage("unknown flag " + a);
   }
-  if (f.workload != "transfer")
-    usage("--workload transfer is the only workload");
-  if (f.bytes == 0)
-    usage("--bytes must be positive");
+  if (f.workload != "transfer" && f.workload != "put_calls")
+    usage("--workload is transfer or put_calls");
+  if (f.bytes == 0 || f.seconds <= 0)
+    usage("--bytes and --seconds must be positive");
   return f;
 }
 
@@ -126,7 +138,37 @@ std::string pseudo_random(uint64_t bytes) {
   return value;
 }
 
-int run(const flags& f) {
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+int run_put_calls(const flags& f) {
+  rayd::object_ref<int> last;
+  for (int i = 0; i < 1000; ++i) // warm-up
+    last = rayd::put(0);
+  if (rayd::get(last) != 0)
+    throw std::runtime_error("a put(0) read back as another value");
+  barrier(f);
+  uint64_t puts = 0;
+  auto t0 = clock_type::now();
+  do {
+    for (int i = 0; i < 1000; ++i, ++puts)
+      last = rayd::put(0); // the previous ref drops: freed
+  } while (seconds_since(t0) < f.seconds);
+  const double loop_s = seconds_since(t0);
+  const bool ok = rayd::get(last) == 0; // after every put before it
+  const double total_s = seconds_since(t0);
+  std::printf("{\"workload\":\"put_calls\",\"ops\":%llu,\"seconds\":%.6f,\"rate\":%.3f,"
+              "\"unit\":\"puts/s\",\"loop_s\":%.6f,\"drain_s\":%.6f,"
+              "\"submitted_per_s\":%.3f,\"last_read_ok\":%s,\"pid\":%d}\n",
+              static_cast<unsigned long long>(puts), total_s, puts / total_s, loop_s,
+              total_s - loop_s, puts / loop_s, ok ? "true" : "false",
+              static_cast<int>(::getpid()));
+  std::fflush(stdout);
+  return ok ? 0 : 1;
+}
+
+int run_transfer(const flags& f) {
   auto value = pseudo_random(f.bytes);
   const uint64_t expected = rayd::bench::xxh64(value);
   barrier(f);
@@ -179,7 +221,7 @@ int main(int argc, char** argv) {
   auto f = parse(argc, argv);
   int rc = 1;
   try {
-    rc = run(f);
+    rc = f.workload == "put_calls" ? run_put_calls(f) : run_transfer(f);
   } catch (const std::exception& e) {
     std::string why = e.what();
     for (auto& ch : why)
