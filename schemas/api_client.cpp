@@ -1,6 +1,7 @@
 #include "schemas/api_client.hpp"
 
 #include <algorithm>
+#include <deque>
 
 #include <cstdlib>
 #include <optional>
@@ -566,6 +567,63 @@ caf::expected<uint64_t> client::session_write_chunk(const std::string& session,
   req.setOffset(offset);
   req.setData(capnp::Data::Reader{reinterpret_cast<const kj::byte*>(data.data()), data.size()});
   return impl_->wait(req.send().then([](auto r) { return r.getNext(); }));
+}
+
+caf::expected<uint64_t> client::session_write_chunks(const std::string& session,
+                                                     uint64_t stream, uint64_t offset,
+                                                     std::string_view data,
+                                                     std::size_t chunk, std::size_t window) {
+  std::deque<kj::Promise<uint64_t>> inflight;
+  std::size_t at = 0;
+  uint64_t next = offset;
+  while (at < data.size() || !inflight.empty()) {
+    while (at < data.size() && inflight.size() < window) {
+      auto n = std::min(chunk, data.size() - at);
+      auto req = impl_->sessions.writeChunkRequest();
+      req.setSessionId(session);
+      req.setStream(stream);
+      req.setOffset(offset + at);
+      req.setData(capnp::Data::Reader{reinterpret_cast<const kj::byte*>(data.data() + at), n});
+      inflight.push_back(req.send().then([](auto r) { return r.getNext(); }));
+      at += n;
+    }
+    // A full window of the session's stream parks the answer until the store
+    // took bytes: allow more than a plain call's deadline.
+    auto r = impl_->wait(kj::mv(inflight.front()), std::chrono::seconds{30});
+    inflight.pop_front();
+    if (!r)
+      return r.error(); // the rest are cancelled with `inflight`
+    next = std::max(next, *r);
+  }
+  return next;
+}
+
+caf::expected<uint64_t> client::session_read_chunks(const std::string& session,
+                                                    uint64_t stream, uint64_t offset,
+                                                    uint64_t end, std::size_t chunk,
+                                                    std::size_t window, std::string& out) {
+  std::deque<kj::Promise<std::string>> inflight;
+  uint64_t asked = offset;
+  uint64_t got = offset;
+  while (asked < end || !inflight.empty()) {
+    while (asked < end && inflight.size() < window) {
+      auto req = impl_->sessions.readChunkRequest();
+      req.setSessionId(session);
+      req.setStream(stream);
+      req.setOffset(asked);
+      inflight.push_back(req.send().then([](auto r) { return to_std(r.getData()); }));
+      asked += std::min<uint64_t>(chunk, end - asked);
+    }
+    auto r = impl_->wait(kj::mv(inflight.front()), std::chrono::seconds{30});
+    inflight.pop_front();
+    if (!r)
+      return r.error();
+    if (r->empty())
+      return make_error(errc::internal, "the head sent an empty chunk");
+    out.append(*r);
+    got += r->size();
+  }
+  return got;
 }
 
 caf::expected<std::string> client::session_read_chunk(const std::string& session,

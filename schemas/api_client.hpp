@@ -122,6 +122,17 @@ public:
                                               uint64_t offset, std::string_view data);
   caf::expected<std::string> session_read_chunk(const std::string& session, uint64_t stream,
                                                 uint64_t offset);
+  /// `data` (the bytes from `offset`) as writeChunk calls of `chunk` bytes,
+  /// up to `window` in flight; the session's next offset once all answered.
+  caf::expected<uint64_t> session_write_chunks(const std::string& session, uint64_t stream,
+                                               uint64_t offset, std::string_view data,
+                                               std::size_t chunk, std::size_t window);
+  /// The bytes [offset, end) of a stream as readChunk calls of `chunk` bytes
+  /// (the session's chunk size), up to `window` in flight, appended to `out`;
+  /// returns the offset reached.
+  caf::expected<uint64_t> session_read_chunks(const std::string& session, uint64_t stream,
+                                              uint64_t offset, uint64_t end, std::size_t chunk,
+                                              std::size_t window, std::string& out);
   caf::expected<void> session_close(const std::string& session);
   /// Runs this client's event loop (completing session_exec calls) until
   /// `wake_fd` (an eventfd) is readable or `max` passed.

@@ -2,7 +2,8 @@
 # The run command: installs what is missing, builds, starts a local cluster
 # (a head and two worker nodes, on OS-picked ports, in a private $RAYD_TMPDIR),
 # uses it (the durable KV, two jobs, C++ tasks: pi and a word count, C++ actors: a
-# counter and a key-value service; actors scripted from the shell with rayctl),
+# counter and a key-value service; actors scripted from the shell with rayctl;
+# then pi, the counter and the scripts again as remote clients through the API port),
 # prints `rayctl status`, and stops it cleanly.
 # Then the autoscaler: `rayctl up` starts a second cluster from a YAML file, a
 # C++ program's tasks make it launch workers, `rayctl status` shows them, and
@@ -64,6 +65,14 @@ build/examples/kv_service/kv_service 64
 echo "== actor-level scripting from the shell: a counter and a key-value actor driven by"
 echo "   rayctl actor create/call with JSON (examples/scripting/demo.sh checks every answer)"
 examples/scripting/demo.sh build/examples/scripting/libscripting_actors.so "$bin/rayctl"
+
+echo "== remote clients (docs/client.md): the same programs and scripts through the head's"
+echo "   API port alone, as from a host outside the cluster's network (rayd://)"
+api_address=$(sed -n 's/.*"api_address": "\(.*\)".*/\1/p' "$RAYD_TMPDIR/session_latest/node.json")
+RAYD_ADDRESS="rayd://$api_address" build/examples/pi/pi 40 500000
+RAYD_ADDRESS="rayd://$api_address" build/examples/counter/counter 1000
+RAYD_ADDRESS="rayd://$api_address" \
+  examples/scripting/demo.sh build/examples/scripting/libscripting_actors.so "$bin/rayctl"
 echo "== rayctl tasks (newest first)"
 "$bin/rayctl" tasks --limit 5
 

@@ -35,7 +35,8 @@ using namespace std::chrono_literals;
 const std::string scheme = "rayd://";
 /// Values above this travel as streams (the session's inline limit).
 constexpr std::size_t stream_above = 8u << 20;
-constexpr std::size_t chunk_bytes = 4u << 20;
+constexpr std::size_t chunk_bytes = 4u << 20; // the session's (client_session::chunk_bytes)
+constexpr std::size_t window_chunks = 4;     // chunk calls in flight
 constexpr auto heartbeat_every = 1s;
 constexpr auto silent_limit = 3s; // no answer for this long: the connection is dead
 constexpr auto connect_timeout = 2s;
@@ -500,6 +501,8 @@ private:
   /// The head no longer has our session: fail what waited on it, remember
   /// why for its objects, and open a new one.
   void session_gone(const std::string& why) {
+    if (session_.empty())
+      return; // told already (every call in flight fails alike)
     {
       std::lock_guard<std::mutex> guard{mtx_};
       for (auto& [seq, o] : unacked_)
@@ -598,7 +601,8 @@ private:
     }
   }
 
-  /// Moves a few chunks of the first transfer; true while any is left.
+  /// Moves a window of chunks of the first transfer (pipelined); true while
+  /// any transfer is left. Between windows the loop sends other callers' ops.
   bool step_transfers() {
     std::shared_ptr<transfer> t;
     {
@@ -607,30 +611,30 @@ private:
         return false;
       t = transfers_.front();
     }
-    for (int i = 0; i < 4 && !broken_ && t->done < t->size; ++i) {
+    if (!broken_ && t->done < t->size) {
+      auto end = std::min<uint64_t>(t->size, t->done + window_chunks * chunk_bytes);
       if (t->write) {
-        auto n = std::min<uint64_t>(chunk_bytes, t->size - t->done);
-        auto next = rpc_->session_write_chunk(session_, t->stream, t->done,
-                                              std::string_view{t->src + t->done, n});
-        if (!next) {
+        auto next = rpc_->session_write_chunks(session_, t->stream, t->done,
+                                               std::string_view{t->src + t->done,
+                                                                end - t->done},
+                                               chunk_bytes, window_chunks);
+        if (next)
+          t->done = std::max(t->done, *next);
+        else
           fail_or_break(t, next.error());
-          break;
-        }
-        t->done = std::max(t->done, *next);
       } else {
-        auto c = rpc_->session_read_chunk(session_, t->stream, t->done);
-        if (!c) {
-          fail_or_break(t, c.error());
-          break;
-        }
-        t->dst->append(*c);
-        t->done += c->size();
-        if (c->empty()) {
-          t->error = "the head sent an empty chunk";
-          break;
+        auto before = t->dst->size();
+        auto got = rpc_->session_read_chunks(session_, t->stream, t->done, end, chunk_bytes,
+                                             window_chunks, *t->dst);
+        if (got) {
+          t->done = *got;
+        } else {
+          t->dst->resize(before); // whole chunks only: resumed from t->done
+          fail_or_break(t, got.error());
         }
       }
-      last_heard_ = clock_type::now();
+      if (!broken_)
+        last_heard_ = clock_type::now();
     }
     if (t->done >= t->size || !t->error.empty()) {
       {

@@ -99,22 +99,48 @@ struct client_session::inbound {
   std::string failed;
 };
 
-/// A streamed get value on its way from the store to read_chunk.
+/// A streamed get value on its way from the store to read_chunk. Reads may
+/// be pipelined: each names the offset it wants, and they are answered in
+/// order as chunks come.
 struct client_session::outbound {
   uint64_t size = 0;
   uint64_t delivered = 0; // the offset of the next chunk to hand out
   std::deque<std::string> chunks;
   std::size_t queued = 0;
-  uint64_t last_offset = std::numeric_limits<uint64_t>::max();
-  std::string last; // the chunk handed out last (a resend asks again)
-  std::deque<client_ops::callback<std::string>> parked; // reads waiting for a chunk
+  std::map<uint64_t, std::string> recent; // the last chunks handed out, by offset (resends)
+  std::deque<std::pair<uint64_t, client_ops::callback<std::string>>> parked;
   std::string failed;
+
+  /// REQUIRES: the session's mtx_ held. Answers parked reads while chunks
+  /// are there; the answers are called by the caller after unlocking.
+  void serve(std::vector<std::pair<client_ops::callback<std::string>,
+                                   client_ops::result<std::string>>>& out) {
+    while (!parked.empty() && !chunks.empty()) {
+      auto [offset, cb] = std::move(parked.front());
+      parked.pop_front();
+      if (offset != delivered) {
+        out.emplace_back(std::move(cb),
+                         client_ops::result<std::string>{
+                           false, {}, "read at offset " + std::to_string(offset)
+                                        + ", the stream is at " + std::to_string(delivered)});
+        continue;
+      }
+      auto c = std::move(chunks.front());
+      chunks.pop_front();
+      queued -= c.size();
+      recent[delivered] = c;
+      if (recent.size() > 8)
+        recent.erase(recent.begin());
+      delivered += c.size();
+      out.emplace_back(std::move(cb), client_ops::result<std::string>{true, std::move(c), ""});
+    }
+  }
 };
 
 client_session::client_session(std::string id, hosted_options opts,
                                client_ops::callback<bool> ready)
   : id_(std::move(id)) {
-  starter_ = std::thread([this, opts = std::move(opts), ready = std::move(ready)]() mutable {
+  sequencer_ = std::thread([this, opts = std::move(opts), ready = std::move(ready)]() mutable {
     start(std::move(opts), std::move(ready));
   });
 }
@@ -134,7 +160,7 @@ void client_session::close() {
   std::vector<client_ops::callback<std::string>> reads;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (closing_ && !starter_.joinable())
+    if (closing_ && !sequencer_.joinable())
       return;
     closing_ = true;
     for (auto& [_, s] : inbound_)
@@ -142,10 +168,11 @@ void client_session::close() {
         writes.push_back(std::move(p.second));
     for (auto& [_, s] : outbound_)
       for (auto& p : s->parked)
-        reads.push_back(std::move(p));
+        reads.push_back(std::move(p.second));
     inbound_.clear();
     outbound_.clear();
   }
+  seq_cv_.notify_all();
   pool_cv_.notify_all();
   data_cv_.notify_all();
   const std::string why = "session " + id_ + " closed";
@@ -153,12 +180,11 @@ void client_session::close() {
     w({false, 0, why});
   for (auto& r : reads)
     r({false, {}, why});
-  if (starter_.joinable())
-    starter_.join();
+  if (sequencer_.joinable())
+    sequencer_.join();
   std::vector<std::thread> workers;
   {
-    std::unique_lock<std::mutex> lock{mtx_};
-    data_cv_.wait(lock, [this] { return active_ == 0; }); // exec() calls running ops
+    std::lock_guard<std::mutex> guard{mtx_};
     workers.swap(workers_);
   }
   for (auto& w : workers)
@@ -193,24 +219,33 @@ void client_session::start(hosted_options opts, client_ops::callback<bool> ready
     return;
   }
   ready({true, true, ""});
+  std::unique_lock<std::mutex> lock{mtx_};
+  for (;;) {
+    seq_cv_.wait(lock, [this] { return closing_ || !mailbox_.empty(); });
+    if (closing_)
+      return;
+    auto job = std::move(mailbox_.front());
+    mailbox_.pop_front();
+    lock.unlock();
+    job();
+    lock.lock();
+  }
 }
 
 void client_session::exec(uint64_t ack, std::vector<client_ops::op> ops,
                           client_ops::callback<std::vector<reply>> done) {
+  auto state = std::make_shared<std::pair<std::vector<client_ops::op>,
+                                          client_ops::callback<std::vector<reply>>>>(
+    std::move(ops), std::move(done));
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    if (closing_ || !driver_) {
-      auto why = closing_ ? "session " + id_ + " closed" : "session " + id_ + " is starting";
-      return done({false, {}, why});
+    if (!closing_) {
+      mailbox_.emplace_back([this, ack, state] { take(ack, state->first, state->second); });
+      seq_cv_.notify_one();
+      return;
     }
-    ++active_;
   }
-  take(ack, ops, done);
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    --active_;
-  }
-  data_cv_.notify_all(); // close() waits for active_ == 0
+  state->second({false, {}, "session " + id_ + " closed"});
 }
 
 void client_session::take(uint64_t ack, std::vector<client_ops::op>& ops,
@@ -553,7 +588,8 @@ reply client_session::get(const client_ops::op& o) {
 void client_session::produce(std::shared_ptr<outbound> s, object_id id) {
   std::string pending;
   auto push = [this, &s](std::string chunk) {
-    std::vector<std::pair<client_ops::callback<std::string>, std::string>> answers;
+    std::vector<std::pair<client_ops::callback<std::string>, client_ops::result<std::string>>>
+      answers;
     {
       std::unique_lock<std::mutex> lock{mtx_};
       data_cv_.wait(lock, [this, &s] { return closing_ || s->queued < window_bytes; });
@@ -561,19 +597,10 @@ void client_session::produce(std::shared_ptr<outbound> s, object_id id) {
         throw error("session " + id_ + " closed");
       s->queued += chunk.size();
       s->chunks.push_back(std::move(chunk));
-      while (!s->parked.empty() && !s->chunks.empty()) {
-        auto c = std::move(s->chunks.front());
-        s->chunks.pop_front();
-        s->queued -= c.size();
-        s->last_offset = s->delivered;
-        s->delivered += c.size();
-        s->last = c;
-        answers.emplace_back(std::move(s->parked.front()), std::move(c));
-        s->parked.pop_front();
-      }
+      s->serve(answers);
     }
-    for (auto& [cb, c] : answers)
-      cb({true, std::move(c), ""});
+    for (auto& [cb, r] : answers)
+      cb(std::move(r));
   };
   try {
     driver_->read_stored(id, [&pending, &push](std::size_t, std::string_view c) {
@@ -586,14 +613,14 @@ void client_session::produce(std::shared_ptr<outbound> s, object_id id) {
     if (!pending.empty())
       push(std::move(pending));
   } catch (const std::exception& e) {
-    std::deque<client_ops::callback<std::string>> parked;
+    std::deque<std::pair<uint64_t, client_ops::callback<std::string>>> parked;
     {
       std::lock_guard<std::mutex> guard{mtx_};
       s->failed = e.what();
       parked.swap(s->parked);
     }
-    for (auto& cb : parked)
-      cb({false, {}, e.what()});
+    for (auto& p : parked)
+      p.second({false, {}, e.what()});
   }
 }
 
@@ -606,31 +633,27 @@ void client_session::read_chunk(uint64_t stream, uint64_t offset,
     return done({false, {}, "no stream " + std::to_string(stream) + " in session " + id_});
   }
   auto s = i->second;
-  if (offset == s->last_offset) {
-    auto copy = s->last;
+  if (auto r = s->recent.find(offset); r != s->recent.end()) { // a resend
+    auto copy = r->second;
     lock.unlock();
     return done({true, std::move(copy), ""});
   }
-  if (offset != s->delivered || !s->failed.empty()) {
+  if (offset < s->delivered || offset >= s->size || !s->failed.empty()) {
     auto why = !s->failed.empty() ? s->failed
-                                  : "read at offset " + std::to_string(offset) + ", the stream is at "
-                                      + std::to_string(s->delivered);
+                                  : "read at offset " + std::to_string(offset)
+                                      + ", the stream is at " + std::to_string(s->delivered)
+                                      + " of " + std::to_string(s->size);
     lock.unlock();
     return done({false, {}, why});
   }
-  if (s->chunks.empty()) {
-    s->parked.push_back(std::move(done));
-    return;
-  }
-  auto c = std::move(s->chunks.front());
-  s->chunks.pop_front();
-  s->queued -= c.size();
-  s->last_offset = s->delivered;
-  s->delivered += c.size();
-  s->last = c;
+  s->parked.emplace_back(offset, std::move(done));
+  std::vector<std::pair<client_ops::callback<std::string>, client_ops::result<std::string>>>
+    answers;
+  s->serve(answers);
   lock.unlock();
-  data_cv_.notify_all();
-  done({true, std::move(c), ""});
+  data_cv_.notify_all(); // the producer may have room again
+  for (auto& [cb, r] : answers)
+    cb(std::move(r));
 }
 
 std::shared_ptr<client_session::inbound> client_session::inbound_for(uint64_t stream) {
@@ -714,7 +737,7 @@ reply client_session::put_stream(const client_ops::op& o) {
   reply r;
   object_id id;
   try {
-    id = driver_->put_packed(size, fill);
+    id = driver_->put_in_store(size, fill);
   } catch (const std::exception& e) {
     std::deque<std::pair<uint64_t, client_ops::callback<uint64_t>>> parked;
     {

@@ -5,14 +5,15 @@
 // ops answered (not re-run) when a seq comes again, the client's object ids
 // mapped to the driver's.
 //
-// Threads: exec() takes ops in seq order on the caller's thread (the
-// gateway's) and runs the quick ones there (submit, small puts, actor calls,
-// references, and a get whose objects are ready): none waits for the
-// network. Ops that wait (get, wait, named creates, lookups, kills, larger
-// puts, streamed puts and gets) go to a pool of worker threads, so one
-// client thread's get never holds up another's calls. The driver is made on
-// a thread of its own at the start. Every public member may be called from
-// any thread; callbacks run on the caller's or the session's threads.
+// Threads: a sequencer thread of the session makes its driver, then takes
+// ops in seq order and runs the quick ones itself (submit, small puts,
+// actor calls, references, and a get whose objects are ready). They do not
+// wait for answers, but they may connect to a node, so they never run on
+// the gateway's thread, where one unreachable node would stall every client.
+// Ops that wait (get, wait, named creates, lookups, kills, larger puts,
+// streamed puts and gets) go to a pool of worker threads, so one client
+// thread's get never holds up another's calls. Every public member may be
+// called from any thread; callbacks run on the session's threads.
 //
 // Large values: a put_stream op's bytes arrive as write_chunk calls and are
 // copied into the node's store as they come; a get of a stored value over
@@ -81,6 +82,7 @@ private:
   struct inbound;
   struct outbound;
 
+  /// The sequencer thread: makes the driver, then runs the mailbox.
   void start(hosted_options opts, client_ops::callback<bool> ready);
   void take(uint64_t ack, std::vector<client_ops::op>& ops,
             client_ops::callback<std::vector<client_ops::reply>>& done);
@@ -106,9 +108,10 @@ private:
 
   mutable std::mutex mtx_;
   std::condition_variable pool_cv_; // the pool's queue
-  std::condition_variable data_cv_; // streams: chunks in or out; active_ drops
+  std::condition_variable data_cv_; // streams: chunks in or out
   bool closing_ = false;
-  std::size_t active_ = 0; // exec() calls running ops
+  std::condition_variable seq_cv_; // the sequencer's mailbox
+  std::deque<std::function<void()>> mailbox_;
   std::deque<std::function<void()>> jobs_;
   std::size_t idle_workers_ = 0;
   std::vector<std::thread> workers_;
@@ -119,7 +122,7 @@ private:
   std::map<uint64_t, std::shared_ptr<inbound>> inbound_;
   std::map<uint64_t, std::shared_ptr<outbound>> outbound_;
   uint64_t next_stream_ = 1ull << 63; // ours; the client's count up from 1
-  std::thread starter_; // makes the driver
+  std::thread sequencer_;
 };
 
 } // namespace rayd::core

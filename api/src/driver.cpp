@@ -258,6 +258,43 @@ public:
     return runtime::put_packed(size, fill);
   }
 
+  object_id put_in_store(std::size_t size, const std::function<void(char*)>& fill) override {
+    if (!objects_client_.in_place_usable())
+      throw object_store_full("rayd: cannot store " + std::to_string(size)
+                              + " bytes: the home node's store cannot be written in place");
+    std::string address;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      address = nodes_.pick(clock_type::now());
+    }
+    if (address.empty())
+      throw object_store_full("rayd: put failed: no node of the cluster can be reached");
+    object_id id;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      id = objects_.new_id();
+      objects_.create_pending(id, "");
+    }
+    std::optional<wire::object_loc> loc;
+    try {
+      loc = objects_client_.put_in_place(id, size, fill, address, {});
+    } catch (...) {
+      std::lock_guard<std::mutex> guard{mtx_};
+      objects_.erase(id);
+      throw;
+    }
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (!loc) {
+      objects_.erase(id);
+      throw object_store_full("rayd: the node at " + address + " cannot store "
+                              + std::to_string(size) + " bytes");
+    }
+    auto& obj = objects_.slot(id);
+    obj.state = object_table::entry::ready_stored;
+    obj.loc = *loc;
+    return id;
+  }
+
   std::vector<std::string> get(const std::vector<object_id>& ids,
                                std::optional<std::chrono::milliseconds> timeout) override {
     auto deadline = timeout ? clock_type::now() + *timeout : clock_type::time_point::max();

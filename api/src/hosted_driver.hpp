@@ -31,6 +31,11 @@ public:
   virtual void read_stored(const object_id& id,
                            const std::function<void(std::size_t, std::string_view)>& sink)
     = 0;
+
+  /// Like put_packed(), but only straight into the home node's store (never
+  /// through a buffer of `size` bytes here); throws rayd::object_store_full
+  /// when that store cannot take it.
+  virtual object_id put_in_store(std::size_t size, const std::function<void(char*)>& fill) = 0;
 };
 
 struct hosted_options {

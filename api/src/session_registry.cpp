@@ -1,5 +1,6 @@
 #include "session_registry.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "client_session.hpp"
@@ -108,7 +109,10 @@ void session_registry::open(std::string resume_id, std::string job_name,
     return done({false, {}, "open: the client named no code (upload its executable first)"});
   }
   auto id = random_hex(16);
-  auto grace = grace_ms == 0 ? cfg_.default_grace : std::chrono::milliseconds{grace_ms};
+  // At least a second: a connected client is heard from every second.
+  auto grace = grace_ms == 0 ? cfg_.default_grace
+                             : std::max(std::chrono::milliseconds{grace_ms},
+                                        std::chrono::milliseconds{1000});
   hosted_options opts;
   opts.api_address = cfg_.api_address;
   opts.token = cfg_.token;

@@ -241,6 +241,61 @@ BOOST_AUTO_TEST_CASE(a_resent_op_is_answered_not_run_again) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(hostile_ops_get_error_replies_and_the_head_lives) {
+  cluster c{"client-hostile"};
+  c.start_head({}, 1);
+  auto token = trim(read_file(c.head().token_file()));
+  raw_client rc{c.head().api_address(), token};
+  auto code = upload_actor_driver(rc);
+  auto opened = rc.c->session_open("", "hostile", code, 0);
+  BOOST_REQUIRE(opened);
+  auto sid = opened->session_id;
+  std::vector<op> ops;
+  auto huge = make_op(1, kind::put_stream); // 4 EiB announced
+  huge.result = "h";
+  huge.count = 1ull << 62;
+  huge.stream = 1;
+  ops.push_back(huge);
+  auto missing = make_op(2, kind::get);
+  missing.ids = {"no-such-object"};
+  missing.timeout_ms = 1000;
+  ops.push_back(missing);
+  auto bad_wait = make_op(3, kind::wait); // more returns than ids
+  bad_wait.ids = {"no-such-object"};
+  bad_wait.count = 5;
+  bad_wait.timeout_ms = 100;
+  ops.push_back(bad_wait);
+  auto no_class = make_op(4, kind::create_actor);
+  no_class.target = "NoSuchClass";
+  no_class.name = "x";
+  ops.push_back(no_class);
+  auto no_actor = make_op(5, kind::kill_actor);
+  no_actor.target = "00000000000000000000";
+  ops.push_back(no_actor);
+  auto lookup = make_op(6, kind::get_actor);
+  lookup.name = "nobody";
+  ops.push_back(lookup);
+  auto r = rc.exec(sid, 0, ops);
+  BOOST_REQUIRE_MESSAGE(r, "exec: " << (r ? "" : rayd::describe(r.error())));
+  BOOST_REQUIRE_EQUAL(r->size(), ops.size());
+  for (auto& x : *r)
+    BOOST_TEST_MESSAGE("seq " << x.seq << ": " << x.error_kind << ": " << x.error);
+  BOOST_CHECK_EQUAL(r->at(0).error_kind, "store_full"); // no 4 EiB put
+  BOOST_CHECK_EQUAL(r->at(1).error_kind, "object_lost");
+  BOOST_CHECK_EQUAL(r->at(2).ready.size(), 1u);
+  // (A create of a class no worker knows is accepted here; the actor dies
+  // when its worker cannot construct it, as for an in-cluster driver.)
+  BOOST_CHECK(r->at(4).error.find("no actor with id") != std::string::npos);
+  BOOST_CHECK(r->at(5).error.find("no actor named 'nobody'") != std::string::npos);
+  // Chunks for streams that do not exist, and a gap.
+  BOOST_CHECK(!rc.c->session_read_chunk(sid, 77, 0));
+  BOOST_CHECK(!rc.c->session_write_chunk(sid, 78, 4096, "late"));
+  BOOST_CHECK(!rc.c->session_write_chunk("not-a-session", 1, 0, "x"));
+  // The head still serves.
+  auto st = c.try_status();
+  BOOST_CHECK(st.has_value());
+}
+
 BOOST_AUTO_TEST_CASE(a_silent_session_expires_and_says_so) {
   cluster c{"client-grace"};
   c.start_head({"--client-reconnect-grace", "1"}, 1);
