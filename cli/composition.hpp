@@ -54,6 +54,8 @@ struct resolved {
   std::string storage;
   std::string bind;
   std::string node_ip;
+  std::string api_bind; // head: where the API port listens (--api-bind, else bind)
+  std::string api_ip;   // head: the API address it advertises
   std::optional<host_port> head; // workers
   std::string token;             // may be empty on a head (then from storage)
   node_info self;

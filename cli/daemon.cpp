@@ -120,6 +120,13 @@ caf::expected<resolved> resolve(const daemon_options& o) {
     r.node_ip = primary_ipv4();
   else
     r.node_ip = r.bind;
+  // The API port may listen elsewhere (--api-bind: exposed alone on a public
+  // interface); advertised as itself unless it is a wildcard.
+  r.api_bind = o.api_bind.empty() ? r.bind : o.api_bind;
+  if (o.api_bind.empty() || o.api_bind == "0.0.0.0" || o.api_bind == "::")
+    r.api_ip = r.node_ip;
+  else
+    r.api_ip = o.api_bind;
   // Session directory.
   if (!o.session_dir.empty()) {
     if (auto err = ensure_dir(o.session_dir))

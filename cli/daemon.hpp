@@ -16,6 +16,7 @@ struct daemon_options {
   uint16_t api_port = 10001;
   uint16_t node_port = 0;
   std::string bind;    // empty: head 127.0.0.1, worker towards the head
+  std::string api_bind; // head's API port only; empty: `bind` (checked in rayd_main)
   std::string node_ip; // empty: derived from bind
   std::string storage;
   std::string session_dir;

@@ -78,7 +78,7 @@ caf::expected<head_services> start_head(caf::actor_system& sys, const daemon_opt
   const auto& meta = storage.meta;
   head_services out;
   // -- API socket first: it gives the precise "port in use" error -----------
-  auto api_sock = listen_tcp_preferring(r.bind, meta.api_port, o.api_port, "--api-port");
+  auto api_sock = listen_tcp_preferring(r.api_bind, meta.api_port, o.api_port, "--api-port");
   if (!api_sock)
     return fatal(describe(api_sock.error()));
   auto give_up = [&api_sock](std::string text) {
@@ -89,7 +89,7 @@ caf::expected<head_services> start_head(caf::actor_system& sys, const daemon_opt
   ncfg.db = &db;
   ncfg.cluster_id = meta.cluster_id;
   ncfg.epoch = meta.epoch;
-  out.api_address = host_port{r.node_ip, api_sock->port}.to_string();
+  out.api_address = host_port{r.api_ip, api_sock->port}.to_string();
   ncfg.api_address = out.api_address;
   ncfg.reconnect_timeout = seconds(o.node_reconnect_timeout_s);
   auto nodes = gcs::spawn_node_actor(sys, ncfg);

@@ -76,6 +76,7 @@ int rayctl_actor_kill(const rayctl_target& t, const std::string& id_or_name,
 /// Flags of the scripting commands (cli/rayctl_script.cpp).
 struct script_options {
   std::string lib;            // --lib: the task library defining the function / class
+  std::string binary;         // --binary: a rayd program defining it (instead of --lib)
   std::string name;           // actor create --name
   std::string ns;             // --namespace ("" = "default")
   bool detached = false;      // actor create --detached (always so: see rayctl_script.cpp)

@@ -146,11 +146,13 @@ int main(int argc, char** argv) {
   rayd::cli::script_options sc;
   std::string fn_name, class_name, method_name, args_json;
   auto* acreate = actor->add_subcommand(
-    "create", "Create an actor of CLASS (registered with RAYD_ACTOR in --lib) from JSON "
+    "create", "Create an actor of CLASS (registered with RAYD_ACTOR in --lib or --binary) from JSON "
               "constructor arguments; prints its id");
   acreate->add_option("class", class_name, "The actor class")->required();
   acreate->add_option("args", args_json, "Constructor arguments as a JSON array");
-  acreate->add_option("--lib", sc.lib, "The task library defining CLASS")->required();
+  acreate->add_option("--lib", sc.lib, "The task library defining CLASS");
+  acreate->add_option("--binary", sc.binary,
+                      "A rayd program defining CLASS (instead of --lib): its workers run it");
   acreate->add_option("--name", sc.name, "Name the actor (it outlives rayctl)");
   acreate->add_flag("--detached", sc.detached,
                     "Accepted for Ray's flag: actors rayctl creates are always detached (they "
@@ -167,11 +169,13 @@ int main(int argc, char** argv) {
                   "Read {\"actor\": ..., \"method\": ..., \"args\": [...]} lines from stdin; "
                   "one JSON result per line, in order");
   auto* call = app.add_subcommand(
-    "call", "Run FUNCTION (registered with RAYD_REMOTE in --lib) with JSON arguments; "
+    "call", "Run FUNCTION (registered with RAYD_REMOTE in --lib or --binary) with JSON arguments; "
             "prints the result as JSON");
   call->add_option("function", fn_name, "The function")->required();
   call->add_option("args", args_json, "Arguments as a JSON array (default: [])");
-  call->add_option("--lib", sc.lib, "The task library defining FUNCTION")->required();
+  call->add_option("--lib", sc.lib, "The task library defining FUNCTION");
+  call->add_option("--binary", sc.binary,
+                   "A rayd program defining FUNCTION (instead of --lib): its workers run it");
   for (auto* sub : {acreate, acall, call}) {
     sub->add_option("--namespace", sc.ns, "The actor's namespace (default: \"default\")");
     sub->add_option("--num-cpus", sc.num_cpus, "CPUs it needs");

@@ -13,8 +13,15 @@
 // flags, bad JSON, a type mismatch), 3 not found, 4 remote error.
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <cstdlib>
 #include <deque>
 #include <future>
@@ -82,6 +89,88 @@ std::optional<std::string> load_lib(const std::string& path) {
   return std::nullopt;
 }
 
+/// The signatures a program registers: run with RAYD_PRINT_SIGNATURES=1,
+/// its rayd::init() prints them and exits before anything else runs.
+caf::expected<std::vector<detail::signature>> program_signatures(const std::string& path) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return make_error(errc::internal, "pipe failed");
+  std::vector<std::string> env_text;
+  for (char** e = environ; *e != nullptr; ++e)
+    if (std::strncmp(*e, "RAYD_WORKER_FD=", 15) != 0)
+      env_text.emplace_back(*e);
+  env_text.emplace_back("RAYD_PRINT_SIGNATURES=1");
+  std::vector<char*> envp;
+  for (auto& e : env_text)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string arg0 = path;
+  char* argv[] = {arg0.data(), nullptr};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, path.c_str(), &fa, nullptr, argv, envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    return make_error(errc::invalid_argument,
+                      "cannot run --binary " + path + ": " + std::strerror(rc));
+  }
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return make_error(errc::invalid_argument,
+                      "--binary " + path
+                        + " did not list its functions and classes (is it a rayd program "
+                          "that calls rayd::init() first?)");
+  auto sigs = decode_signatures(text);
+  if (sigs && sigs->empty())
+    return make_error(errc::invalid_argument,
+                      "--binary " + path + " registers no functions or classes (is it a rayd "
+                                           "program that calls rayd::init() first?)");
+  return sigs;
+}
+
+/// What --lib or --binary registers, by name: functions, constructors (by
+/// class name) and methods ("Class::method").
+caf::expected<std::map<std::string, detail::signature>> code_signatures(const script_options& o,
+                                                                        const char* command) {
+  if (o.lib.empty() == o.binary.empty())
+    return make_error(errc::invalid_argument,
+                      std::string{command}
+                        + " needs exactly one of --lib PATH (a task library) or --binary PATH "
+                          "(a rayd program)");
+  std::vector<detail::signature> all;
+  if (!o.lib.empty()) {
+    if (auto err = load_lib(o.lib))
+      return make_error(errc::invalid_argument, *err);
+    all = detail::registered_signatures();
+  } else {
+    auto sigs = program_signatures(o.binary);
+    if (!sigs)
+      return sigs.error();
+    all = std::move(*sigs);
+  }
+  std::map<std::string, detail::signature> out;
+  for (auto& s : all)
+    out[s.name] = std::move(s);
+  return out;
+}
+
 /// Starts the runtime against the cluster rayctl would talk to.
 std::optional<std::string> start_runtime(const rayctl_target& t, const script_options& o) {
   auto target = resolve_target(t);
@@ -95,6 +184,8 @@ std::optional<std::string> start_runtime(const rayctl_target& t, const script_op
   opts.embedded_if_absent = false;
   if (!o.lib.empty())
     opts.code_search_path = {o.lib};
+  if (!o.binary.empty()) // its workers run the program itself
+    opts.executable = std::filesystem::absolute(o.binary).string();
   try {
     rayd::init(opts);
   } catch (const std::exception& e) {
@@ -170,14 +261,14 @@ caf::expected<std::map<std::string, detail::signature>> published(rpc::client& c
 
 int rayctl_call(const rayctl_target& t, const std::string& function,
                 const std::string& args_json, const script_options& o) {
-  if (o.lib.empty())
-    return report(o, usage, "rayctl call needs --lib PATH (the task library defining "
-                              + function + ")");
-  if (auto err = load_lib(o.lib))
-    return report(o, usage, *err);
-  auto sig = detail::signature_of_function(function);
-  if (!sig)
-    return report(o, not_found, "no function " + function + " in " + o.lib);
+  auto sigs = code_signatures(o, "rayctl call");
+  if (!sigs)
+    return report(o, usage, describe(sigs.error()));
+  auto where = o.lib.empty() ? o.binary : o.lib;
+  auto found = sigs->find(function);
+  if (found == sigs->end() || found->second.k != detail::signature::kind::function)
+    return report(o, not_found, "no function " + function + " in " + where);
+  auto* sig = &found->second;
   auto args = arguments(*sig, args_json);
   if (!args)
     return report(o, usage, describe(args.error()));
@@ -194,14 +285,14 @@ int rayctl_call(const rayctl_target& t, const std::string& function,
 
 int rayctl_actor_create(const rayctl_target& t, const std::string& cls,
                         const std::string& args_json, const script_options& o) {
-  if (o.lib.empty())
-    return report(o, usage, "rayctl actor create needs --lib PATH (the task library "
-                              "defining " + cls + ")");
-  if (auto err = load_lib(o.lib))
-    return report(o, usage, *err);
-  auto ctor = detail::signature_of_constructor(cls);
-  if (!ctor)
-    return report(o, not_found, "no actor class " + cls + " in " + o.lib);
+  auto sigs = code_signatures(o, "rayctl actor create");
+  if (!sigs)
+    return report(o, usage, describe(sigs.error()));
+  auto where = o.lib.empty() ? o.binary : o.lib;
+  auto found = sigs->find(cls);
+  if (found == sigs->end() || found->second.k != detail::signature::kind::constructor)
+    return report(o, not_found, "no actor class " + cls + " in " + where);
+  auto* ctor = &found->second;
   auto args = arguments(*ctor, args_json);
   if (!args)
     return report(o, usage, describe(args.error()));
@@ -222,14 +313,18 @@ int rayctl_actor_create(const rayctl_target& t, const std::string& cls,
     aopts.resources["CPU"] = o.num_cpus;
   // The class's signatures, so that `actor call` needs only the name (a
   // C++ driver's runtime publishes them the same way).
-  auto sigs = detail::encode_signatures(detail::class_signatures(cls));
+  std::vector<detail::signature> mine{*ctor};
+  for (auto& [name, sig] : *sigs)
+    if (sig.k == detail::signature::kind::method && name.rfind(cls + "::", 0) == 0)
+      mine.push_back(sig);
+  auto published_sigs = detail::encode_signatures(mine);
   {
     // An API client owns its thread's event loop: it is gone before the
     // runtime starts its own.
     auto c = connect(t);
     if (!c)
       return report(o, unreachable, describe(c.error()));
-    if (auto put = (*c)->kv_put(signature_ns, cls, sigs, true); !put)
+    if (auto put = (*c)->kv_put(signature_ns, cls, published_sigs, true); !put)
       return report(o, unreachable, describe(put.error()));
   }
   if (auto err = start_runtime(t, o))

@@ -1,6 +1,10 @@
 // rayd: parses flags (CLI11 lives only in this file) and hands a plain
 // options struct to the daemon or to `rayd stop`.
 
+#include <arpa/inet.h>
+#include <malloc.h>
+#include <netinet/in.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -37,6 +41,10 @@ int main(int argc, char** argv) {
                  "Address to listen on. Default: head 127.0.0.1 (nothing reachable from "
                  "the network unless you say so); worker: the local address that "
                  "reaches the head");
+  app.add_option("--api-bind", o.api_bind,
+                 "Head: address the API port alone listens on (IPv4/IPv6 literal), e.g. "
+                 "a public interface while --bind keeps the cluster and node ports "
+                 "private. Default: the --bind address");
   app.add_option("--node-ip", o.node_ip,
                  "Address this node advertises (default: the bind address, or the first "
                  "non-loopback IPv4 when binding 0.0.0.0)");
@@ -131,6 +139,21 @@ int main(int argc, char** argv) {
               << std::endl;
     return 2;
   }
+  if (!o.api_bind.empty()) {
+    if (!o.head) {
+      std::cerr << "rayd: --api-bind places the head's API port: give it with --head"
+                << std::endl;
+      return 2;
+    }
+    // A literal, not a name: the port must land on exactly the interface meant.
+    unsigned char buf[sizeof(in6_addr)];
+    if (::inet_pton(AF_INET, o.api_bind.c_str(), buf) != 1
+        && ::inet_pton(AF_INET6, o.api_bind.c_str(), buf) != 1) {
+      std::cerr << "rayd: --api-bind '" << o.api_bind
+                << "': not an IPv4 or IPv6 address (e.g. 0.0.0.0 or 192.0.2.10)" << std::endl;
+      return 2;
+    }
+  }
   if (!o.autoscaling_config.empty()) {
     if (!o.head) {
       std::cerr << "rayd: --autoscaling-config runs the autoscaler on the head: give it "
@@ -170,5 +193,9 @@ int main(int argc, char** argv) {
     // (right for a self-signed one). Set before any thread starts.
     ::setenv("RAYD_TLS_CA", o.tls_cert.c_str(), 0);
   }
+  // Large buffers (a remote client's 4 MiB chunks, objects in transit) are
+  // mapped and returned on free: with glibc's sliding threshold they would
+  // stay in per-thread arenas after a transfer and the head's memory grow.
+  ::mallopt(M_MMAP_THRESHOLD, 1 << 20);
   return rayd::cli::run_daemon(o);
 }

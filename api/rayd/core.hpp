@@ -38,6 +38,10 @@ struct init_options {
   /// cluster and loaded by every worker of this job. Default: none (the
   /// driver's own executable carries its RAYD_REMOTE functions).
   std::vector<std::string> code_search_path;
+  /// The program whose worker processes run this job's tasks and actors.
+  /// Default: this process's own executable. (`rayctl --binary PROGRAM`
+  /// runs a program's RAYD_REMOTE functions and RAYD_ACTOR classes this way.)
+  std::string executable;
   /// Start an embedded local cluster (a rayd head as a child process, for
   /// the program's lifetime) when no cluster is found. Default: true.
   bool embedded_if_absent = true;

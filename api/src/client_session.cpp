@@ -108,6 +108,8 @@ struct client_session::outbound {
   std::deque<std::string> chunks;
   std::size_t queued = 0;
   std::map<uint64_t, std::string> recent; // the last chunks handed out, by offset (resends)
+  /// As many as a client has reads in flight (api/src/client_runtime.cpp).
+  static constexpr std::size_t recent_chunks = 4;
   std::deque<std::pair<uint64_t, client_ops::callback<std::string>>> parked;
   std::string failed;
 
@@ -129,7 +131,7 @@ struct client_session::outbound {
       chunks.pop_front();
       queued -= c.size();
       recent[delivered] = c;
-      if (recent.size() > 8)
+      if (recent.size() > recent_chunks)
         recent.erase(recent.begin());
       delivered += c.size();
       out.emplace_back(std::move(cb), client_ops::result<std::string>{true, std::move(c), ""});
@@ -288,7 +290,7 @@ void client_session::take(uint64_t ack, std::vector<client_ops::op>& ops,
     }
   }
   for (auto* o : fresh) {
-    if (is_quick(*o) || (o->what == kind::get && ready_now(*o))) {
+    if (is_quick(*o) || (o->what == kind::get && ready_soon(*o, o == fresh.back()))) {
       reply r;
       try {
         if (o->what == kind::get) {
@@ -346,11 +348,25 @@ void client_session::complete(reply r, std::unique_lock<std::mutex>& lock) {
   lock.lock();
 }
 
-bool client_session::ready_now(const client_ops::op& o) {
+bool client_session::ready_soon(const client_ops::op& o, bool may_wait) {
   std::vector<object_id> ids;
   for (auto& id : o.ids)
     ids.push_back(map_id(id));
+  auto all = [](const std::vector<bool>& v) {
+    return std::all_of(v.begin(), v.end(), [](bool b) { return b; });
+  };
   auto ready = driver_->wait(ids, ids.size(), std::chrono::milliseconds{0});
+  // A synchronous call's result comes within a millisecond or two: waiting
+  // for it here saves handing the get to the pool (a thread wake-up each
+  // way), as long as no other op of this client is waiting behind it.
+  for (int slice = 0; may_wait && !all(ready) && slice < 2; ++slice) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (closing_ || !mailbox_.empty())
+        break;
+    }
+    ready = driver_->wait(ids, ids.size(), std::chrono::milliseconds{1});
+  }
   for (std::size_t i = 0; i < ids.size(); ++i) {
     if (!ready[i])
       return false;

@@ -48,8 +48,10 @@ class client_session {
 public:
   /// Values of a get above this size are streamed (read_chunk).
   static constexpr std::size_t inline_limit = 8u << 20;
-  /// Bytes a stream holds at most, each way.
-  static constexpr std::size_t window_bytes = 32u << 20;
+  /// Bytes a stream queues at most, each way (plus, for a get, the last
+  /// four chunks handed out, kept for resends): with the chunks a client has
+  /// in flight, the head's memory per transfer stays under 64 MiB.
+  static constexpr std::size_t window_bytes = 16u << 20;
   /// The size of the chunks a streamed get hands out.
   static constexpr std::size_t chunk_bytes = 4u << 20;
 
@@ -87,8 +89,9 @@ private:
   void take(uint64_t ack, std::vector<client_ops::op>& ops,
             client_ops::callback<std::vector<client_ops::reply>>& done);
   void run_quick(client_ops::op& o);
-  /// Whether a get's objects are ready and small (it can run inline).
-  bool ready_now(const client_ops::op& o);
+  /// Whether a get's objects are ready and small (it can run inline); with
+  /// `may_wait`, after up to 2 ms while no other op of the client waits.
+  bool ready_soon(const client_ops::op& o, bool may_wait);
   // The pool's work.
   void post(std::function<void()> job);
   void pool_loop();

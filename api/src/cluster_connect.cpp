@@ -242,7 +242,9 @@ void find_cluster(const init_options& opts, cluster_connection& out,
 
 wire::code_ref ship_code(const init_options& opts, rpc::client& client) {
   wire::code_ref code;
-  std::vector<std::string> files{fs::read_symlink("/proc/self/exe").string()};
+  std::vector<std::string> files{opts.executable.empty()
+                                   ? fs::read_symlink("/proc/self/exe").string()
+                                   : opts.executable};
   for (auto& p : opts.code_search_path) {
     std::error_code ec;
     if (fs::is_directory(p, ec)) {

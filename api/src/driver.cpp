@@ -40,6 +40,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <limits>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -67,6 +68,7 @@
 #include "common/error.hpp"
 #include "common/util.hpp"
 #include "common/wire.hpp"
+#include "rayd/actor_registry.hpp"
 #include "rayd/core.hpp"
 #include "rayd/errors.hpp"
 
@@ -1187,6 +1189,13 @@ std::unique_ptr<hosted_runtime> make_hosted_driver(const hosted_options& hosted)
 void start(const init_options& opts) {
   if (auto* fd = std::getenv("RAYD_WORKER_FD"); fd && *fd)
     run_worker(std::atoi(fd));
+  // `rayctl --binary PROGRAM` asks a program what it registers: the
+  // signatures, one per line, and nothing else runs (docs/cli.md).
+  if (auto* p = std::getenv("RAYD_PRINT_SIGNATURES"); p && *p) {
+    std::fputs(detail::encode_signatures(detail::registered_signatures()).c_str(), stdout);
+    std::fflush(stdout);
+    std::_Exit(0);
+  }
   std::lock_guard<std::mutex> guard{runtime_mtx};
   if (the_runtime)
     throw error("rayd: init() was called twice (call shutdown() first)");

@@ -164,3 +164,39 @@ BOOST_AUTO_TEST_CASE(an_actor_a_cpp_driver_created_is_called_by_name) {
   BOOST_CHECK_EQUAL(bad.exit_code, 2);
   BOOST_CHECK(bad.err.find("expected int32") != std::string::npos);
 }
+
+BOOST_AUTO_TEST_CASE(programs_by_binary_and_rayctl_as_a_remote_client) {
+  scripted s;
+  // Through the API port alone (docs/client.md): rayctl as a remote client.
+  auto remote = [&s](std::vector<std::string> args) {
+    args.insert(args.end(), {"--address", "rayd://" + s.c.head().api_address(), "--token-file",
+                             s.c.head().token_file()});
+    args.insert(args.begin(), rayctl_bin());
+    return run(args, s.c.base_env(), 60s);
+  };
+  // A class registered in a program, not a library: its workers run it.
+  auto r = remote({"actor", "create", "Counter", "[3]", "--binary", actor_driver(), "--name",
+                   "bin-counter"});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  r = remote({"actor", "call", "bin-counter", "add", "[4]"});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+  BOOST_CHECK_EQUAL(trim(r.out), "7");
+  // The same actor from inside the cluster (signatures were published).
+  r = s.rayctl({"actor", "call", "bin-counter", "value"});
+  BOOST_CHECK_EQUAL(trim(r.out), "7");
+  // A function of a program, as a remote client.
+  r = remote({"call", "lib_triple", "[5]", "--lib", task_lib()});
+  BOOST_CHECK_MESSAGE(r.exit_code == 0 && trim(r.out) == "15", r.describe());
+  // Errors: not a rayd program, both flags, neither.
+  r = remote({"call", "x", "--binary", "/bin/true"});
+  BOOST_CHECK_EQUAL(r.exit_code, 2);
+  BOOST_CHECK(r.err.find("registers no functions or classes") != std::string::npos);
+  r = remote({"call", "x", "--binary", actor_driver(), "--lib", task_lib()});
+  BOOST_CHECK_EQUAL(r.exit_code, 2);
+  r = remote({"actor", "create", "Counter", "[1]"});
+  BOOST_CHECK_EQUAL(r.exit_code, 2);
+  BOOST_CHECK(r.err.find("exactly one of --lib PATH") != std::string::npos);
+  r = remote({"actor", "create", "NoSuchClass", "--binary", actor_driver()});
+  BOOST_CHECK_EQUAL(r.exit_code, 3);
+  BOOST_CHECK_EQUAL(s.rayctl({"actor", "kill", "bin-counter"}).exit_code, 0);
+}
