@@ -14,6 +14,9 @@
 //   rayd-bench rayctl-pipe [--lines 10000] [--runs 5]
 //                             (the policy replayed on a demand trace, simulated)
 //   rayd-bench micro [--seconds 2] [--clients 4] [--compare-dask]
+//   rayd-bench client [--seconds 2] [--runs 3] [--gigabytes 2]
+//                             (issue 11's remote client: Ray's client__ figures,
+//                              the drivers reaching the head's API port only)
 //   rayd-bench all [--compare-dask] [--compare-slurm]
 //                             (every workload; a JSON array, which
 //                              bench/results_table.py turns into the table
@@ -31,6 +34,7 @@
 #include "bench/autoscale_live.hpp"
 #include "bench/autoscale_policy.hpp"
 #include "bench/autoscale_trace.hpp"
+#include "bench/client_bench.hpp"
 #include "bench/rayctl_pipe.hpp"
 #include "bench/bench_util.hpp"
 #include "bench/build_info.hpp"
@@ -266,6 +270,45 @@ int main(int argc, char** argv) {
   micro->add_option("--driver", mo.driver,
                     "Path of rayd-micro-driver (default: next to rayd-bench)");
 
+  client_bench_options cb;
+  auto* client = app.add_subcommand(
+    "client", "Ray's client__ figures with every driver a remote client (rayd://HOST:API_PORT "
+              "only), tcp_pingpong of the same run, and the head's extra memory during a "
+              "2 GiB put and get (targets: sync >= 0.4x tcp_pingpong, async >= 50,000/s, "
+              "put >= 0.5 GB/s, head <= 64 MiB)");
+  client->add_option("--seconds", cb.seconds, "Timed window of each rate workload")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  client->add_option("--runs", cb.runs, "Repetitions of every figure (median reported)")
+    ->capture_default_str()
+    ->check(CLI::Range(1, 50));
+  client->add_option("--gigabytes", cb.gigabytes,
+                     "GiB of the put and get over which the head's memory is sampled")
+    ->capture_default_str()
+    ->check(CLI::Range(0.001, 64.0));
+  client->add_option("--put-gib", cb.put_gibibytes,
+                     "GiB of each put of client__put_gigabytes")
+    ->capture_default_str()
+    ->check(CLI::Range(0.001, 64.0));
+  client->add_option("--pingpong-seconds", cb.pingpong_seconds,
+                     "Duration of each tcp_pingpong sample")
+    ->capture_default_str()
+    ->check(CLI::PositiveNumber);
+  client->add_option("--sample-ms", cb.sample_ms, "Period of the head's memory samples")
+    ->capture_default_str()
+    ->check(CLI::Range(1.0, 1000.0));
+  client->add_option("--only", cb.only,
+                     "Run just these figures (e.g. --only client__put_calls); a partial "
+                     "run, for trying things out")
+    ->delimiter(',');
+  client->add_flag("--in-cluster", cb.in_cluster,
+                   "Run the same drivers inside the cluster instead of as remote clients "
+                   "(for comparison; the output's \"mode\" says so)");
+  client->add_option("--micro-driver", cb.micro_driver,
+                     "Path of rayd-micro-driver (default: next to rayd-bench)");
+  client->add_option("--client-driver", cb.client_driver,
+                     "Path of rayd-client-driver (default: next to rayd-bench)");
+
   bool all_dask = false;
   auto* all = app.add_subcommand(
     "all", "Every workload with its defaults (kv with 16 and with 1 client); "
@@ -365,6 +408,11 @@ int main(int argc, char** argv) {
     }
     if (*micro) {
       auto j = run_micro(s, mo);
+      print(j);
+      return failed(j) ? 1 : 0;
+    }
+    if (*client) {
+      auto j = run_client(s, cb);
       print(j);
       return failed(j) ? 1 : 0;
     }

@@ -41,10 +41,15 @@ namespace {
 
 constexpr double mib = 1024.0 * 1024.0;
 
+} // namespace
+
+// Shared with the other workload files (declared in workloads.hpp).
 double round_to(double x, int digits) {
   double f = std::pow(10.0, digits);
   return std::round(x * f) / f;
 }
+
+namespace {
 
 json to_json(const summary& s, int digits = 1) {
   return {{"n", s.n},
@@ -60,6 +65,8 @@ json rounded(const std::vector<double>& xs, int digits = 1) {
     out.push_back(round_to(x, digits));
   return out;
 }
+
+} // namespace
 
 /// Connects (retrying while the head is not reachable yet) until `deadline`.
 std::unique_ptr<rpc::client> connect_until(const std::string& address,
@@ -84,6 +91,8 @@ std::size_t count_alive(const cluster_view& v) {
     }));
 }
 
+namespace {
+
 json stop_to_json(const stop_report& r) {
   return {{"processes", r.stopped},
           {"needed_sigkill", r.needed_sigkill},
@@ -91,6 +100,8 @@ json stop_to_json(const stop_report& r) {
           {"killed_by_signal", r.killed_by_signal},
           {"odd", r.odd}};
 }
+
+} // namespace
 
 /// Stops the cluster and collects what its logs say; adds both to `out`.
 void finish(cluster& c, json& out) {
@@ -105,6 +116,8 @@ json error_result(const std::string& workload, const std::string& what) {
   note(workload + ": " + what);
   return {{"workload", workload}, {"error", what}};
 }
+
+namespace {
 
 /// The busiest threads of a process between two thread_cpu_ticks()
 /// snapshots: [{"thread": name, "tid": id, "cpu_pct": x}], busiest first.
@@ -979,11 +992,8 @@ bool io_exact(int fd, char* buf, std::size_t n, bool reading) {
   return true;
 }
 
-/// Round trips/s of an 8-byte message between this process and a forked
-/// child over loopback TCP (TCP_NODELAY), both sides in blocking reads: the
-/// floor under any synchronous request/response between two processes. The
-/// child echoes until EOF (and dies with us: PR_SET_PDEATHSIG). -1 on failure.
-/// REQUIRES: no other threads in this process (it forks).
+} // namespace
+
 double tcp_pingpong(double seconds) {
   int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (lfd < 0)
@@ -1048,6 +1058,8 @@ double tcp_pingpong(double seconds) {
   return rate;
 }
 
+namespace {
+
 /// Every descendant of `roots` (the task worker processes of the nodes).
 std::vector<pid_t> descendants(const std::vector<pid_t>& roots) {
   std::multimap<pid_t, pid_t> children;
@@ -1099,13 +1111,6 @@ cpu_snapshot take_snapshot(pid_t head, pid_t worker) {
   return s;
 }
 
-/// The outcome of one workload's driver processes.
-struct driver_run {
-  std::vector<json> outputs; // each driver's JSON line
-  std::string error;         // empty if every driver printed its JSON
-  json cpu;                  // who burnt CPU during the timed window
-};
-
 /// The last line of `path` that parses as a JSON object (discarded if none).
 json last_json_line(const std::string& path) {
   auto text = read_file(path);
@@ -1150,25 +1155,33 @@ std::size_t count_ready(const std::string& dir) {
   return n;
 }
 
-/// Runs `n` rayd-micro-driver processes of `workload` at once: spawned with
-/// the cluster's address and token, started together through a file
-/// barrier once all have warmed up; CPU is sampled from go to the last exit.
+} // namespace
+
 driver_run run_drivers(cluster& c, pid_t worker, const std::string& driver,
                        const std::string& workload, int n,
-                       const std::vector<std::string>& args, double timeout_s) {
+                       const std::vector<std::string>& args, double timeout_s,
+                       const std::string& address) {
   driver_run out;
-  auto barrier = c.tmpdir() + "/barrier-" + workload + "-" + std::to_string(n);
+  // A fresh barrier and logs per call (a workload may run several times).
+  std::string tag = workload + "-" + std::to_string(n);
+  for (int k = 2; fs::exists(c.tmpdir() + "/barrier-" + tag); ++k)
+    tag = workload + "-" + std::to_string(n) + "-" + std::to_string(k);
+  auto barrier = c.tmpdir() + "/barrier-" + tag;
   fs::create_directories(barrier);
-  std::vector<std::string> env{"RAYD_ADDRESS=" + c.head().api_address,
-                               "RAYD_TOKEN=" + c.token(), "RAYD_TMPDIR=" + c.tmpdir()};
+  std::vector<std::string> env{"RAYD_TOKEN=" + c.token()};
+  if (address.empty()) {
+    env.push_back("RAYD_ADDRESS=" + c.head().api_address);
+    env.push_back("RAYD_TMPDIR=" + c.tmpdir());
+  } else {
+    env.push_back("RAYD_ADDRESS=" + address); // a remote client: no local session to find
+  }
   std::vector<pid_t> pids;
   std::vector<std::string> logs;
   for (int i = 0; i < n; ++i) {
     std::vector<std::string> argv{driver, "--workload", workload, "--barrier", barrier};
     argv.insert(argv.end(), args.begin(), args.end());
     // Not *.out: finish() scans those as console output of rayd.
-    logs.push_back(c.tmpdir() + "/micro-" + workload + "-" + std::to_string(n) + "-"
-                   + std::to_string(i) + ".driver.txt");
+    logs.push_back(c.tmpdir() + "/micro-" + tag + "-" + std::to_string(i) + ".driver.txt");
     auto pid = spawn(argv, logs.back(), env);
     if (pid < 0) {
       out.error = "cannot start " + driver;
@@ -1273,6 +1286,8 @@ driver_run run_drivers(cluster& c, pid_t worker, const std::string& driver,
   return out;
 }
 
+namespace {
+
 /// Runs bench/dask_micro.py; its JSON, or {"skipped": why}.
 json run_dask_micro(const micro_options& o) {
   std::string tried;
@@ -1302,12 +1317,12 @@ json run_dask_micro(const micro_options& o) {
   return j;
 }
 
-double number_or(const json& j, const char* key, double fallback = -1) {
+} // namespace
+
+double number_or(const json& j, const char* key, double fallback) {
   return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>()
                                                                 : fallback;
 }
-
-} // namespace
 
 json run_micro(const settings& s, const micro_options& o) {
   const std::string name = "micro";

@@ -3,12 +3,20 @@
 // run (figures, samples, targets met or not, and anything odd seen in the
 // processes' logs); progress goes to stderr.
 
+#include <memory>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 
 #include "bench/bench_util.hpp"
+
+namespace rayd {
+struct cluster_view;
+namespace rpc {
+class client;
+} // namespace rpc
+} // namespace rayd
 
 namespace rayd::bench {
 
@@ -82,5 +90,54 @@ double background_busy_pct(const std::string& workload, double ms = 500);
 
 /// nproc, kernel, CPU model.
 nlohmann::json machine_info();
+
+// ------------------------------------------------ shared by the workload files
+
+/// `x` rounded to `digits` decimals (for the JSON figures).
+double round_to(double x, int digits);
+
+/// `j[key]` if it is a number, else `fallback`.
+double number_or(const nlohmann::json& j, const char* key, double fallback = -1);
+
+/// {"workload": workload, "error": what}, and a note on stderr.
+nlohmann::json error_result(const std::string& workload, const std::string& what);
+
+/// Stops the cluster and adds its cleanup report and log trouble to `out`.
+void finish(cluster& c, nlohmann::json& out);
+
+/// An API client of the head at `address`, retrying while it is not reachable
+/// yet, until `deadline`; nullptr (and `last_error`) if none.
+std::unique_ptr<rpc::client> connect_until(const std::string& address,
+                                           const std::string& token,
+                                           steady::time_point deadline,
+                                           std::string& last_error);
+
+std::size_t count_alive(const cluster_view& v);
+
+/// Round trips/s of an 8-byte message between this process and a forked
+/// child over loopback TCP (TCP_NODELAY), both sides in blocking reads: the
+/// floor under any synchronous request/response between two processes. The
+/// child echoes until EOF (and dies with us: PR_SET_PDEATHSIG). -1 on failure.
+/// REQUIRES: no other threads in this process (it forks).
+double tcp_pingpong(double seconds);
+
+/// The outcome of one workload's driver processes.
+struct driver_run {
+  std::vector<nlohmann::json> outputs; // each driver's JSON line
+  std::string error;                   // empty if every driver printed its JSON
+  nlohmann::json cpu;                  // who burnt CPU during the timed window
+};
+
+/// Runs `n` processes of the driver program `driver` (rayd-micro-driver's
+/// flags: --workload, --barrier, then `args`) at once: spawned with the
+/// cluster's token and an address, started together through a file barrier
+/// once all have warmed up; CPU is sampled from go to the last exit (head,
+/// `worker` node, their task workers, the drivers). `address` empty: the
+/// head's API address and the cluster's RAYD_TMPDIR (an in-cluster driver);
+/// else RAYD_ADDRESS=`address` alone (a remote client, e.g. rayd://HOST:PORT).
+driver_run run_drivers(cluster& c, pid_t worker, const std::string& driver,
+                       const std::string& workload, int n,
+                       const std::vector<std::string>& args, double timeout_s,
+                       const std::string& address = {});
 
 } // namespace rayd::bench
