@@ -86,6 +86,7 @@ public:
       std::lock_guard<std::mutex> guard{mtx_};
       quitting_ = true;
     }
+    cv_.notify_all(); // a reconnect backing off
     wake();
     io_.join();
     ::close(wake_fd_);
