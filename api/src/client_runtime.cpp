@@ -35,7 +35,7 @@ using namespace std::chrono_literals;
 const std::string scheme = "rayd://";
 /// Values above this travel as streams (the session's inline limit).
 constexpr std::size_t stream_above = 8u << 20;
-constexpr std::size_t chunk_bytes = 4u << 20; // the session's (client_session::chunk_bytes)
+constexpr std::size_t chunk_bytes = 4u << 20; // the session's (session_streams::chunk_bytes)
 constexpr std::size_t window_chunks = 4;     // chunk calls in flight
 constexpr auto heartbeat_every = 1s;
 constexpr auto silent_limit = 3s; // no answer for this long: the connection is dead

@@ -90,58 +90,9 @@ struct client_session::batch {
   client_ops::callback<std::vector<reply>> done;
 };
 
-/// A put_stream's bytes on their way from write_chunk to the store.
-struct client_session::inbound {
-  uint64_t next = 0; // the offset expected next
-  std::deque<std::string> chunks;
-  std::size_t queued = 0;
-  std::deque<std::pair<uint64_t, client_ops::callback<uint64_t>>> parked; // until drained
-  std::string failed;
-};
-
-/// A streamed get value on its way from the store to read_chunk. Reads may
-/// be pipelined: each names the offset it wants, and they are answered in
-/// order as chunks come.
-struct client_session::outbound {
-  uint64_t size = 0;
-  uint64_t delivered = 0; // the offset of the next chunk to hand out
-  std::deque<std::string> chunks;
-  std::size_t queued = 0;
-  std::map<uint64_t, std::string> recent; // the last chunks handed out, by offset (resends)
-  /// As many as a client has reads in flight (api/src/client_runtime.cpp).
-  static constexpr std::size_t recent_chunks = 4;
-  std::deque<std::pair<uint64_t, client_ops::callback<std::string>>> parked;
-  std::string failed;
-
-  /// REQUIRES: the session's mtx_ held. Answers parked reads while chunks
-  /// are there; the answers are called by the caller after unlocking.
-  void serve(std::vector<std::pair<client_ops::callback<std::string>,
-                                   client_ops::result<std::string>>>& out) {
-    while (!parked.empty() && !chunks.empty()) {
-      auto [offset, cb] = std::move(parked.front());
-      parked.pop_front();
-      if (offset != delivered) {
-        out.emplace_back(std::move(cb),
-                         client_ops::result<std::string>{
-                           false, {}, "read at offset " + std::to_string(offset)
-                                        + ", the stream is at " + std::to_string(delivered)});
-        continue;
-      }
-      auto c = std::move(chunks.front());
-      chunks.pop_front();
-      queued -= c.size();
-      recent[delivered] = c;
-      if (recent.size() > recent_chunks)
-        recent.erase(recent.begin());
-      delivered += c.size();
-      out.emplace_back(std::move(cb), client_ops::result<std::string>{true, std::move(c), ""});
-    }
-  }
-};
-
 client_session::client_session(std::string id, hosted_options opts,
                                client_ops::callback<bool> ready)
-  : id_(std::move(id)) {
+  : id_(std::move(id)), streams_(id_) {
   sequencer_ = std::thread([this, opts = std::move(opts), ready = std::move(ready)]() mutable {
     start(std::move(opts), std::move(ready));
   });
@@ -158,30 +109,16 @@ uint64_t client_session::last_seq() const {
 
 void client_session::close() {
   std::vector<std::shared_ptr<batch>> failed;
-  std::vector<client_ops::callback<uint64_t>> writes;
-  std::vector<client_ops::callback<std::string>> reads;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     if (closing_ && !sequencer_.joinable())
       return;
     closing_ = true;
-    for (auto& [_, s] : inbound_)
-      for (auto& p : s->parked)
-        writes.push_back(std::move(p.second));
-    for (auto& [_, s] : outbound_)
-      for (auto& p : s->parked)
-        reads.push_back(std::move(p.second));
-    inbound_.clear();
-    outbound_.clear();
   }
   seq_cv_.notify_all();
   pool_cv_.notify_all();
-  data_cv_.notify_all();
+  streams_.close(); // wakes producers and consumers blocked on a window
   const std::string why = "session " + id_ + " closed";
-  for (auto& w : writes)
-    w({false, 0, why});
-  for (auto& r : reads)
-    r({false, {}, why});
   if (sequencer_.joinable())
     sequencer_.join();
   std::vector<std::thread> workers;
@@ -195,9 +132,8 @@ void client_session::close() {
     std::lock_guard<std::mutex> guard{mtx_};
     for (auto& [_, bs] : waiting_)
       for (auto& b : bs)
-        if (b->done) {
+        if (b->done)
           failed.push_back(b);
-        }
     waiting_.clear();
   }
   for (auto& b : failed) {
@@ -258,8 +194,7 @@ void client_session::take(uint64_t ack, std::vector<client_ops::op>& ops,
   {
     std::unique_lock<std::mutex> lock{mtx_};
     replies_.erase(replies_.begin(), replies_.upper_bound(ack));
-    for (auto i = outbound_.begin(); i != outbound_.end();) // read to the end
-      i = i->second->delivered >= i->second->size ? outbound_.erase(i) : std::next(i);
+    streams_.forget_read();
     for (auto& o : ops) {
       b->seqs.push_back(o.seq);
       if (o.seq <= max_seq_) { // a resend: answered, or still running
@@ -576,18 +511,11 @@ reply client_session::get(const client_ops::op& o) {
   for (std::size_t i = 0; i < ids.size(); ++i) {
     auto size = driver_->stored_size(ids[i]);
     if (size && *size > inline_limit) {
-      auto s = std::make_shared<outbound>();
-      s->size = *size;
-      uint64_t stream = 0;
-      {
-        std::lock_guard<std::mutex> guard{mtx_};
-        stream = next_stream_++;
-        outbound_[stream] = s;
-      }
+      auto stream = streams_.open_get(*size);
       r.values[i].streamed = true;
       r.values[i].stream = stream;
       r.values[i].size = *size;
-      post([this, s, id = ids[i]] { produce(s, id); });
+      post([this, stream, id = ids[i]] { produce(stream, id); });
     } else {
       small.push_back(ids[i]);
       small_at.push_back(i);
@@ -601,174 +529,47 @@ reply client_session::get(const client_ops::op& o) {
   return r;
 }
 
-void client_session::produce(std::shared_ptr<outbound> s, object_id id) {
+void client_session::produce(uint64_t stream, object_id id) {
   std::string pending;
-  auto push = [this, &s](std::string chunk) {
-    std::vector<std::pair<client_ops::callback<std::string>, client_ops::result<std::string>>>
-      answers;
-    {
-      std::unique_lock<std::mutex> lock{mtx_};
-      data_cv_.wait(lock, [this, &s] { return closing_ || s->queued < window_bytes; });
-      if (closing_)
-        throw error("session " + id_ + " closed");
-      s->queued += chunk.size();
-      s->chunks.push_back(std::move(chunk));
-      s->serve(answers);
-    }
-    for (auto& [cb, r] : answers)
-      cb(std::move(r));
-  };
   try {
-    driver_->read_stored(id, [&pending, &push](std::size_t, std::string_view c) {
+    driver_->read_stored(id, [this, stream, &pending](std::size_t, std::string_view c) {
       pending.append(c.data(), c.size());
-      if (pending.size() >= chunk_bytes) {
-        push(std::move(pending));
+      if (pending.size() >= session_streams::chunk_bytes) {
+        streams_.push(stream, std::move(pending));
         pending.clear();
       }
     });
     if (!pending.empty())
-      push(std::move(pending));
+      streams_.push(stream, std::move(pending));
   } catch (const std::exception& e) {
-    std::deque<std::pair<uint64_t, client_ops::callback<std::string>>> parked;
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      s->failed = e.what();
-      parked.swap(s->parked);
-    }
-    for (auto& p : parked)
-      p.second({false, {}, e.what()});
+    streams_.fail_get(stream, e.what());
   }
 }
 
 void client_session::read_chunk(uint64_t stream, uint64_t offset,
                                 client_ops::callback<std::string> done) {
-  std::unique_lock<std::mutex> lock{mtx_};
-  auto i = outbound_.find(stream);
-  if (i == outbound_.end()) {
-    lock.unlock();
-    return done({false, {}, "no stream " + std::to_string(stream) + " in session " + id_});
-  }
-  auto s = i->second;
-  if (auto r = s->recent.find(offset); r != s->recent.end()) { // a resend
-    auto copy = r->second;
-    lock.unlock();
-    return done({true, std::move(copy), ""});
-  }
-  if (offset < s->delivered || offset >= s->size || !s->failed.empty()) {
-    auto why = !s->failed.empty() ? s->failed
-                                  : "read at offset " + std::to_string(offset)
-                                      + ", the stream is at " + std::to_string(s->delivered)
-                                      + " of " + std::to_string(s->size);
-    lock.unlock();
-    return done({false, {}, why});
-  }
-  s->parked.emplace_back(offset, std::move(done));
-  std::vector<std::pair<client_ops::callback<std::string>, client_ops::result<std::string>>>
-    answers;
-  s->serve(answers);
-  lock.unlock();
-  data_cv_.notify_all(); // the producer may have room again
-  for (auto& [cb, r] : answers)
-    cb(std::move(r));
-}
-
-std::shared_ptr<client_session::inbound> client_session::inbound_for(uint64_t stream) {
-  auto& s = inbound_[stream];
-  if (!s)
-    s = std::make_shared<inbound>();
-  return s;
+  streams_.read(stream, offset, std::move(done));
 }
 
 void client_session::write_chunk(uint64_t stream, uint64_t offset, std::string data,
                                  client_ops::callback<uint64_t> done) {
-  std::unique_lock<std::mutex> lock{mtx_};
-  if (closing_) {
-    lock.unlock();
-    return done({false, 0, "session " + id_ + " closed"});
-  }
-  auto s = inbound_for(stream);
-  if (!s->failed.empty() || offset > s->next) {
-    auto why = !s->failed.empty() ? s->failed
-                                  : "chunk at offset " + std::to_string(offset) + ", expected "
-                                      + std::to_string(s->next);
-    lock.unlock();
-    return done({false, 0, why});
-  }
-  if (offset < s->next) { // a resend after a reconnect
-    auto next = s->next;
-    lock.unlock();
-    return done({true, next, ""});
-  }
-  s->next += data.size();
-  s->queued += data.size();
-  s->chunks.push_back(std::move(data));
-  if (s->queued > window_bytes) {
-    s->parked.emplace_back(s->next, std::move(done)); // answered as the store takes bytes
-    lock.unlock();
-    data_cv_.notify_all();
-    return;
-  }
-  auto next = s->next;
-  lock.unlock();
-  data_cv_.notify_all();
-  done({true, next, ""});
+  streams_.write(stream, offset, std::move(data), std::move(done));
 }
 
 reply client_session::put_stream(const client_ops::op& o) {
-  std::shared_ptr<inbound> s;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    s = inbound_for(o.stream);
-  }
   const uint64_t size = o.count;
-  auto fill = [this, &s, size](char* dst) {
-    uint64_t copied = 0;
-    while (copied < size) {
-      std::string chunk;
-      std::vector<client_ops::callback<uint64_t>> released;
-      std::vector<uint64_t> nexts;
-      {
-        std::unique_lock<std::mutex> lock{mtx_};
-        if (!data_cv_.wait_for(lock, std::chrono::hours{24},
-                               [this, &s] { return closing_ || !s->chunks.empty(); })
-            || closing_)
-          throw error("session " + id_ + " closed during a put");
-        chunk = std::move(s->chunks.front());
-        s->chunks.pop_front();
-        s->queued -= chunk.size();
-        while (!s->parked.empty() && s->queued <= window_bytes) {
-          nexts.push_back(s->parked.front().first);
-          released.push_back(std::move(s->parked.front().second));
-          s->parked.pop_front();
-        }
-      }
-      for (std::size_t k = 0; k < released.size(); ++k)
-        released[k]({true, nexts[k], ""});
-      if (copied + chunk.size() > size)
-        throw error("put: more bytes than the " + std::to_string(size) + " announced");
-      std::memcpy(dst + copied, chunk.data(), chunk.size());
-      copied += chunk.size();
-    }
-  };
-  reply r;
   object_id id;
   try {
-    id = driver_->put_in_store(size, fill);
+    id = driver_->put_in_store(
+      size, [this, &o, size](char* dst) { streams_.drain_into(o.stream, dst, size); });
   } catch (const std::exception& e) {
-    std::deque<std::pair<uint64_t, client_ops::callback<uint64_t>>> parked;
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      s->failed = e.what();
-      parked.swap(s->parked);
-    }
-    for (auto& p : parked)
-      p.second({false, 0, e.what()});
+    streams_.end_put(o.stream, e.what());
     throw;
   }
+  streams_.end_put(o.stream, "");
   std::lock_guard<std::mutex> guard{mtx_};
   ids_[o.result] = {std::move(id), 1};
-  inbound_.erase(o.stream);
-  return r;
+  return {};
 }
 
 } // namespace rayd::core

@@ -17,8 +17,8 @@
 //
 // Large values: a put_stream op's bytes arrive as write_chunk calls and are
 // copied into the node's store as they come; a get of a stored value over
-// inline_limit answers with a stream the client reads with read_chunk. Both
-// hold at most `window_bytes` per stream (plus one chunk), whatever the size.
+// inline_limit answers with a stream the client reads with read_chunk
+// (session_streams.hpp: bounded windows both ways, whatever the size).
 //
 // Lifecycle: starting → serving → closed. close() (the registry calls it
 // when the grace period ran out, the client closed it, or the head stops)
@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "hosted_driver.hpp"
+#include "session_streams.hpp"
 
 #include "common/client_ops.hpp"
 
@@ -48,12 +49,6 @@ class client_session {
 public:
   /// Values of a get above this size are streamed (read_chunk).
   static constexpr std::size_t inline_limit = 8u << 20;
-  /// Bytes a stream queues at most, each way (plus, for a get, the last
-  /// four chunks handed out, kept for resends): with the chunks a client has
-  /// in flight, the head's memory per transfer stays under 64 MiB.
-  static constexpr std::size_t window_bytes = 16u << 20;
-  /// The size of the chunks a streamed get hands out.
-  static constexpr std::size_t chunk_bytes = 4u << 20;
 
   /// Starts the session: `ready` is called once its driver is connected
   /// (or failed to).
@@ -81,8 +76,6 @@ public:
 
 private:
   struct batch;
-  struct inbound;
-  struct outbound;
 
   /// The sequencer thread: makes the driver, then runs the mailbox.
   void start(hosted_options opts, client_ops::callback<bool> ready);
@@ -98,20 +91,20 @@ private:
   client_ops::reply run_waiting(client_ops::op& o);
   client_ops::reply get(const client_ops::op& o);
   client_ops::reply put_stream(const client_ops::op& o);
-  void produce(std::shared_ptr<outbound> s, object_id id);
+  /// Streams a stored value into get stream `stream` (a pool job).
+  void produce(uint64_t stream, object_id id);
 
   /// REQUIRES: mtx_ held. Records `r` and answers the batches it completes.
   void complete(client_ops::reply r, std::unique_lock<std::mutex>& lock);
   object_id map_id(const std::string& client_id);
   std::vector<arg> map_args(std::vector<client_ops::arg>& args);
-  std::shared_ptr<inbound> inbound_for(uint64_t stream); // REQUIRES: mtx_ held
 
   const std::string id_;
+  session_streams streams_; // large values in chunks, both ways
   std::unique_ptr<hosted_runtime> driver_; // set (under mtx_) before the session opens
 
   mutable std::mutex mtx_;
   std::condition_variable pool_cv_; // the pool's queue
-  std::condition_variable data_cv_; // streams: chunks in or out
   bool closing_ = false;
   std::condition_variable seq_cv_; // the sequencer's mailbox
   std::deque<std::function<void()>> mailbox_;
@@ -122,9 +115,6 @@ private:
   std::map<uint64_t, client_ops::reply> replies_; // until acknowledged
   std::map<uint64_t, std::vector<std::shared_ptr<batch>>> waiting_; // seq → batches
   std::unordered_map<std::string, std::pair<object_id, int>> ids_; // client id → id, refs
-  std::map<uint64_t, std::shared_ptr<inbound>> inbound_;
-  std::map<uint64_t, std::shared_ptr<outbound>> outbound_;
-  uint64_t next_stream_ = 1ull << 63; // ours; the client's count up from 1
   std::thread sequencer_;
 };
 
