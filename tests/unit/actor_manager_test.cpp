@@ -512,8 +512,14 @@ BOOST_FIXTURE_TEST_CASE(killed_with_restart_while_being_constructed_is_hosted_ag
 
 BOOST_FIXTURE_TEST_CASE(actors_alive_on_the_head_node_fail_over_when_it_restarts, fixture) {
   join("node-1"); // plays the head's node
-  join("node-2");
-  create({req("a1", "Counter", 1), req("a2", "Counter", 1)});
+  join("node-2", {{"role", "other"}});
+  // a1 goes to node-1 (no actors anywhere: the lower id wins); a2 asks for
+  // node-2's label, so it is placed there however late the manager hears of
+  // node-2 (without it, a2 landed on node-1 whenever node-2's join had not
+  // reached the manager yet).
+  auto r2 = req("a2", "Counter", 1);
+  r2.label_selector = {{"role", "other"}};
+  create({req("a1", "Counter", 1), r2});
   auto a1 = wait_one("a1");
   auto a2 = wait_one("a2");
   BOOST_REQUIRE_EQUAL(a1.state, "ALIVE");
