@@ -152,17 +152,30 @@ std::vector<std::pair<std::string, node_file>> local_head_sessions() {
   return result;
 }
 
+namespace {
+
+/// "rayd://HOST:PORT" (a remote client's address of the same port) or
+/// "HOST:PORT" → "HOST:PORT".
+std::string without_scheme(const std::string& address) {
+  const std::string scheme = "rayd://";
+  return address.rfind(scheme, 0) == 0 ? address.substr(scheme.size()) : address;
+}
+
+} // namespace
+
 std::optional<std::string> find_local_token(const std::string& api_address) {
+  auto address = without_scheme(api_address);
   for (auto& [dir, nf] : local_head_sessions())
-    if (nf.api_address == api_address)
+    if (nf.api_address == address)
       if (auto tok = read_token_file(dir + "/auth_token"))
         return *tok;
   return std::nullopt;
 }
 
 std::optional<std::string> find_local_tls_cert(const std::string& api_address) {
+  auto address = without_scheme(api_address);
   for (auto& [dir, nf] : local_head_sessions())
-    if (nf.api_address == api_address && nf.api_tls && !nf.api_tls_cert.empty())
+    if (nf.api_address == address && nf.api_tls && !nf.api_tls_cert.empty())
       return nf.api_tls_cert;
   return std::nullopt;
 }

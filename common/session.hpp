@@ -59,11 +59,13 @@ caf::expected<node_file> read_node_file(const std::string& session_dir);
 /// (newest first; `session_latest` target first).
 std::vector<std::pair<std::string, node_file>> local_head_sessions();
 
-/// The token of the local head session whose api_address is `api_address`.
+/// The token of the local head session whose api_address is `api_address`
+/// (HOST:PORT, or rayd://HOST:PORT as a remote client names it).
 std::optional<std::string> find_local_token(const std::string& api_address);
 
 /// The certificate file of the local head session whose api_address is
-/// `api_address`, when that head's API port speaks TLS.
+/// `api_address` (with or without rayd://), when that head's API port
+/// speaks TLS.
 std::optional<std::string> find_local_tls_cert(const std::string& api_address);
 
 /// The local head session whose cluster_address is `cluster_address`.

@@ -132,6 +132,9 @@ BOOST_AUTO_TEST_CASE(node_file_round_trip_and_local_lookup) {
   BOOST_CHECK_EQUAL(back->pid_start_ticks, nf.pid_start_ticks);
   BOOST_CHECK_EQUAL(*find_local_token("127.0.0.1:9"), "tok");
   BOOST_CHECK(!find_local_token("127.0.0.1:10"));
+  // A remote client names the same port rayd://HOST:PORT.
+  BOOST_REQUIRE(find_local_token("rayd://127.0.0.1:9"));
+  BOOST_CHECK_EQUAL(*find_local_token("rayd://127.0.0.1:9"), "tok");
   BOOST_CHECK_EQUAL(*find_local_head_session("127.0.0.1:8"), *dir);
   BOOST_CHECK_EQUAL(node_files_under(*dir).size(), 1u);
   ::unsetenv("RAYD_TMPDIR");
