@@ -1,9 +1,7 @@
 #include "client_session.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <exception>
-#include <limits>
 #include <utility>
 
 #include "rayd/errors.hpp"
