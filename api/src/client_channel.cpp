@@ -37,6 +37,21 @@ constexpr std::size_t window_chunks = 4;     // chunk calls in flight
 constexpr auto heartbeat_every = 1s;
 constexpr auto silent_limit = 3s; // no answer for this long: the connection is dead
 constexpr auto connect_timeout = 2s;
+/// Ops sent or queued without a reply, at most (callers wait beyond): a
+/// client that produces faster than its session runs keeps bounded memory
+/// on both sides.
+constexpr std::size_t max_pending_ops = 65536;
+constexpr std::size_t max_pending_bytes = 256u << 20;
+
+/// The bytes an op carries (values and arguments).
+std::size_t payload_of(const op& o) {
+  std::size_t n = 64;
+  for (auto& v : o.values)
+    n += v.size();
+  for (auto& a : o.args)
+    n += a.value.size();
+  return n;
+}
 
 bool blocking(const op& o) {
   switch (o.what) {
@@ -115,10 +130,20 @@ struct client_channel::impl {
 
   uint64_t send(op o, bool awaited) {
     uint64_t seq;
+    auto bytes = payload_of(o);
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::unique_lock<std::mutex> lock{mtx_};
+      // Flow control: wait while the session is this far behind (an op of
+      // its own larger than the byte bound goes alone).
+      cv_.wait(lock, [this, bytes] {
+        return !fatal_.empty() || quitting_
+               || (pending_ops_ < max_pending_ops
+                   && (pending_bytes_ + bytes <= max_pending_bytes || pending_ops_ == 0));
+      });
       if (!fatal_.empty())
         throw connection_error("rayd: " + fatal_);
+      ++pending_ops_;
+      pending_bytes_ += bytes;
       seq = o.seq = next_seq_++;
       if (awaited)
         awaited_.insert(seq);
@@ -236,6 +261,12 @@ struct client_channel::impl {
     }
   }
 
+  /// REQUIRES: mtx_ held. `o` has its answer: it no longer counts as pending.
+  void settle(const op& o) {
+    --pending_ops_;
+    pending_bytes_ -= std::min(pending_bytes_, payload_of(o));
+  }
+
   uint64_t ack() {
     std::lock_guard<std::mutex> guard{mtx_};
     return ack_;
@@ -277,7 +308,10 @@ struct client_channel::impl {
     last_heard_ = clock_type::now();
     std::lock_guard<std::mutex> guard{mtx_};
     for (auto& x : *r) {
-      unacked_.erase(x.seq);
+      if (auto u = unacked_.find(x.seq); u != unacked_.end()) {
+        settle(u->second);
+        unacked_.erase(u);
+      }
       if (x.seq == ack_ + 1) {
         ++ack_;
         while (!received_.empty() && *received_.begin() == ack_ + 1) {
@@ -300,6 +334,8 @@ struct client_channel::impl {
       return; // told already (every call in flight fails alike)
     {
       std::lock_guard<std::mutex> guard{mtx_};
+      for (auto& [seq, o] : unacked_)
+        settle(o);
       for (auto& [seq, o] : unacked_)
         if (awaited_.erase(seq) != 0) {
           reply x;
@@ -488,6 +524,8 @@ struct client_channel::impl {
   std::map<uint32_t, std::string> lost_;
   std::deque<op> outbox_;
   std::map<uint64_t, op> unacked_;
+  std::size_t pending_ops_ = 0;   // queued or sent, no reply yet
+  std::size_t pending_bytes_ = 0; // their payload_of()
   std::set<uint64_t> awaited_;
   std::map<uint64_t, reply> replies_;
   uint64_t ack_ = 0;

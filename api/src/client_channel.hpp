@@ -5,8 +5,10 @@
 // opened again and the session resumed without the caller noticing.
 //
 // What it promises:
-//  - send() queues an op and returns its seq at once; await(seq) returns its
-//    reply. Ops queued together go as one exec call, a batch ending after an
+//  - send() queues an op and returns its seq at once (it waits only while
+//    65,536 ops or 256 MiB are pending without a reply: a client that
+//    produces faster than its session runs keeps bounded memory on both
+//    sides); await(seq) returns its reply. Ops queued together go as one exec call, a batch ending after an
 //    op that waits (so a synchronous call is one round trip).
 //  - Every op without a reply is kept; after a reconnect they are sent again
 //    in seq order, and the session answers those it ran already.
