@@ -45,6 +45,8 @@ struct daemon_options {
   std::string autoscaling_config;
   /// Head: seconds a remote client's session outlives its connection.
   double client_reconnect_grace_s = 300;
+  /// Head: remote client sessions alive at once, at most.
+  int client_max_sessions = 1000;
 };
 
 /// Runs a node until it is stopped. Returns the process exit code.

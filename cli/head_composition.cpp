@@ -172,6 +172,7 @@ caf::expected<head_services> start_head(caf::actor_system& sys, const daemon_opt
   ccfg.token = meta.token;
   ccfg.default_grace = std::chrono::milliseconds{
     static_cast<int64_t>(o.client_reconnect_grace_s * 1000)};
+  ccfg.max_sessions = static_cast<std::size_t>(o.client_max_sessions);
   out.sessions = std::make_unique<core::session_registry>(std::move(ccfg));
   gcfg.clients = out.sessions.get();
   gcfg.socket = *api_sock;

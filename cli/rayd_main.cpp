@@ -115,6 +115,11 @@ int main(int argc, char** argv) {
                  "unanswered calls) lives after the last message from its client (docs/client.md)")
     ->default_val(300)
     ->check(CLI::Range(1.0, 7.0 * 24 * 3600));
+  app.add_option("--client-max-sessions", o.client_max_sessions,
+                 "Head: remote client sessions alive at once, at most (each costs the head a "
+                 "driver and about five threads); more are refused, saying so")
+    ->default_val(1000)
+    ->check(CLI::Range(1, 100000));
 
   auto* stop = app.add_subcommand("stop", "Stop the rayd processes of one session on this host");
   stop->add_option("--session-dir", so.session_dir,

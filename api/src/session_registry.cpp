@@ -108,6 +108,11 @@ void session_registry::open(std::string resume_id, std::string job_name,
     lock.unlock();
     return done({false, {}, "open: the client named no code (upload its executable first)"});
   }
+  if (sessions_.size() >= cfg_.max_sessions) {
+    lock.unlock();
+    return done({false, {}, "this head serves " + std::to_string(cfg_.max_sessions)
+                              + " client sessions already (--client-max-sessions)"});
+  }
   auto id = random_hex(16);
   // At least a second: a connected client is heard from every second.
   auto grace = grace_ms == 0 ? cfg_.default_grace

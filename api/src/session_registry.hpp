@@ -39,6 +39,9 @@ struct session_registry_config {
   std::string api_address; // the head's API as its own drivers reach it
   std::string token;
   std::chrono::milliseconds default_grace{std::chrono::minutes{5}};
+  /// Sessions alive at once, at most (each costs the head a driver and
+  /// about five threads); an open beyond is refused, saying so.
+  std::size_t max_sessions = 1000;
 };
 
 class session_registry final : public client_ops::host {

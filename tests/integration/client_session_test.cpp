@@ -298,7 +298,7 @@ BOOST_AUTO_TEST_CASE(hostile_ops_get_error_replies_and_the_head_lives) {
 
 BOOST_AUTO_TEST_CASE(a_silent_session_expires_and_says_so) {
   cluster c{"client-grace"};
-  c.start_head({"--client-reconnect-grace", "1"}, 1);
+  c.start_head({"--client-reconnect-grace", "1", "--client-max-sessions", "1"}, 1);
   auto token = trim(read_file(c.head().token_file()));
   raw_client rc{c.head().api_address(), token};
   auto code = upload_actor_driver(rc);
@@ -322,6 +322,15 @@ BOOST_AUTO_TEST_CASE(a_silent_session_expires_and_says_so) {
   BOOST_CHECK_MESSAGE(why.find("expired") != std::string::npos
                         && why.find("1 s") != std::string::npos,
                       why);
+  // A head full of sessions refuses one more, saying so (this head: 1;
+  // the expired one is gone, so one fits, and then no second).
+  auto first = rc.c->session_open("", "grace-test", code, 5000);
+  BOOST_REQUIRE_MESSAGE(first, "open: " << (first ? "" : rayd::describe(first.error())));
+  auto second = rc.c->session_open("", "grace-test", code, 5000);
+  BOOST_REQUIRE(!second);
+  BOOST_CHECK_MESSAGE(rayd::describe(second.error()).find("1 client sessions already")
+                        != std::string::npos,
+                      rayd::describe(second.error()));
   // An id this head never had.
   auto unknown = rc.c->session_open("0123456789abcdef0123456789abcdef", "x", {}, 0);
   BOOST_REQUIRE(!unknown);
