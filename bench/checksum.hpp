@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace rayd::bench {
@@ -101,6 +102,24 @@ inline uint64_t xxh64(std::string_view data) {
   h *= p3;
   h ^= h >> 32;
   return h;
+}
+
+/// `bytes` pseudo-random bytes (xorshift64 from `seed`), the values the
+/// transfer benchmarks move: a byte lost, repeated or misplaced anywhere
+/// changes their checksum (a constant fill would hide a misplaced chunk).
+inline std::string pseudo_random(uint64_t bytes, uint64_t seed) {
+  std::string value(bytes, '\0');
+  uint64_t x = 0x9E3779B97F4A7C15ull ^ seed;
+  std::size_t i = 0;
+  for (; i + 8 <= value.size(); i += 8) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::memcpy(&value[i], &x, 8);
+  }
+  for (; i < value.size(); ++i)
+    value[i] = static_cast<char>(i);
+  return value;
 }
 
 } // namespace rayd::bench

@@ -121,23 +121,6 @@ uint64_t self_status_bytes(const char* field) {
   return 0;
 }
 
-/// Pseudo-random bytes (xorshift64), so a chunk lost, repeated or misplaced
-/// anywhere changes the hash.
-std::string pseudo_random(uint64_t bytes) {
-  std::string value(bytes, '\0');
-  uint64_t x = 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(::getpid());
-  std::size_t i = 0;
-  for (; i + 8 <= value.size(); i += 8) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    std::memcpy(&value[i], &x, 8);
-  }
-  for (; i < value.size(); ++i)
-    value[i] = static_cast<char>(i);
-  return value;
-}
-
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
@@ -169,7 +152,7 @@ int run_put_calls(const flags& f) {
 }
 
 int run_transfer(const flags& f) {
-  auto value = pseudo_random(f.bytes);
+  auto value = rayd::bench::pseudo_random(f.bytes, static_cast<uint64_t>(::getpid()));
   const uint64_t expected = rayd::bench::xxh64(value);
   barrier(f);
 

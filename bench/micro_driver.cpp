@@ -457,21 +457,7 @@ int run(const flags& f) {
     auto far_copy = rayd::task(size_of).resources({{"far", 1}});
     // Warm-up: a worker of this job on the far node.
     rayd::get(far.remote(std::string("x")));
-    // Pseudo-random bytes, so a byte lost, repeated or misplaced anywhere
-    // changes the hash (a constant fill would hide a misplaced chunk).
-    std::string value(bytes, '\0');
-    {
-      uint64_t x = 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(::getpid());
-      std::size_t i = 0;
-      for (; i + 8 <= value.size(); i += 8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        std::memcpy(&value[i], &x, 8);
-      }
-      for (; i < value.size(); ++i)
-        value[i] = static_cast<char>(i);
-    }
+    auto value = rayd::bench::pseudo_random(bytes, static_cast<uint64_t>(::getpid()));
     // The producer's checksum (the put sends these bytes unchanged); its
     // cost is reported, never inside a timed sample.
     auto th = clock_type::now();
