@@ -24,15 +24,9 @@ reply error_reply(uint64_t seq, std::exception_ptr e) {
   r.seq = seq;
   try {
     std::rethrow_exception(e);
-  } catch (const actor_died_error& x) {
-    r.error_kind = "actor_died";
-    r.error = x.what();
-    r.function = x.function();
-    r.remote_type = x.remote_type();
-    r.remote_message = x.remote_message();
-    r.node_id = x.node_id();
-  } catch (const task_error& x) {
-    r.error_kind = "task_error";
+  } catch (const task_error& x) { // actor_died_error included: the client raises the same
+    r.error_kind = dynamic_cast<const actor_died_error*>(&x) != nullptr ? "actor_died"
+                                                                       : "task_error";
     r.error = x.what();
     r.function = x.function();
     r.remote_type = x.remote_type();
@@ -62,6 +56,21 @@ reply error_reply(uint64_t seq, std::exception_ptr e) {
 
 /// Puts up to this size are stored by the driver without a node (inline).
 constexpr std::size_t quick_put_bytes = 64 * 1024;
+
+/// A create_actor op's options.
+actor_options actor_options_of(const client_ops::op& o) {
+  actor_options opts;
+  opts.name = o.name;
+  opts.ray_namespace = o.ns;
+  opts.get_if_exists = o.get_if_exists;
+  opts.detached = o.flag;
+  opts.max_restarts = o.max_retries;
+  opts.max_task_retries = o.max_task_retries;
+  opts.max_concurrency = o.max_concurrency;
+  opts.resources = o.resources;
+  opts.label_selector = o.labels;
+  return opts;
+}
 
 bool is_quick(const client_ops::op& o) {
   switch (o.what) {
@@ -281,10 +290,36 @@ void client_session::complete(reply r, std::unique_lock<std::mutex>& lock) {
   lock.lock();
 }
 
+std::vector<bool> client_session::wait_for(const std::vector<object_id>& ids,
+                                           std::size_t n, int64_t timeout_ms) {
+  // In slices, so a closing session never waits on an op.
+  auto deadline = timeout_ms < 0 ? std::chrono::steady_clock::time_point::max()
+                                 : std::chrono::steady_clock::now()
+                                     + std::chrono::milliseconds{timeout_ms};
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+    auto slice = std::max(0ms, std::min<std::chrono::milliseconds>(wait_slice, left));
+    auto ready = driver_->wait(ids, n, slice);
+    if (static_cast<std::size_t>(std::count(ready.begin(), ready.end(), true)) >= n
+        || slice < wait_slice)
+      return ready;
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (closing_)
+      throw error("session " + id_ + " closed");
+  }
+}
+
+std::vector<object_id> client_session::map_ids(const std::vector<std::string>& client_ids) {
+  std::vector<object_id> out;
+  out.reserve(client_ids.size());
+  for (auto& id : client_ids)
+    out.push_back(map_id(id));
+  return out;
+}
+
 bool client_session::ready_soon(const client_ops::op& o, bool may_wait) {
-  std::vector<object_id> ids;
-  for (auto& id : o.ids)
-    ids.push_back(map_id(id));
+  auto ids = map_ids(o.ids);
   auto all = [](const std::vector<bool>& v) {
     return std::all_of(v.begin(), v.end(), [](bool b) { return b; });
   };
@@ -379,17 +414,9 @@ void client_session::run_quick(client_ops::op& o) {
       driver_->release(id);
       return;
     }
-    case kind::create_actor: {
-      actor_options opts;
-      opts.detached = o.flag;
-      opts.max_restarts = o.max_retries;
-      opts.max_task_retries = o.max_task_retries;
-      opts.max_concurrency = o.max_concurrency;
-      opts.resources = o.resources;
-      opts.label_selector = o.labels;
-      o.result = driver_->create_actor(o.target, std::move(o.values), opts);
+    case kind::create_actor: // anonymous: returns at once
+      o.result = driver_->create_actor(o.target, std::move(o.values), actor_options_of(o));
       return;
-    }
     default:
       throw error("this head does not know that op (a newer client?)");
   }
@@ -431,40 +458,12 @@ reply client_session::run_waiting(client_ops::op& o) {
       return get(o);
     case kind::put_stream:
       return put_stream(o);
-    case kind::wait: {
-      std::vector<object_id> ids;
-      for (auto& id : o.ids)
-        ids.push_back(map_id(id));
-      auto deadline = o.timeout_ms < 0 ? std::chrono::steady_clock::time_point::max()
-                                       : std::chrono::steady_clock::now()
-                                           + std::chrono::milliseconds{o.timeout_ms};
-      for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-        auto slice = std::max(0ms, std::min<std::chrono::milliseconds>(wait_slice, left));
-        r.ready = driver_->wait(ids, o.count, slice);
-        auto n = static_cast<uint64_t>(std::count(r.ready.begin(), r.ready.end(), true));
-        if (n >= o.count || slice < wait_slice)
-          return r;
-        std::lock_guard<std::mutex> guard{mtx_};
-        if (closing_)
-          throw error("session " + id_ + " closed");
-      }
-    }
-    case kind::create_actor: {
-      actor_options opts;
-      opts.name = o.name;
-      opts.ray_namespace = o.ns;
-      opts.get_if_exists = o.get_if_exists;
-      opts.detached = o.flag;
-      opts.max_restarts = o.max_retries;
-      opts.max_task_retries = o.max_task_retries;
-      opts.max_concurrency = o.max_concurrency;
-      opts.resources = o.resources;
-      opts.label_selector = o.labels;
-      r.actor_id = driver_->create_actor(o.target, std::move(o.values), opts);
+    case kind::wait:
+      r.ready = wait_for(map_ids(o.ids), o.count, o.timeout_ms);
       return r;
-    }
+    case kind::create_actor:
+      r.actor_id = driver_->create_actor(o.target, std::move(o.values), actor_options_of(o));
+      return r;
     case kind::get_actor: {
       auto found = driver_->get_actor(o.name, o.ns);
       r.actor_id = found.id;
@@ -481,27 +480,11 @@ reply client_session::run_waiting(client_ops::op& o) {
 
 reply client_session::get(const client_ops::op& o) {
   reply r;
-  std::vector<object_id> ids;
-  for (auto& id : o.ids)
-    ids.push_back(map_id(id));
-  // Ready first, in slices, so a closing session never waits on a get.
-  auto deadline = o.timeout_ms < 0 ? std::chrono::steady_clock::time_point::max()
-                                   : std::chrono::steady_clock::now()
-                                       + std::chrono::milliseconds{o.timeout_ms};
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
-    auto slice = std::max(0ms, std::min<std::chrono::milliseconds>(wait_slice, left));
-    auto ready = driver_->wait(ids, ids.size(), slice);
-    if (std::all_of(ready.begin(), ready.end(), [](bool b) { return b; }))
-      break;
-    if (slice < wait_slice)
-      throw get_timeout("get: " + std::to_string(ids.size())
-                        + " object(s) not ready within the timeout");
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (closing_)
-      throw error("session " + id_ + " closed");
-  }
+  auto ids = map_ids(o.ids);
+  auto ready = wait_for(ids, ids.size(), o.timeout_ms);
+  if (!std::all_of(ready.begin(), ready.end(), [](bool b) { return b; }))
+    throw get_timeout("get: " + std::to_string(ids.size())
+                      + " object(s) not ready within the timeout");
   // Large stored values stream; the rest come back inline.
   r.values.resize(ids.size());
   std::vector<object_id> small;

@@ -98,6 +98,11 @@ private:
   /// REQUIRES: mtx_ held. Records `r` and answers the batches it completes.
   void complete(client_ops::reply r, std::unique_lock<std::mutex>& lock);
   object_id map_id(const std::string& client_id);
+  std::vector<object_id> map_ids(const std::vector<std::string>& client_ids);
+  /// driver wait() for `n` of `ids` within `timeout_ms` (-1: none), in
+  /// slices; throws rayd::error when the session closes meanwhile.
+  std::vector<bool> wait_for(const std::vector<object_id>& ids, std::size_t n,
+                             int64_t timeout_ms);
   std::vector<arg> map_args(std::vector<client_ops::arg>& args);
 
   const std::string id_;
