@@ -221,42 +221,9 @@ public:
   /// is on this host (api/src/shared_put.hpp); else as put() does.
   object_id put_packed(std::size_t size, const std::function<void(char*)>& fill) override {
     if (size > std::min(max_inline_put_bytes_, wire::inline_object_bytes)
-        && objects_client_.in_place_usable()) {
-      std::unique_lock<std::mutex> lock{mtx_};
-      auto address = nodes_.pick(clock_type::now());
-      // Dropped objects of that node are FREEd first: a put of the size of
-      // one just dropped then finds its warm memfd back in the node's pool.
-      std::vector<std::string> frees;
-      if (objects_.has_frees())
-        for (auto& loc : objects_.take_frees()) {
-          if (loc.address == address)
-            frees.push_back(loc.object_id);
-          free_later_.push_back(loc); // the background loop FREEs them everywhere
-        }
-      if (!free_later_.empty())
-        bg_cv_.notify_one();
-      if (!address.empty()) {
-        auto id = objects_.new_id();
-        objects_.create_pending(id, ""); // pending while it is written
-        lock.unlock();
-        std::optional<wire::object_loc> loc;
-        try {
-          loc = objects_client_.put_in_place(id, size, fill, address, std::move(frees));
-        } catch (...) {
-          lock.lock();
-          objects_.erase(id); // never handed out
-          throw;
-        }
-        lock.lock();
-        if (loc) {
-          auto& obj = objects_.slot(id);
-          obj.state = object_table::entry::ready_stored;
-          obj.loc = *loc;
-          return id;
-        }
-        objects_.erase(id);
-      }
-    }
+        && objects_client_.in_place_usable())
+      if (auto id = put_at_home(size, fill))
+        return *id;
     return runtime::put_packed(size, fill);
   }
 
@@ -264,37 +231,11 @@ public:
     if (!objects_client_.in_place_usable())
       throw object_store_full("rayd: cannot store " + std::to_string(size)
                               + " bytes: the home node's store cannot be written in place");
-    std::string address;
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      address = nodes_.pick(clock_type::now());
-    }
-    if (address.empty())
-      throw object_store_full("rayd: put failed: no node of the cluster can be reached");
-    object_id id;
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      id = objects_.new_id();
-      objects_.create_pending(id, "");
-    }
-    std::optional<wire::object_loc> loc;
-    try {
-      loc = objects_client_.put_in_place(id, size, fill, address, {});
-    } catch (...) {
-      std::lock_guard<std::mutex> guard{mtx_};
-      objects_.erase(id);
-      throw;
-    }
-    std::lock_guard<std::mutex> guard{mtx_};
-    if (!loc) {
-      objects_.erase(id);
-      throw object_store_full("rayd: the node at " + address + " cannot store "
-                              + std::to_string(size) + " bytes");
-    }
-    auto& obj = objects_.slot(id);
-    obj.state = object_table::entry::ready_stored;
-    obj.loc = *loc;
-    return id;
+    auto id = put_at_home(size, fill);
+    if (!id)
+      throw object_store_full("rayd: no node of the cluster can store " + std::to_string(size)
+                              + " bytes now");
+    return *id;
   }
 
   std::vector<std::string> get(const std::vector<object_id>& ids,
@@ -977,6 +918,47 @@ private:
 
   /// One round of network progress, or a wait on another driver's progress.
   /// False once `deadline` passed. REQUIRES: `lock` holds mtx_.
+  /// Writes a value of `size` bytes straight into the home node's store
+  /// (shared_put.hpp), FREEing that node's dropped objects first (so a put
+  /// of the size of one just dropped finds its warm memfd in the node's
+  /// pool); nullopt when no node is up or that path is refused there.
+  std::optional<object_id> put_at_home(std::size_t size,
+                                       const std::function<void(char*)>& fill) {
+    std::unique_lock<std::mutex> lock{mtx_};
+    auto address = nodes_.pick(clock_type::now());
+    std::vector<std::string> frees;
+    if (objects_.has_frees())
+      for (auto& loc : objects_.take_frees()) {
+        if (loc.address == address)
+          frees.push_back(loc.object_id);
+        free_later_.push_back(loc); // the background loop FREEs them everywhere
+      }
+    if (!free_later_.empty())
+      bg_cv_.notify_one();
+    if (address.empty())
+      return std::nullopt;
+    auto id = objects_.new_id();
+    objects_.create_pending(id, ""); // pending while it is written
+    lock.unlock();
+    std::optional<wire::object_loc> loc;
+    try {
+      loc = objects_client_.put_in_place(id, size, fill, address, std::move(frees));
+    } catch (...) {
+      lock.lock();
+      objects_.erase(id); // never handed out
+      throw;
+    }
+    lock.lock();
+    if (!loc) {
+      objects_.erase(id);
+      return std::nullopt;
+    }
+    auto& obj = objects_.slot(id);
+    obj.state = object_table::entry::ready_stored;
+    obj.loc = *loc;
+    return id;
+  }
+
   bool progress(std::unique_lock<std::mutex>& lock, clock_type::time_point deadline) {
     if (clock_type::now() >= deadline)
       return false;
