@@ -59,14 +59,6 @@ double round1(double x) {
   return std::round(x * 10) / 10;
 }
 
-json to_json(const summary& s) {
-  return {{"n", s.n},
-          {"median", round1(s.median)},
-          {"min", round1(s.min)},
-          {"max", round1(s.max)},
-          {"mean", round1(s.mean)}};
-}
-
 /// Wall-clock ms of the host's boot, to 10 ms (/proc/uptime's precision):
 /// turns a process's start time in clock ticks into our clock.
 double boot_wall_ms() {

@@ -93,8 +93,24 @@ nlohmann::json machine_info();
 
 // ------------------------------------------------ shared by the workload files
 
+constexpr double mib = 1024.0 * 1024.0;
+
 /// `x` rounded to `digits` decimals (for the JSON figures).
 double round_to(double x, int digits);
+
+/// A summary's n, median, min, max and mean, rounded.
+nlohmann::json to_json(const summary& s, int digits = 1);
+
+/// Each of `xs` rounded, as a JSON array.
+nlohmann::json rounded(const std::vector<double>& xs, int digits = 1);
+
+/// `s` without leading and trailing white space.
+std::string trim(std::string s);
+
+/// The first interpreter that can `import distributed` (for the Dask
+/// comparisons): `explicit_python` if given, else python3, then
+/// /usr/bin/python3. Empty if none; `tried` lists the candidates.
+std::string pick_dask_python(const std::string& explicit_python, std::string& tried);
 
 /// `j[key]` if it is a number, else `fallback`.
 double number_or(const nlohmann::json& j, const char* key, double fallback = -1);
