@@ -130,24 +130,6 @@ RAYD_REMOTE(add_through);
 
 // -- helpers ----------------------------------------------------------------------------
 
-template <class F>
-json outcome(F&& f) {
-  try {
-    f();
-    return {{"kind", "none"}};
-  } catch (const rayd::actor_died_error& e) {
-    return {{"kind", "actor_died_error"}, {"what", e.what()}, {"remote_message", e.remote_message()}};
-  } catch (const rayd::task_error& e) {
-    return {{"kind", "task_error"},
-            {"remote_type", e.remote_type()},
-            {"remote_message", e.remote_message()},
-            {"what", e.what()}};
-  } catch (const rayd::error& e) {
-    return {{"kind", "rayd::error"}, {"what", e.what()}};
-  } catch (const std::exception& e) {
-    return {{"kind", "std::exception"}, {"what", e.what()}};
-  }
-}
 
 // -- cases ------------------------------------------------------------------------------
 

@@ -146,23 +146,6 @@ void say(const std::string& line) {
   std::cout << line << std::endl;
 }
 
-template <class F>
-json outcome(F&& f) {
-  try {
-    f();
-    return {{"kind", "none"}};
-  } catch (const rayd::connection_error& e) {
-    return {{"kind", "connection_error"}, {"what", e.what()}};
-  } catch (const rayd::task_error& e) {
-    return {{"kind", "task_error"}, {"remote_type", e.remote_type()}, {"what", e.what()}};
-  } catch (const rayd::get_timeout& e) {
-    return {{"kind", "get_timeout"}, {"what", e.what()}};
-  } catch (const rayd::error& e) {
-    return {{"kind", "rayd::error"}, {"what", e.what()}};
-  } catch (const std::exception& e) {
-    return {{"kind", "std::exception"}, {"what", e.what()}};
-  }
-}
 
 } // namespace
 

@@ -190,28 +190,6 @@ T on(T t, int i) {
   return t.resources({{"n" + std::to_string(i), 0.01}});
 }
 
-/// What a get threw, as JSON ({"kind": "none"} if it did not).
-template <class F>
-json outcome(F&& f) {
-  try {
-    f();
-    return {{"kind", "none"}};
-  } catch (const rayd::task_error& e) {
-    return {{"kind", "task_error"},      {"function", e.function()},
-            {"remote_type", e.remote_type()}, {"remote_message", e.remote_message()},
-            {"node_id", e.node_id()},    {"what", e.what()}};
-  } catch (const rayd::object_lost& e) {
-    return {{"kind", "object_lost"}, {"what", e.what()}};
-  } catch (const rayd::serialization_error& e) {
-    return {{"kind", "serialization_error"}, {"what", e.what()}};
-  } catch (const rayd::get_timeout& e) {
-    return {{"kind", "get_timeout"}, {"what", e.what()}};
-  } catch (const rayd::error& e) {
-    return {{"kind", "rayd::error"}, {"what", e.what()}};
-  } catch (const std::exception& e) {
-    return {{"kind", "std::exception"}, {"what", e.what()}};
-  }
-}
 
 json info_json(const std::tuple<uint64_t, uint64_t, std::string>& i) {
   return {{"size", std::get<0>(i)}, {"checksum", std::get<1>(i)}, {"node", std::get<2>(i)}};
